@@ -1,0 +1,65 @@
+"""Regularizers vanish where theory says and are large on collapsed embeddings; EMA and IDM work."""
+
+import copy
+
+import pytest
+import torch
+from torch import nn
+
+from worldmodel.objectives import effective_rank, ema_update, sigreg, vicreg
+
+
+@pytest.fixture
+def gen():
+    return torch.Generator().manual_seed(0)
+
+
+def test_sigreg_small_on_gaussian_large_on_collapsed(gen):
+    torch.manual_seed(0)
+    gaussian = torch.randn(1024, 32)
+    collapsed = 0.01 * torch.randn(1024, 32)
+    low_rank = torch.randn(1024, 1) @ torch.randn(1, 32)  # one direction only
+    g = sigreg(gaussian, 128, generator=gen).item()
+    assert g < 0.01
+    assert sigreg(collapsed, 128, generator=gen).item() > 30 * g
+    assert sigreg(low_rank, 128, generator=gen).item() > 10 * g
+    assert sigreg(3 * gaussian, 128, generator=gen).item() > 10 * g  # wrong scale is penalised too
+
+
+def test_sigreg_pushes_collapsed_embeddings_apart(gen):
+    z = (0.01 * torch.randn(256, 8)).requires_grad_()
+    opt = torch.optim.Adam([z], lr=0.05)
+    before = sigreg(z, 64, generator=gen).item()
+    for _ in range(150):
+        loss = sigreg(z, 64, generator=gen)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert sigreg(z, 64, generator=gen).item() < 0.1 * before
+    assert z.std(0).min() > 0.5
+
+
+def test_vicreg_small_on_gaussian_large_on_collapsed():
+    torch.manual_seed(0)
+    assert vicreg(torch.randn(2048, 32)).item() < 0.05
+    assert vicreg(torch.zeros(2048, 32)).item() > 0.9
+    correlated = torch.randn(2048, 1).repeat(1, 32)
+    assert vicreg(correlated, std_weight=0.0, cov_weight=1.0).item() > 10
+
+
+def test_effective_rank_bounds():
+    torch.manual_seed(0)
+    assert effective_rank(torch.randn(4096, 16)) > 14
+    assert effective_rank(torch.randn(4096, 1) @ torch.randn(1, 16)) < 1.5
+
+
+def test_ema_update_moves_target_towards_online():
+    online = nn.Linear(4, 4)
+    target = copy.deepcopy(online).requires_grad_(False)
+    with torch.no_grad():
+        online.weight.add_(1.0)
+    gap = (online.weight - target.weight).abs().mean().item()
+    ema_update(target, online, decay=0.9)
+    new_gap = (online.weight - target.weight).abs().mean().item()
+    assert new_gap == pytest.approx(0.9 * gap, rel=1e-5)
+    assert not target.weight.requires_grad

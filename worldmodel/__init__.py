@@ -1,0 +1,24 @@
+"""worldmodel: action-conditioned JEPA world models that plan in latent space.
+
+``worldmodel.load(path, device="auto")`` returns a trained :class:`WorldModel` with
+``encode(frames) -> [B, D]`` and ``rollout(history, actions) -> [B, H, D]``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+if TYPE_CHECKING:
+    from worldmodel.model import WorldModel
+
+
+def load(path: str, device: str = "auto", env: Any = None) -> WorldModel:
+    """Load a trained world model for planning (eval mode). See ``worldmodel.api.load``."""
+    from worldmodel.api import load as _load
+
+    return _load(path, device=device, env=env)
+
+
+__all__ = ["load", "__version__"]

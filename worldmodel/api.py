@@ -1,0 +1,67 @@
+"""Loading a trained world model and checking that it fits an environment."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from worldmodel.checkpoint import CheckpointError, config_from_dict, read
+from worldmodel.device import resolve_device
+from worldmodel.model import JEPA, WorldModel
+
+
+def load(path: str, device: str = "auto", env: Any = None) -> WorldModel:
+    """A :class:`WorldModel` from a checkpoint file (or a run folder holding ``checkpoint.pt``).
+
+    With ``env`` (a Gymnasium env with pixel observations), a model trained for another image
+    size or action dimension is rejected with a message that says which.
+    """
+    dev = resolve_device(device)
+    payload = read(path)
+    cfg = config_from_dict(payload["config"])
+    meta = payload["env"]
+    jepa = JEPA(cfg.model, meta["image_size"], meta["action_dim"])
+    try:
+        jepa.load_state_dict(payload["model"])
+    except RuntimeError as e:
+        raise CheckpointError(
+            f"{payload['path']}: weights do not fit the stored config ({str(e).splitlines()[0]})"
+        ) from None
+    # With an EMA target, predictions live in the target encoder's space: plan in that space.
+    encoder = jepa.target_encoder if jepa.target_encoder is not None else jepa.encoder
+    info = {
+        "path": payload["path"],
+        "step": payload["step"],
+        "env": meta,
+        "data": payload.get("data", {}),
+        "config": payload["config"],
+        "complete": payload.get("complete", False),
+    }
+    model = WorldModel(
+        encoder,
+        jepa.predictor,
+        image_size=meta["image_size"],
+        action_dim=meta["action_dim"],
+        history=cfg.model.history,
+        embed_dim=cfg.model.embed_dim,
+        info=info,
+    ).to(dev)
+    if env is not None:
+        check_compatible(model, env)
+    return model
+
+
+def check_compatible(model: WorldModel, env: Any) -> None:
+    """Raise CheckpointError when ``env``'s frames or actions do not match the model's."""
+    obs_shape = tuple(env.observation_space.shape)
+    act_dim = int(env.action_space.shape[0])
+    where = model.info.get("path", "the checkpoint")
+    if obs_shape != (model.image_size, model.image_size, 3):
+        raise CheckpointError(
+            f"{where}: trained on {model.image_size}x{model.image_size} frames but the env gives "
+            f"{obs_shape}; use a checkpoint trained at this size or set env.image_size={model.image_size}"
+        )
+    if act_dim != model.action_dim:
+        raise CheckpointError(
+            f"{where}: trained with {model.action_dim}-d actions (world "
+            f"{model.info.get('env', {}).get('key', '?')}) but the env has {act_dim}-d actions; use a checkpoint of this world"
+        )

@@ -1,0 +1,88 @@
+"""Checkpoints: plain data (state dicts, config dict, step), written atomically, loaded safely.
+
+A checkpoint is a ``torch.save`` of a dict of tensors and plain Python values, read back with
+``torch.load(weights_only=True)``: no arbitrary pickle is ever executed.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import tempfile
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from worldmodel.config import Config, DataConfig, EnvConfig, ModelConfig, TrainConfig
+
+FORMAT = "worldmodel-checkpoint"
+FORMAT_VERSION = 1
+
+
+class CheckpointError(ValueError):
+    """A checkpoint is missing, corrupt, or does not fit what it is loaded for."""
+
+
+def save(path: str | Path, payload: dict[str, Any]) -> None:
+    """Write ``payload`` to ``path`` atomically (temporary file in the same folder, then rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        torch.save({"format": FORMAT, "format_version": FORMAT_VERSION, **payload}, tmp)
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def read(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Read a checkpoint safely; a bad file raises CheckpointError naming it and the problem."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / "checkpoint.pt"
+    if not path.exists():
+        raise CheckpointError(
+            f"{path}: no such checkpoint; train one with `python -m worldmodel.train`"
+        )
+    try:
+        payload = torch.load(path, map_location=map_location, weights_only=True)
+    except (
+        RuntimeError,
+        EOFError,
+        pickle.UnpicklingError,
+        zipfile.BadZipFile,
+        OSError,
+        ValueError,
+    ) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise CheckpointError(
+            f"{path}: cannot be read as a worldmodel checkpoint (corrupt, truncated or not a "
+            f"checkpoint: {first}); use an earlier checkpoint or train again"
+        ) from None
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise CheckpointError(f"{path}: not a worldmodel checkpoint")
+    if payload.get("format_version", 0) > FORMAT_VERSION:
+        raise CheckpointError(
+            f"{path}: written by a newer worldmodel (format {payload['format_version']}); upgrade"
+        )
+    payload["path"] = str(path)
+    return payload
+
+
+def config_from_dict(d: dict[str, Any]) -> Config:
+    """Rebuild the typed config stored in a checkpoint (unknown keys from other versions dropped)."""
+
+    def pick(cls, values):
+        names = cls.__dataclass_fields__
+        return cls(**{k: v for k, v in (values or {}).items() if k in names})
+
+    top = pick(Config, {k: v for k, v in d.items() if k not in ("env", "data", "model", "train")})
+    top.env, top.data = pick(EnvConfig, d.get("env")), pick(DataConfig, d.get("data"))
+    top.model, top.train = pick(ModelConfig, d.get("model")), pick(TrainConfig, d.get("train"))
+    return top

@@ -1,0 +1,250 @@
+"""``python -m worldmodel.collect env=reacher``: collect an offline episode data set.
+
+Shards of ``data.shard_episodes`` episodes are collected by ``data.workers`` processes (one per
+core by default), each written atomically; rerunning the same command resumes an interrupted
+collection and reuses a finished one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import multiprocessing as mp
+import os
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from worldmodel import data as D
+from worldmodel.config import Config, DataConfig, EnvConfig, env_key, env_kwargs
+from worldmodel.paths import cache_dir
+
+USAGE = """usage: python -m worldmodel.collect [key=value ...]
+Collect an offline data set of pixel episodes, e.g.
+  python -m worldmodel.collect env=reacher
+  python -m worldmodel.collect env=dmc env.domain=cartpole env.task=swingup data.episodes=50
+  python -m worldmodel.collect preset=debug data.dir=/tmp/data"""
+
+# Settings that define a data set: a folder collected with other values is not reused.
+IDENTITY = (
+    "env",
+    "policy",
+    "seed",
+    "episodes",
+    "episode_length",
+    "shard_episodes",
+    "image_size",
+    "action_repeat",
+)
+
+
+def dataset_identity(env: EnvConfig, data: DataConfig, seed: int) -> dict[str, Any]:
+    """The settings a data set is collected with, as recorded in its manifest."""
+    from envs.tasks import PROTOCOL_VERSION
+
+    policy: dict[str, Any] = {"name": data.policy}
+    if data.policy == "random":
+        policy["persistence"] = data.persistence
+    return {
+        "env": asdict(env),
+        "policy": policy,
+        "seed": seed,
+        "episodes": data.episodes,
+        "episode_length": data.episode_length,
+        "shard_episodes": data.shard_episodes,
+        "image_size": env.image_size,
+        "action_repeat": env.action_repeat,
+        "protocol_version": PROTOCOL_VERSION,
+    }
+
+
+def default_data_dir(env: EnvConfig, data: DataConfig, seed: int) -> Path:
+    """Where a data set with these settings is cached, so that train finds what collect made."""
+    ident = dataset_identity(env, data, seed)
+    digest = hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:8]
+    name = f"{env_key(env)}-{env.image_size}px-{data.episodes}x{data.episode_length}-seed{seed}-{digest}"
+    return cache_dir() / "data" / name
+
+
+@dataclass
+class ShardJob:
+    root: str
+    index: int
+    episodes: int
+    env: EnvConfig
+    data: DataConfig
+    seed: int
+
+
+def collect_shard(job: ShardJob) -> dict[str, Any]:
+    """Collect and write one shard (runs in a worker process); returns its manifest entry."""
+    from envs import make  # importing envs sets MUJOCO_GL before mujoco loads
+    from worldmodel.policies import make_policy
+
+    rng = np.random.default_rng(np.random.SeedSequence([job.seed, job.index]))
+    env = make(job.env.name, **env_kwargs(job.env))
+    env.action_space.seed(int(rng.integers(2**31)))
+    policy = make_policy(job.data.policy, env.action_space, rng, job.data.persistence)
+    t_len = job.data.episode_length
+    obs = np.empty((job.episodes, t_len + 1, *env.observation_space.shape), np.uint8)
+    actions = np.empty((job.episodes, t_len, *env.action_space.shape), np.float32)
+    states, rewards = [], np.empty((job.episodes, t_len), np.float32)
+    for e in range(job.episodes):
+        frame, info = env.reset(seed=int(rng.integers(2**31)))
+        policy.reset()
+        ep_states = [info["state"]]
+        obs[e, 0] = frame
+        for t in range(t_len):
+            action = np.asarray(policy(frame, info), np.float32)
+            frame, reward, _, _, info = env.step(action)
+            obs[e, t + 1], actions[e, t], rewards[e, t] = frame, action, reward
+            ep_states.append(info["state"])
+        states.append(np.stack(ep_states))
+    env.close()
+    arrays = {"obs": obs, "actions": actions, "states": np.stack(states), "rewards": rewards}
+    entry = D.write_shard(Path(job.root), job.index, arrays)
+    entry["state_dim"] = int(arrays["states"].shape[-1])
+    entry["action_dim"] = int(actions.shape[-1])
+    return entry
+
+
+def collect(cfg: Config) -> Path:
+    """Collect (or resume, or reuse) the data set ``cfg`` describes; returns its folder."""
+    env, data = cfg.env, cfg.data
+    if data.episodes < 1 or data.episode_length < 1 or data.shard_episodes < 1:
+        raise ValueError(
+            "data.episodes, data.episode_length and data.shard_episodes must all be >= 1 "
+            f"(got {data.episodes}, {data.episode_length}, {data.shard_episodes})"
+        )
+    root = Path(data.dir) if data.dir else default_data_dir(env, data, cfg.seed)
+    root.mkdir(parents=True, exist_ok=True)
+    ident = dataset_identity(env, data, cfg.seed)
+    manifest = D.read_manifest(root)
+    if manifest is not None:
+        for key, value in ident.items():
+            if manifest.get(key) != value:
+                raise D.DatasetError(
+                    f"{root}/manifest.json: this data set was collected with {key}="
+                    f"{manifest.get(key)!r}, not {value!r}; choose another data.dir or delete {root}"
+                )
+        if manifest["complete"]:
+            print(f"data set ready (reused): {root}  [{manifest['frames']} frames]")
+            return root
+    _check_env(env)
+    num_shards = -(-data.episodes // data.shard_episodes)
+    if manifest is None:
+        manifest = D.new_manifest(**ident, num_shards=num_shards, frames=0, seconds=0.0)
+    D.clean_partial(root)
+    done = {s["name"] for s in manifest["shards"]}
+    _adopt_orphans(root, manifest, done)
+    jobs = [
+        ShardJob(
+            str(root),
+            i,
+            min(data.shard_episodes, data.episodes - i * data.shard_episodes),
+            env,
+            data,
+            cfg.seed,
+        )
+        for i in range(num_shards)
+        if D.shard_name(i) not in done
+    ]
+    frames_per_ep = data.episode_length + 1
+    workers = min(data.workers or os.cpu_count() or 1, len(jobs)) or 1
+    already = sum(s["episodes"] for s in manifest["shards"]) * frames_per_ep
+    if already:
+        print(f"resuming collection in {root}: {len(done)} of {num_shards} shards done")
+    bar = tqdm(
+        total=data.episodes * frames_per_ep,
+        initial=already,
+        unit="frame",
+        desc="collect",
+        disable=not cfg.progress,
+        dynamic_ncols=True,
+    )
+    start = time.perf_counter()
+
+    def record(entry: dict[str, Any]) -> None:
+        manifest["shards"].append(entry)
+        manifest["shards"].sort(key=lambda s: s["name"])
+        manifest["frames"] = sum(s["episodes"] for s in manifest["shards"]) * frames_per_ep
+        manifest["state_dim"], manifest["action_dim"] = entry["state_dim"], entry["action_dim"]
+        D.write_manifest(root, manifest)
+        bar.update(entry["episodes"] * frames_per_ep)
+
+    if workers == 1:
+        for job in jobs:
+            record(collect_shard(job))
+    else:
+        ctx = mp.get_context("spawn")  # fresh GL contexts per worker; fork would share them
+        with ProcessPoolExecutor(workers, mp_context=ctx) as pool:
+            for future in as_completed([pool.submit(collect_shard, j) for j in jobs]):
+                record(future.result())
+    bar.close()
+    elapsed = time.perf_counter() - start
+    new_frames = len(jobs) and sum(j.episodes for j in jobs) * frames_per_ep
+    manifest["seconds"] = manifest.get("seconds", 0.0) + elapsed
+    manifest["complete"] = True
+    D.write_manifest(root, manifest)
+    rate = new_frames / elapsed if elapsed > 0 else float("nan")
+    print(
+        f"data set ready: {root}  [{manifest['frames']} frames; {rate:.0f} frames/s with {workers} worker(s)]"
+    )
+    return root
+
+
+def _adopt_orphans(root: Path, manifest: dict[str, Any], done: set[str]) -> None:
+    """Shards renamed into place just before an interruption, but not yet in the manifest."""
+    for folder in sorted(root.glob("shard_*")):
+        if folder.name in done or not folder.is_dir():
+            continue
+        try:
+            files = {}
+            for key in D.ARRAYS:
+                path = folder / f"{key}.npy"
+                files[path.name] = {"bytes": path.stat().st_size, "sha256": D.sha256(path)}
+            actions = np.load(folder / "actions.npy", mmap_mode="r")
+            states = np.load(folder / "states.npy", mmap_mode="r")
+        except (OSError, ValueError):
+            continue  # unreadable: it will be collected again and replaced
+        manifest["shards"].append(
+            {
+                "name": folder.name,
+                "episodes": int(actions.shape[0]),
+                "files": files,
+                "state_dim": int(states.shape[-1]),
+                "action_dim": int(actions.shape[-1]),
+            }
+        )
+        done.add(folder.name)
+
+
+def _check_env(env: EnvConfig) -> None:
+    """Fail fast, in this process, on an unknown world or bad world settings."""
+    import envs
+
+    if env.name not in envs.WORLDS:
+        raise ValueError(f"unknown env {env.name!r}; choose one of: {', '.join(envs.WORLDS)}")
+    envs.make(env.name, **env_kwargs(env)).close()
+
+
+def main(argv: list[str] | None = None) -> Path:
+    from worldmodel.cli import UsageError, load_config
+    from worldmodel.seeding import seed_everything
+
+    cfg = load_config(argv, usage=USAGE)
+    seed_everything(cfg.seed)
+    try:
+        return collect(cfg)
+    except (ValueError, TypeError) as e:
+        raise UsageError(str(e)) from None
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

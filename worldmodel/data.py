@@ -1,0 +1,253 @@
+"""Episode data sets on disk: atomic shards, a manifest that is the data card, lazy loading.
+
+Layout of a data set folder::
+
+    manifest.json          settings, counts, protocol version and per-file checksums
+    shard_00000/obs.npy    uint8   [E, T+1, H, W, 3]  frames (T = decisions per episode)
+    shard_00000/actions.npy float32 [E, T, A]        actions in [-1, 1]
+    shard_00000/states.npy float64 [E, T+1, S]       privileged simulator states (diagnostics only)
+    shard_00000/rewards.npy float32 [E, T]           the task's own reward (0 where it has none)
+
+Each shard is written into a temporary folder and renamed into place, and the manifest is
+rewritten atomically after every shard, so an interrupted collection leaves only whole shards and
+resumes where it stopped. Arrays are opened with ``np.load(mmap_mode="r")``: nothing is read into
+memory until a batch asks for it, and no pickle is ever loaded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+FORMAT = "worldmodel-episodes"
+FORMAT_VERSION = 1
+ARRAYS = ("obs", "actions", "states", "rewards")
+
+
+class DatasetError(ValueError):
+    """A data set on disk is missing, corrupt, truncated or does not match what was asked for."""
+
+
+def sha256(path: Path, chunk: int = 1 << 22) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write a text file so that readers see either the old or the new content, never half."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def shard_name(index: int) -> str:
+    return f"shard_{index:05d}"
+
+
+def write_shard(root: Path, index: int, arrays: dict[str, np.ndarray]) -> dict[str, Any]:
+    """Write one shard atomically; returns its manifest entry (episodes, file sizes, checksums)."""
+    root = Path(root)
+    final = root / shard_name(index)
+    tmp = Path(tempfile.mkdtemp(dir=root, prefix=f".{final.name}.", suffix=".tmp"))
+    try:
+        files = {}
+        for key in ARRAYS:
+            path = tmp / f"{key}.npy"
+            with open(path, "wb") as f:
+                np.save(f, np.ascontiguousarray(arrays[key]), allow_pickle=False)
+                f.flush()
+                os.fsync(f.fileno())
+            files[path.name] = {"bytes": path.stat().st_size, "sha256": sha256(path)}
+        if final.exists():  # a stale shard not listed in the manifest: replace it
+            shutil.rmtree(final)
+        os.replace(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return {"name": final.name, "episodes": int(arrays["actions"].shape[0]), "files": files}
+
+
+def read_manifest(root: Path) -> dict[str, Any] | None:
+    """The manifest of a data set folder, None when there is none yet."""
+    path = Path(root) / "manifest.json"
+    if not path.exists():
+        return None
+    try:
+        manifest = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise DatasetError(
+            f"{path}: not valid JSON ({e}); the data set is damaged: delete {root} and collect again"
+        ) from None
+    if manifest.get("format") != FORMAT:
+        raise DatasetError(
+            f"{path}: not a worldmodel episode data set (format={manifest.get('format')!r})"
+        )
+    if manifest.get("format_version", 0) > FORMAT_VERSION:
+        raise DatasetError(
+            f"{path}: format version {manifest['format_version']} is newer than this worldmodel "
+            f"understands ({FORMAT_VERSION}); upgrade worldmodel"
+        )
+    return manifest
+
+
+def write_manifest(root: Path, manifest: dict[str, Any]) -> None:
+    atomic_write_text(Path(root) / "manifest.json", json.dumps(manifest, indent=2) + "\n")
+
+
+def clean_partial(root: Path) -> int:
+    """Remove temporary folders left by an interrupted write; returns how many were removed."""
+    removed = 0
+    for tmp in Path(root).glob(".shard_*.tmp"):
+        shutil.rmtree(tmp, ignore_errors=True)
+        removed += 1
+    return removed
+
+
+@dataclass
+class Shard:
+    """Memory-mapped arrays of one shard."""
+
+    obs: np.ndarray  # uint8 [E, T+1, H, W, 3]
+    actions: np.ndarray  # float32 [E, T, A]
+    states: np.ndarray  # float64 [E, T+1, S]
+    rewards: np.ndarray  # float32 [E, T]
+
+
+class EpisodeDataset:
+    """A collected data set, opened lazily; episodes are addressed by a global index.
+
+    Raises DatasetError, naming the file and the problem, when the data set is incomplete,
+    corrupt, truncated or does not match ``expect`` (e.g. ``{"image_size": 64}``).
+    """
+
+    def __init__(self, root: str | Path, verify: bool = True, expect: dict[str, Any] | None = None):
+        self.root = Path(root)
+        manifest = read_manifest(self.root)
+        if manifest is None:
+            raise DatasetError(
+                f"{self.root}: no manifest.json, so no data set is here; "
+                f"collect one with `python -m worldmodel.collect data.dir={self.root}`"
+            )
+        self.manifest = manifest
+        if not manifest.get("complete", False):
+            raise DatasetError(
+                f"{self.root}/manifest.json: the collection is incomplete "
+                f"({len(manifest['shards'])} shards of {manifest['num_shards']}); "
+                f"run the same collect command again to resume it"
+            )
+        for key, want in (expect or {}).items():
+            have = manifest.get(key)
+            if have != want:
+                raise DatasetError(
+                    f"{self.root}/manifest.json: data set has {key}={have!r} but {want!r} is "
+                    f"needed; point data.dir at a matching data set or collect a new one"
+                )
+        self.shards = [self._open(entry, verify) for entry in manifest["shards"]]
+        counts = [s.actions.shape[0] for s in self.shards]
+        self._offsets = np.cumsum([0, *counts])
+        self.num_episodes = int(self._offsets[-1])
+        self.episode_length = int(manifest["episode_length"])
+
+    def _open(self, entry: dict[str, Any], verify: bool) -> Shard:
+        folder = self.root / entry["name"]
+        arrays = {}
+        for key in ARRAYS:
+            path = folder / f"{key}.npy"
+            meta = entry["files"][path.name]
+            if not path.exists():
+                raise DatasetError(f"{path}: missing; the data set is damaged: collect it again")
+            size = path.stat().st_size
+            if size != meta["bytes"]:
+                raise DatasetError(
+                    f"{path}: {size} bytes where the manifest records {meta['bytes']} "
+                    f"(truncated or overwritten); delete the shard folder and rerun collect to redo it"
+                )
+            if verify and sha256(path) != meta["sha256"]:
+                raise DatasetError(
+                    f"{path}: checksum mismatch (corrupt file); delete the shard folder and rerun "
+                    f"collect to redo it"
+                )
+            try:
+                arrays[key] = np.load(path, mmap_mode="r", allow_pickle=False)
+            except (ValueError, OSError) as e:
+                raise DatasetError(f"{path}: cannot be read as a NumPy array ({e})") from None
+        shard = Shard(**arrays)
+        e, t = shard.actions.shape[:2]
+        size = self.manifest["image_size"]
+        expected = {
+            "obs": (e, t + 1, size, size, 3),
+            "states": (e, t + 1),
+            "rewards": (e, t),
+        }
+        for key, shape in expected.items():
+            got = getattr(shard, key).shape[: len(shape)]
+            if got != shape:
+                raise DatasetError(f"{folder / key}.npy: shape {got} where {shape} was expected")
+        return shard
+
+    def episode(self, index: int) -> Shard:
+        """Arrays of one episode (views into the memory map)."""
+        s = int(np.searchsorted(self._offsets, index, side="right") - 1)
+        i = index - int(self._offsets[s])
+        sh = self.shards[s]
+        return Shard(sh.obs[i], sh.actions[i], sh.states[i], sh.rewards[i])
+
+    def split(self, val_fraction: float) -> tuple[np.ndarray, np.ndarray]:
+        """Episode indices for training and held-out validation (the last episodes)."""
+        n_val = max(1, round(self.num_episodes * val_fraction)) if val_fraction > 0 else 0
+        if n_val >= self.num_episodes:
+            raise DatasetError(
+                f"{self.root}: {self.num_episodes} episodes cannot give {n_val} held-out ones; "
+                f"collect more episodes or lower data.val_fraction"
+            )
+        idx = np.arange(self.num_episodes)
+        return idx[: self.num_episodes - n_val], idx[self.num_episodes - n_val :]
+
+    def sample(
+        self, rng: np.random.Generator, episodes: np.ndarray, batch: int, length: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Random sub-sequences: frames uint8 [B, L, H, W, 3] and actions float32 [B, L-1, A]."""
+        if length > self.episode_length + 1:
+            raise DatasetError(
+                f"{self.root}: sequences of {length} frames do not fit in episodes of "
+                f"{self.episode_length + 1} frames; lower train.rollout_steps or model.history"
+            )
+        eps = rng.choice(episodes, size=batch)
+        starts = rng.integers(0, self.episode_length + 2 - length, size=batch)
+        obs, act = [], []
+        for e, t in zip(eps, starts):
+            ep = self.episode(int(e))
+            obs.append(ep.obs[t : t + length])
+            act.append(ep.actions[t : t + length - 1])
+        return np.stack(obs), np.stack(act)
+
+
+def new_manifest(**fields: Any) -> dict[str, Any]:
+    return {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "shards": [],
+        "complete": False,
+        **fields,
+    }

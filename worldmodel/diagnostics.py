@@ -1,0 +1,161 @@
+"""Diagnostics of a world model on held-out episodes.
+
+- embedding statistics: per-dimension standard deviation, effective rank, and the share of
+  embedding variance that lies *within* episodes (near 0 = the encoder ignores what moves);
+- open-loop latent prediction error at horizons 1..K next to the copy-the-last-embedding baseline;
+- linear-probe R^2 from embedding to privileged state features (ridge fit on training episodes).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import torch
+
+from worldmodel.data import EpisodeDataset
+from worldmodel.model import WorldModel
+from worldmodel.objectives import effective_rank
+
+
+@torch.no_grad()
+def encode_episodes(
+    model: WorldModel, dataset: EpisodeDataset, episodes: np.ndarray, chunk: int = 256
+) -> torch.Tensor:
+    """Embeddings of every frame of the given episodes: [E, T+1, D] (on CPU, float32)."""
+    out = []
+    for e in episodes:
+        frames = dataset.episode(int(e)).obs  # [T+1, H, W, 3]
+        z = torch.cat(
+            [
+                model.encode(np.asarray(frames[i : i + chunk])).cpu()
+                for i in range(0, len(frames), chunk)
+            ]
+        )
+        out.append(z)
+    return torch.stack(out)
+
+
+def embedding_stats(z: torch.Tensor) -> dict:
+    """z [E, T, D] -> std per dimension, effective rank, within-episode variance share."""
+    flat = z.flatten(0, 1)
+    total = flat.var(0).sum()
+    within = z.var(1).mean(0).sum()
+    std = flat.std(0)
+    return {
+        "embed_std_per_dim": [round(float(s), 4) for s in std],
+        "embed_std_mean": float(std.mean()),
+        "embed_std_min": float(std.min()),
+        "effective_rank": effective_rank(flat),
+        "within_episode_var_share": float(within / total.clamp_min(1e-12)),
+    }
+
+
+@torch.no_grad()
+def rollout_errors(
+    model: WorldModel, z: torch.Tensor, actions: torch.Tensor, horizon: int, stride: int = 5
+) -> dict:
+    """Open-loop MSE per horizon h = 1..horizon, and the copy-last baseline at each h.
+
+    z [E, T+1, D] true embeddings, actions [E, T, A]. Windows start every ``stride`` steps.
+    """
+    hist = model.history
+    t_len = actions.shape[1]
+    starts = list(range(0, t_len - hist - horizon + 2, stride))
+    if not starts:
+        return {}
+    h0 = torch.stack([z[:, s : s + hist] for s in starts], 1).flatten(0, 1)  # [E*S, T, D]
+    acts = torch.stack(
+        [actions[:, s + hist - 1 : s + hist - 1 + horizon] for s in starts], 1
+    ).flatten(0, 1)
+    truth = torch.stack([z[:, s + hist : s + hist + horizon] for s in starts], 1).flatten(
+        0, 1
+    )  # [E*S, K, D]
+    dev = model.device
+    pred = model.rollout(h0.to(dev), acts.to(dev)).float().cpu()
+    err = ((pred - truth) ** 2).mean(dim=(0, 2))  # [K]
+    copy = ((h0[:, -1:] - truth) ** 2).mean(dim=(0, 2))  # [K]
+    return {
+        "rollout_mse": [float(e) for e in err],
+        "copy_last_mse": [float(c) for c in copy],
+        "copy_over_rollout": [float(c / max(float(e), 1e-12)) for c, e in zip(copy, err)],
+    }
+
+
+def ridge_r2(
+    x_train: np.ndarray,
+    y_train: np.ndarray,
+    x_test: np.ndarray,
+    y_test: np.ndarray,
+    alpha: float = 1e-3,
+) -> float:
+    """Fit y = W x + b by ridge regression; R^2 on the test set over all output dimensions."""
+    mu_x, mu_y = x_train.mean(0), y_train.mean(0)
+    xc, yc = x_train - mu_x, y_train - mu_y
+    w = np.linalg.solve(xc.T @ xc + alpha * len(xc) * np.eye(xc.shape[1]), xc.T @ yc)
+    pred = (x_test - mu_x) @ w + mu_y
+    ss_res = ((y_test - pred) ** 2).sum()
+    ss_tot = ((y_test - y_test.mean(0)) ** 2).sum()
+    return float(1 - ss_res / max(ss_tot, 1e-12))
+
+
+def diagnose(
+    model: WorldModel,
+    dataset: EpisodeDataset,
+    train_eps: np.ndarray,
+    val_eps: np.ndarray,
+    state_features: Callable[[np.ndarray], dict[str, np.ndarray]] | None,
+    horizon: int,
+    max_episodes: int = 30,
+) -> dict:
+    """All diagnostics on up to ``max_episodes`` held-out episodes (probe fit on as many training ones)."""
+    val = val_eps[:max_episodes]
+    z_val = encode_episodes(model, dataset, val)
+    out = embedding_stats(z_val)
+    acts = torch.from_numpy(np.stack([np.asarray(dataset.episode(int(e)).actions) for e in val]))
+    out.update(rollout_errors(model, z_val, acts, horizon))
+    if state_features is not None:
+        tr = train_eps[
+            np.linspace(0, len(train_eps) - 1, min(len(train_eps), max_episodes)).astype(int)
+        ]
+        z_tr = encode_episodes(model, dataset, tr)
+        s_tr = np.concatenate([np.asarray(dataset.episode(int(e)).states) for e in tr])
+        s_val = np.concatenate([np.asarray(dataset.episode(int(e)).states) for e in val])
+        f_tr, f_val = state_features(s_tr), state_features(s_val)
+        x_tr, x_val = z_tr.flatten(0, 1).numpy(), z_val.flatten(0, 1).numpy()
+        out["probe_r2"] = {
+            k: ridge_r2(x_tr, f_tr[k], x_val, f_val[k]) for k in f_tr if np.ptp(f_val[k]) > 0
+        }
+    out["collapse_warning"] = collapse_warning(out, model.embed_dim)
+    return out
+
+
+def collapse_warning(stats: dict, embed_dim: int) -> str | None:
+    """A sentence when the embedding looks collapsed or blind to motion, else None."""
+    if stats["effective_rank"] < max(2.0, 0.1 * embed_dim):
+        return f"effective rank {stats['effective_rank']:.1f} of {embed_dim}: the embedding has collapsed to few directions"
+    if stats["within_episode_var_share"] < 0.05:
+        return (
+            f"only {stats['within_episode_var_share']:.1%} of embedding variance is within episodes: "
+            "the encoder ignores what the actions move"
+        )
+    return None
+
+
+def headline(stats: dict) -> str:
+    """One or two lines summarising the diagnostics for the console."""
+    parts = [
+        f"eff. rank {stats['effective_rank']:.1f}",
+        f"within-episode var {stats['within_episode_var_share']:.2f}",
+    ]
+    if "copy_over_rollout" in stats:
+        ratio = stats["copy_over_rollout"]
+        parts.append(
+            f"rollout err vs copy-last: {ratio[0]:.1f}x better at 1 step, {ratio[-1]:.1f}x at {len(ratio)}"
+        )
+    if stats.get("probe_r2"):
+        parts.append("probe R2 " + ", ".join(f"{k} {v:.2f}" for k, v in stats["probe_r2"].items()))
+    line = "; ".join(parts)
+    if stats.get("collapse_warning"):
+        line += f"\nWARNING: {stats['collapse_warning']}"
+    return line

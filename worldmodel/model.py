@@ -1,0 +1,159 @@
+"""The JEPA (training-time module) and the WorldModel (the public, planning-time interface)."""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from worldmodel.config import ModelConfig
+from worldmodel.encoder import build_encoder
+from worldmodel.objectives import InverseDynamics, sigreg, vicreg
+from worldmodel.predictor import build_predictor, rollout
+
+REGULARIZERS = ("sigreg", "vicreg", "ema")
+
+
+def frames_to_input(frames: torch.Tensor) -> torch.Tensor:
+    """uint8 frames [..., H, W, 3] -> float [..., 3, H, W] centred on 0 (range -0.5 .. 0.5)."""
+    return frames.movedim(-1, -3).float().div_(255.0).sub_(0.5)
+
+
+class JEPA(nn.Module):
+    """Encoder, predictor and the auxiliary heads trained together.
+
+    ``forward`` takes a batch of sequences and returns the loss and its parts, so that one DDP
+    wrapper around this module synchronises every gradient.
+    """
+
+    def __init__(self, cfg: ModelConfig, image_size: int, action_dim: int):
+        super().__init__()
+        if cfg.regularizer not in REGULARIZERS:
+            raise ValueError(
+                f"unknown model.regularizer={cfg.regularizer!r}; choose one of {', '.join(REGULARIZERS)}"
+            )
+        if cfg.history < 1:
+            raise ValueError(f"model.history must be >= 1, got {cfg.history}")
+        self.cfg = cfg
+        self.encoder = build_encoder(cfg, image_size)
+        self.predictor = build_predictor(cfg, action_dim)
+        self.idm = (
+            InverseDynamics(cfg.embed_dim, action_dim, cfg.hidden) if cfg.idm_weight > 0 else None
+        )
+        self.target_encoder = None
+        if cfg.regularizer == "ema":
+            self.target_encoder = copy.deepcopy(self.encoder).requires_grad_(False)
+
+    def forward(
+        self, obs: torch.Tensor, actions: torch.Tensor, generator: torch.Generator | None = None
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """obs uint8 [B, L, H, W, 3], actions [B, L-1, A] with L = history + K -> (loss, parts)."""
+        cfg, hist = self.cfg, self.cfg.history
+        b, length = obs.shape[:2]
+        k = length - hist
+        if k < 1:
+            raise ValueError(
+                f"sequences of {length} frames leave no step to predict after a history of {hist}"
+            )
+        x = frames_to_input(obs).flatten(0, 1)  # [B*L, 3, H, W]
+        z = self.encoder(x).view(b, length, -1)  # [B, L, D]
+        if self.target_encoder is not None:
+            with torch.no_grad():
+                self.target_encoder.train(self.training)
+                target = self.target_encoder(x).view(b, length, -1).detach()
+        else:
+            target = z
+        # Teacher forcing: every window of `hist` true embeddings predicts the next one.
+        windows = torch.stack([z[:, i : i + hist] for i in range(k)], dim=1)  # [B, K, T, D]
+        a_tf = actions[:, hist - 1 : hist - 1 + k]  # [B, K, A]
+        pred_tf = self.predictor(windows.flatten(0, 1), a_tf.flatten(0, 1)).view(b, k, -1)
+        loss_tf = F.mse_loss(pred_tf, target[:, hist:])
+        # Autoregressive rollout over K steps from the first window.
+        pred_ro = rollout(self.predictor, z[:, :hist], a_tf)  # [B, K, D]
+        loss_ro = F.mse_loss(pred_ro, target[:, hist:])
+        parts = {"pred_tf": loss_tf, "pred_rollout": loss_ro}
+        loss = loss_tf + loss_ro
+        flat = z.flatten(0, 1)
+        if cfg.regularizer == "sigreg":
+            parts["sigreg"] = sigreg(flat, cfg.sigreg_projections, generator=generator)
+            loss = loss + cfg.sigreg_weight * parts["sigreg"]
+        elif cfg.regularizer == "vicreg":
+            parts["vicreg"] = vicreg(flat, cfg.vicreg_std_weight, cfg.vicreg_cov_weight)
+            loss = loss + parts["vicreg"]
+        if self.idm is not None:
+            a_hat = self.idm(z[:, :-1].flatten(0, 1), z[:, 1:].flatten(0, 1))
+            parts["idm"] = F.mse_loss(a_hat.float(), actions.flatten(0, 1).float())
+            loss = loss + cfg.idm_weight * parts["idm"]
+        parts["loss"] = loss
+        return loss, parts
+
+
+class WorldModel(nn.Module):
+    """A trained world model, ready for a planner (always in eval mode).
+
+    - ``encode(frames uint8 [B, H, W, 3]) -> [B, D]``
+    - ``rollout(history [B, T, D], actions [B, H, A]) -> [B, H, D]`` with T == ``history``
+    """
+
+    def __init__(
+        self,
+        encoder: nn.Module,
+        predictor: nn.Module,
+        *,
+        image_size: int,
+        action_dim: int,
+        history: int,
+        embed_dim: int,
+        info: dict | None = None,
+    ):
+        super().__init__()
+        self.encoder, self.predictor = encoder, predictor
+        self.image_size, self.action_dim = image_size, action_dim
+        self.history, self.embed_dim = history, embed_dim
+        self.info = info or {}
+        self.eval()
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    def train(self, mode: bool = True) -> WorldModel:
+        return super().train(False)  # BatchNorm must use its running statistics when planning
+
+    @torch.no_grad()
+    def encode(self, frames: np.ndarray | torch.Tensor) -> torch.Tensor:
+        """uint8 frames [B, H, W, 3] (NumPy or torch) -> float32 embeddings [B, D]."""
+        frames = torch.as_tensor(np.asarray(frames) if not torch.is_tensor(frames) else frames)
+        if (
+            frames.ndim != 4
+            or frames.shape[-1] != 3
+            or frames.shape[1:3] != (self.image_size, self.image_size)
+        ):
+            raise ValueError(
+                f"encode expects uint8 frames [B, {self.image_size}, {self.image_size}, 3], got "
+                f"{tuple(frames.shape)}; resize frames to the model's image size"
+            )
+        return self.encoder(frames_to_input(frames.to(self.device))).float()
+
+    def rollout(self, history: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        """history [B, T, D], actions [B, H, A] -> predicted embeddings [B, H, D]."""
+        if (
+            history.ndim != 3
+            or history.shape[1] != self.history
+            or history.shape[2] != self.embed_dim
+        ):
+            raise ValueError(
+                f"rollout expects history [B, {self.history}, {self.embed_dim}], got {tuple(history.shape)}"
+            )
+        if (
+            actions.ndim != 3
+            or actions.shape[2] != self.action_dim
+            or actions.shape[0] != history.shape[0]
+        ):
+            raise ValueError(
+                f"rollout expects actions [B, H, {self.action_dim}], got {tuple(actions.shape)}"
+            )
+        return rollout(self.predictor, history, actions.to(history.dtype))

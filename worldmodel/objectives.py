@@ -1,0 +1,91 @@
+"""Losses in embedding space: prediction, anti-collapse regularizers, inverse dynamics.
+
+Every regularizer works on the *global* batch under DDP (``distributed.gather``).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from worldmodel.distributed import gather
+
+
+def sigreg(
+    z: torch.Tensor,
+    projections: int = 256,
+    knots: int = 17,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """Sketched isotropic-Gaussian regularizer (SIGReg, LeJEPA): z [N, D] -> scalar.
+
+    Projects the embeddings on random unit directions and, for each 1-D projection, measures the
+    Epps-Pulley distance between its empirical characteristic function and that of N(0, 1):
+    the integral over t in [-5, 5] of |phi_emp(t) - exp(-t^2/2)|^2 exp(-t^2/2) dt (trapezoid rule,
+    symmetric so only t >= 0 is evaluated). Zero in expectation for z ~ N(0, I) (up to a 1/N
+    sampling term); large for collapsed or anisotropic embeddings. Directions come from
+    ``generator`` so that all DDP ranks use the same ones.
+    """
+    z = gather(z.float())  # [N, D]
+    dirs = torch.randn(z.shape[1], projections, generator=generator, device="cpu").to(z.device)
+    dirs = dirs / dirs.norm(dim=0, keepdim=True)
+    x = z @ dirs  # [N, P]
+    t = torch.linspace(0, 5, knots, device=z.device)  # [K]
+    xt = x[..., None] * t  # [N, P, K]
+    real, imag = torch.cos(xt).mean(0), torch.sin(xt).mean(0)  # [P, K]
+    target = torch.exp(-0.5 * t**2)
+    err = ((real - target) ** 2 + imag**2) * target  # [P, K]
+    integral = torch.trapezoid(err, t, dim=-1) * 2  # both signs of t
+    return integral.mean()
+
+
+def vicreg(
+    z: torch.Tensor, std_weight: float = 1.0, cov_weight: float = 0.04, eps: float = 1e-4
+) -> torch.Tensor:
+    """VICReg variance hinge plus off-diagonal covariance penalty (as in PLDM): z [N, D] -> scalar.
+
+    Near zero for z ~ N(0, I); the hinge is 1 per dimension for collapsed embeddings.
+    """
+    z = gather(z.float())
+    z = z - z.mean(0)
+    std = torch.sqrt(z.var(0) + eps)
+    var_loss = F.relu(1 - std).mean()
+    n, d = z.shape
+    cov = (z.T @ z) / max(n - 1, 1)
+    off = cov - torch.diag(torch.diag(cov))
+    cov_loss = (off**2).sum() / d
+    return std_weight * var_loss + cov_weight * cov_loss
+
+
+class InverseDynamics(nn.Module):
+    """Predicts the action between two consecutive embeddings: ([B, D], [B, D]) -> [B, A]."""
+
+    def __init__(self, embed_dim: int, action_dim: int, hidden: int):
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Linear(2 * embed_dim, hidden), nn.GELU(), nn.Linear(hidden, action_dim)
+        )
+
+    def forward(self, z: torch.Tensor, z_next: torch.Tensor) -> torch.Tensor:
+        return self.net(torch.cat([z, z_next], dim=-1))
+
+
+@torch.no_grad()
+def ema_update(target: nn.Module, online: nn.Module, decay: float) -> None:
+    """target <- decay * target + (1 - decay) * online (parameters); buffers are copied."""
+    for t, o in zip(target.parameters(), online.parameters()):
+        t.lerp_(o.detach(), 1 - decay)
+    for t, o in zip(target.buffers(), online.buffers()):
+        t.copy_(o)
+
+
+def effective_rank(z: torch.Tensor) -> float:
+    """exp(entropy) of the normalised singular values of centred z [N, D]: 1 (collapsed) .. D."""
+    z = z.float() - z.float().mean(0)
+    s = torch.linalg.svdvals(z)
+    p = s / s.sum().clamp_min(1e-12)
+    p = p[p > 0]
+    return float(math.exp(-(p * p.log()).sum()))

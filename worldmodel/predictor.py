@@ -1,0 +1,78 @@
+"""Predictors: (embedding history [B, T, D], action [B, A]) -> next embedding [B, D].
+
+Both predict a residual on the last embedding. ``rollout`` feeds predictions back for H steps.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from worldmodel.config import ModelConfig
+
+
+class MLPPredictor(nn.Module):
+    """The history and the action, concatenated, through an MLP (LayerNorm, GELU)."""
+
+    def __init__(self, embed_dim: int, action_dim: int, history: int, hidden: int, depth: int):
+        super().__init__()
+        layers: list[nn.Module] = []
+        width = history * embed_dim + action_dim
+        for _ in range(depth - 1):
+            layers += [nn.Linear(width, hidden), nn.LayerNorm(hidden), nn.GELU()]
+            width = hidden
+        layers.append(nn.Linear(width, embed_dim))
+        self.net = nn.Sequential(*layers)
+        nn.init.zeros_(self.net[-1].weight)
+        nn.init.zeros_(self.net[-1].bias)
+
+    def forward(self, history: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+        # history [B, T, D], action [B, A] -> [B, D]
+        x = torch.cat([history.flatten(1), action], dim=-1)
+        return history[:, -1] + self.net(x).float()
+
+
+class TransformerPredictor(nn.Module):
+    """History embeddings as tokens, the action added to every token (a cheap conditioning)."""
+
+    def __init__(self, embed_dim: int, action_dim: int, history: int, hidden: int, depth: int):
+        super().__init__()
+        self.inp = nn.Linear(embed_dim, hidden)
+        self.act = nn.Linear(action_dim, hidden)
+        self.pos = nn.Parameter(torch.randn(1, history, hidden) * 0.02)
+        block = nn.TransformerEncoderLayer(
+            hidden, max(1, hidden // 32), 2 * hidden, 0.0, "gelu", batch_first=True, norm_first=True
+        )
+        self.blocks = nn.TransformerEncoder(block, depth, enable_nested_tensor=False)
+        self.out = nn.Sequential(nn.LayerNorm(hidden), nn.Linear(hidden, embed_dim))
+        nn.init.zeros_(self.out[-1].weight)
+        nn.init.zeros_(self.out[-1].bias)
+
+    def forward(self, history: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+        # history [B, T, D], action [B, A] -> [B, D]
+        tokens = self.inp(history) + self.pos + self.act(action)[:, None]
+        mask = nn.Transformer.generate_square_subsequent_mask(
+            history.shape[1], device=history.device
+        )
+        return (
+            history[:, -1] + self.out(self.blocks(tokens, mask=mask, is_causal=True)[:, -1]).float()
+        )
+
+
+def build_predictor(cfg: ModelConfig, action_dim: int) -> nn.Module:
+    args = (cfg.embed_dim, action_dim, cfg.history, cfg.hidden, cfg.depth)
+    if cfg.predictor == "mlp":
+        return MLPPredictor(*args)
+    if cfg.predictor == "transformer":
+        return TransformerPredictor(*args)
+    raise ValueError(f"unknown model.predictor={cfg.predictor!r}; choose mlp or transformer")
+
+
+def rollout(predictor: nn.Module, history: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+    """Autoregressive rollout: history [B, T, D], actions [B, H, A] -> predictions [B, H, D]."""
+    preds = []
+    for h in range(actions.shape[1]):
+        z = predictor(history, actions[:, h])  # [B, D]
+        preds.append(z)
+        history = torch.cat([history[:, 1:], z[:, None].to(history.dtype)], dim=1)
+    return torch.stack(preds, dim=1)

@@ -1,0 +1,66 @@
+"""``python -m worldmodel.probe checkpoint=PATH``: diagnostics of a trained model -> probe.json.
+
+Embedding standard deviation per dimension and effective rank (with a collapse warning),
+open-loop latent prediction error at horizons 1..K next to the copy-last baseline, and
+linear-probe R^2 from the embedding to privileged state on held-out episodes of the model's data.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from worldmodel.api import load
+from worldmodel.checkpoint import config_from_dict
+from worldmodel.config import Config
+from worldmodel.data import EpisodeDataset
+from worldmodel.diagnostics import diagnose, headline
+
+USAGE = """usage: python -m worldmodel.probe checkpoint=PATH [data.dir=...] [run_dir=...]
+Writes probe.json next to the checkpoint (or into run_dir)."""
+
+
+def probe(cfg: Config) -> dict:
+    if not cfg.checkpoint:
+        raise ValueError("checkpoint= is required, e.g. checkpoint=runs/reacher-cpu/checkpoint.pt")
+    model = load(cfg.checkpoint, device=cfg.device)
+    trained = config_from_dict(model.info["config"])
+    data_dir = cfg.data.dir or model.info["data"]["dir"]
+    dataset = EpisodeDataset(
+        data_dir, verify=cfg.data.verify, expect={"image_size": model.image_size}
+    )
+    train_eps, val_eps = dataset.split(trained.data.val_fraction)
+    from envs import make
+
+    env = make(trained.env.name, **model.info["env"]["kwargs"])
+    stats = diagnose(
+        model,
+        dataset,
+        train_eps,
+        val_eps,
+        env.unwrapped.state_features,
+        trained.train.rollout_steps + 2,
+        cfg.train.probe_episodes,
+    )
+    env.close()
+    out_dir = Path(cfg.run_dir) if cfg.run_dir else Path(model.info["path"]).parent
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stats["checkpoint"], stats["data_dir"] = model.info["path"], str(data_dir)
+    (out_dir / "probe.json").write_text(json.dumps(stats, indent=2) + "\n")
+    print(f"{out_dir / 'probe.json'}: {headline(stats)}")
+    return stats
+
+
+def main(argv: list[str] | None = None) -> dict:
+    from worldmodel.cli import UsageError, load_config
+
+    cfg = load_config(argv, usage=USAGE)
+    try:
+        return probe(cfg)
+    except (ValueError, TypeError) as e:
+        raise UsageError(str(e)) from None
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

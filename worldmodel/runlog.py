@@ -1,0 +1,62 @@
+"""Run logging: always ``metrics.jsonl`` in the run folder; wandb when asked (offline by default).
+
+Only rank 0 logs; on other ranks every method is a no-op.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+
+class RunLogger:
+    def __init__(
+        self,
+        run_dir: Path,
+        config: dict[str, Any],
+        backend: str = "none",
+        *,
+        enabled: bool = True,
+        wandb_mode: str = "offline",
+        project: str = "worldmodel",
+        name: str | None = None,
+    ):
+        self.enabled = enabled
+        self.run = None
+        if not enabled:
+            return
+        if backend not in ("none", "wandb"):
+            raise ValueError(f"logger={backend!r}: choose none or wandb")
+        run_dir.mkdir(parents=True, exist_ok=True)
+        self.file = open(run_dir / "metrics.jsonl", "a")
+        self.start = time.time()
+        if backend == "wandb":
+            try:
+                import wandb
+            except ImportError:
+                raise ValueError("logger=wandb needs wandb: pip install wandb") from None
+            os.environ.setdefault("WANDB_SILENT", "true")
+            self.run = wandb.init(
+                project=project, name=name, dir=str(run_dir), config=config, mode=wandb_mode
+            )
+
+    def log(self, step: int, metrics: dict[str, Any]) -> None:
+        if not self.enabled:
+            return
+        row = {"step": step, "time_s": round(time.time() - self.start, 2), **metrics}
+        self.file.write(json.dumps(row) + "\n")
+        self.file.flush()
+        if self.run is not None:
+            self.run.log(
+                {k: v for k, v in metrics.items() if isinstance(v, (int, float))}, step=step
+            )
+
+    def close(self) -> None:
+        if not self.enabled:
+            return
+        self.file.close()
+        if self.run is not None:
+            self.run.finish()
