@@ -1,0 +1,181 @@
+"""Latent MPC: encode frames, plan in the world model's latent space toward the goal embedding."""
+
+import time
+from contextlib import AbstractContextManager, nullcontext
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from agents.planning import Planner, RolloutFn, goal_cost, shift_plan
+
+
+class WorldModel(Protocol):
+    """What the agent needs from a world model (any class with these members will do)."""
+
+    embed_dim: int
+    action_dim: int
+    history: int
+    """Past embeddings the predictor reads (T)."""
+    image_size: int
+    device: torch.device
+
+    def encode(self, frames: Any) -> Tensor:
+        """uint8 frames ``[B, H, W, 3]`` (numpy or tensor) -> embeddings ``[B, D]``."""
+        ...
+
+    def rollout(self, history: Tensor, actions: Tensor) -> Tensor:
+        """History ``[B, T, D]`` and actions ``[B, H, A]`` -> predicted embeddings ``[B, H, D]``."""
+        ...
+
+
+class LatentMPCAgent:
+    """Model-predictive control in latent space for E parallel episodes at once.
+
+    ``reset_batch`` encodes the goal images once; each ``act_batch`` encodes only the new frames,
+    appends them to a per-episode history of the last ``model.history`` embeddings (padded at the
+    first step by repeating the first embedding), and every ``replan_every`` decisions plans all
+    episodes in one batch, warm-started from the previous plan shifted by the steps executed since
+    (if ``planner.cfg.warm_start``). In between it executes the next action of the stored plan.
+
+    Encoding and sampling planners run under ``torch.inference_mode()``; a planner with
+    ``needs_grad`` (gd) instead encodes under ``torch.no_grad()`` and plans with gradients enabled,
+    since inference tensors cannot be saved for backward. ``autocast_dtype`` (e.g.
+    ``torch.bfloat16``) runs encoder and rollout under autocast on the model's device type; the
+    planner's maths and the stored embeddings stay fp32.
+
+    Build the planner on ``model.device``; ``seed`` seeds the planner's generator there.
+    ``cost_weighting="last"`` (DINO-WM) scores only where a plan ends, so with replanning every
+    step the agent may keep postponing its arrival at a goal nearer than the horizon; "all" does not.
+
+    Per-decision stats: ``last_plan_ms`` (wall time around the planner call, CUDA synchronised;
+    0 when the decision reused the stored plan), ``last_rollout_calls``, ``last_transitions``,
+    ``last_plan_cost`` (``[E]`` numpy, the model's cost of the current plan).
+    """
+
+    def __init__(
+        self,
+        model: WorldModel,
+        planner: Planner,
+        cost: str = "l2",
+        cost_weighting: str = "last",
+        replan_every: int = 1,
+        autocast_dtype: torch.dtype | None = None,
+        seed: int = 0,
+    ) -> None:
+        horizon = planner.cfg.horizon
+        if not 1 <= replan_every <= horizon:
+            raise ValueError(
+                f"replan_every={replan_every} must be between 1 and the planner horizon {horizon}: "
+                "the stored plan has only that many actions"
+            )
+        goal_cost(torch.zeros(1, 1), cost, cost_weighting)  # fail now on an unknown cost
+        self.model = model
+        self.planner = planner
+        self.cost = cost
+        self.cost_weighting = cost_weighting
+        self.replan_every = replan_every
+        self.autocast_dtype = autocast_dtype
+        self.device = torch.device(model.device)
+        self.generator = torch.Generator(device=self.device).manual_seed(seed)
+        self.last_plan_ms = 0.0
+        self.last_rollout_calls = 0
+        self.last_transitions = 0
+        self.last_plan_cost: np.ndarray | None = None
+        self.current_plan: Tensor | None = None
+        """The current plan ``[E, H, A]``; the agent executes its actions in order until it replans."""
+        self._z_goal: Tensor | None = None  # [E, D]
+        self._history: Tensor | None = None  # [E, T, D]
+        self._steps_since_plan = 0
+
+    # ------------------------------------------------------------------ episodes
+    def reset(self, goal_image: Any) -> None:
+        """Start one episode toward ``goal_image [H, W, 3]``."""
+        self.reset_batch(goal_image[None])
+
+    def act(self, frame: Any) -> np.ndarray:
+        """The action ``[A]`` for the current frame ``[H, W, 3]`` of the single episode."""
+        return self.act_batch(frame[None])[0]
+
+    def reset_batch(self, goal_images: Any) -> None:
+        """Start E episodes toward ``goal_images [E, H, W, 3]`` (uint8); encodes them once."""
+        with self._no_grad_context(), self._autocast():
+            self._z_goal = self.model.encode(goal_images).float()  # [E, D]
+        self._history = None
+        self.current_plan = None
+        self._steps_since_plan = 0
+        self.last_plan_cost = None
+
+    def act_batch(self, frames: Any) -> np.ndarray:
+        """Actions ``[E, A]`` (float32 numpy, in [-1, 1]) for the current frames ``[E, H, W, 3]``."""
+        if self._z_goal is None:
+            raise RuntimeError("call reset_batch(goal_images) before act_batch(frames)")
+        batch = self._z_goal.shape[0]
+        if len(frames) != batch:
+            raise ValueError(f"got {len(frames)} frames for {batch} episodes set by reset_batch")
+        with self._no_grad_context():
+            with self._autocast():
+                z = self.model.encode(frames).float()  # [E, D]
+            if self._history is None:  # first step: pad by repeating the first embedding
+                self._history = z[:, None].expand(-1, self.model.history, -1).clone()  # [E, T, D]
+            else:
+                self._history = torch.cat([self._history[:, 1:], z[:, None]], dim=1)
+
+        if self.current_plan is None or self._steps_since_plan >= self.replan_every:
+            self._replan(batch)
+        else:
+            self.last_plan_ms, self.last_rollout_calls, self.last_transitions = 0.0, 0, 0
+        assert self.current_plan is not None
+        action = self.current_plan[:, self._steps_since_plan]  # [E, A]
+        self._steps_since_plan += 1
+        return action.float().cpu().numpy()
+
+    # ------------------------------------------------------------------ planning
+    def _replan(self, batch: int) -> None:
+        init = None
+        if self.current_plan is not None and self.planner.cfg.warm_start:
+            init = shift_plan(self.current_plan, steps=self._steps_since_plan)
+        rollout = self._rollout_fn(self._history)
+        cost = goal_cost(self._z_goal, self.cost, self.cost_weighting)
+        plan_context = nullcontext() if self.planner.needs_grad else torch.inference_mode()
+        self._synchronize()
+        start = time.perf_counter()
+        with plan_context, self._autocast():
+            result = self.planner.plan(rollout, cost, batch, init=init, generator=self.generator)
+        self._synchronize()
+        self.last_plan_ms = (time.perf_counter() - start) * 1e3
+        self.last_rollout_calls = result.rollout_calls
+        self.last_transitions = result.transitions
+        self.last_plan_cost = result.cost.float().cpu().numpy()
+        self.current_plan = result.actions.detach()
+        self._steps_since_plan = 0
+
+    def _rollout_fn(self, history: Tensor) -> RolloutFn:
+        """The planner's rollout: actions ``[E, N, H, A]`` -> embeddings ``[E, N, H, D]``,
+        one ``model.rollout`` call on the history expanded over the N samples."""
+        expanded: dict[int, Tensor] = {}  # built once per plan, reused by every iteration
+
+        def rollout(actions: Tensor) -> Tensor:
+            batch, samples, horizon, action_dim = actions.shape
+            if samples not in expanded:
+                expanded[samples] = history.repeat_interleave(samples, dim=0)  # [E * N, T, D]
+            z = self.model.rollout(
+                expanded[samples], actions.reshape(batch * samples, horizon, action_dim)
+            )  # [E * N, H, D]
+            return z.reshape(batch, samples, horizon, -1)
+
+        return rollout
+
+    # ------------------------------------------------------------------ contexts
+    def _no_grad_context(self) -> AbstractContextManager:
+        return torch.no_grad() if self.planner.needs_grad else torch.inference_mode()
+
+    def _autocast(self) -> AbstractContextManager:
+        if self.autocast_dtype is None:
+            return nullcontext()
+        return torch.autocast(device_type=self.device.type, dtype=self.autocast_dtype)
+
+    def _synchronize(self) -> None:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)

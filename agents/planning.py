@@ -1,0 +1,201 @@
+"""What every planner shares: the function types, the result, the config, goal costs.
+
+Planners take functions, not models. A planner sees only
+
+- ``rollout``: actions ``[E, N, H, A]`` -> predicted embeddings ``[E, N, H, D]``, and
+- ``cost``: embeddings ``[E, N, H, D]`` -> cost ``[E, N]``, lower is better,
+
+for E parallel episodes and N candidate action sequences of H steps each. So a planner can be
+tested on a toy linear system with a known optimum, and never imports a model class.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+import torch
+from torch import Tensor
+
+RolloutFn = Callable[[Tensor], Tensor]
+"""Actions ``[E, N, H, A]`` -> predicted embeddings ``[E, N, H, D]``."""
+
+CostFn = Callable[[Tensor], Tensor]
+"""Embeddings ``[E, N, H, D]`` -> cost ``[E, N]`` (lower is better)."""
+
+PLANNERS = ("cem", "mppi", "gd")
+COSTS = ("l2", "l1", "cosine")
+WEIGHTINGS = ("last", "all")
+SHIFT_FILLS = ("last", "zero")
+
+
+@dataclass
+class PlannerConfig:
+    """Settings of a latent planner (PROTOCOL.md's reported settings are the defaults)."""
+
+    name: str = "cem"
+    """Which planner: "cem", "mppi" or "gd"."""
+    samples: int = 300
+    """Action sequences per episode and iteration (for gd: parallel random restarts)."""
+    iterations: int = 30
+    """Sampling iterations of cem and mppi, each one rollout call (gd uses gd_steps instead)."""
+    horizon: int = 5
+    """Decisions planned ahead (H)."""
+    elites: int = 30
+    """Lowest-cost samples that cem refits to and mppi weights (elites = samples: plain MPPI)."""
+    init_std: float = 1.0
+    """Initial standard deviation of the sampling Gaussian (for gd: of the restarts, in tanh space)."""
+    min_std: float = 0.05
+    """Floor on the sampling standard deviation of cem and mppi."""
+    temperature: float = 0.5
+    """MPPI softmax temperature, in cost units: weights are softmax(-cost / temperature)."""
+    momentum: float = 0.0
+    """Share of the old mean and std kept at each cem/mppi update (0: replace them)."""
+    lr: float = 0.1
+    """Adam learning rate of gd, on the pre-tanh action parameters."""
+    gd_steps: int = 50
+    """Adam steps of gd, each one rollout call."""
+    warm_start: bool = True
+    """Start each plan from the previous plan shifted by the steps executed since."""
+    cost: str = "l2"
+    """Goal cost: "l2" (Euclidean distance), "l1" (mean absolute) or "cosine" (1 - cosine)."""
+    cost_weighting: str = "last"
+    """Goal cost on the "last" predicted step only, or the mean over "all" steps."""
+
+    def __post_init__(self) -> None:
+        for field, value, choices in (
+            ("name", self.name, PLANNERS),
+            ("cost", self.cost, COSTS),
+            ("cost_weighting", self.cost_weighting, WEIGHTINGS),
+        ):
+            if value not in choices:
+                raise ValueError(f"planner.{field}={value!r} is unknown; choose one of {choices}")
+        for field in ("samples", "iterations", "horizon", "elites", "gd_steps"):
+            if getattr(self, field) < 1:
+                raise ValueError(f"planner.{field} must be at least 1, got {getattr(self, field)}")
+        if self.name in ("cem", "mppi") and self.elites > self.samples:
+            raise ValueError(
+                f"planner.elites={self.elites} exceeds planner.samples={self.samples}; "
+                "lower elites or raise samples"
+            )
+        if not 0.0 <= self.momentum < 1.0:
+            raise ValueError(f"planner.momentum must be in [0, 1), got {self.momentum}")
+        if self.temperature <= 0 or self.init_std <= 0 or self.min_std < 0 or self.lr <= 0:
+            raise ValueError(
+                "planner.temperature, init_std and lr must be positive and min_std non-negative, "
+                f"got {self.temperature}, {self.init_std}, {self.lr}, {self.min_std}"
+            )
+
+
+@dataclass
+class PlanResult:
+    """One plan per episode, with what it cost to find."""
+
+    actions: Tensor
+    """Best action sequence found, ``[E, H, A]`` in [-1, 1], fp32."""
+    cost: Tensor
+    """Its cost under the cost function, ``[E]``, fp32."""
+    rollout_calls: int
+    """Calls made to the rollout function."""
+    transitions: int
+    """Latent transitions predicted: E * N * H per rollout call."""
+
+
+class Planner(Protocol):
+    """What the agent needs from a planner."""
+
+    cfg: PlannerConfig
+    needs_grad: bool
+    """True if ``plan`` backpropagates through the rollout (it must run outside inference mode)."""
+
+    def plan(
+        self,
+        rollout: RolloutFn,
+        cost: CostFn,
+        batch: int,
+        init: Tensor | None = None,
+        generator: torch.Generator | None = None,
+    ) -> PlanResult: ...
+
+
+def make_planner(cfg: PlannerConfig, action_dim: int, device: torch.device | str) -> Planner:
+    """Build the planner that ``cfg.name`` names, for ``action_dim``-d actions on ``device``."""
+    # Imported here: the planner modules import this one for the shared types.
+    from agents.cem import CEMPlanner
+    from agents.gd import GDPlanner
+    from agents.mppi import MPPIPlanner
+
+    planners: dict[str, type] = {"cem": CEMPlanner, "mppi": MPPIPlanner, "gd": GDPlanner}
+    if cfg.name not in planners:
+        raise ValueError(f"unknown planner {cfg.name!r}; choose one of {tuple(planners)}")
+    return planners[cfg.name](cfg, action_dim, torch.device(device))
+
+
+def goal_cost(z_goal: Tensor, metric: str = "l2", weighting: str = "last") -> CostFn:
+    """Cost of predicted embeddings ``[E, N, H, D]`` against one goal per episode ``z_goal [E, D]``.
+
+    ``metric``: "l2" Euclidean distance, "l1" mean absolute difference, "cosine" 1 - cosine
+    similarity; all are zero at the goal. ``weighting``: "last" scores the final predicted step
+    only (DINO-WM), "all" the mean over the H steps. Computed in fp32 whatever the rollout's dtype.
+    """
+    if metric not in COSTS:
+        raise ValueError(f"unknown cost {metric!r}; choose one of {COSTS}")
+    if weighting not in WEIGHTINGS:
+        raise ValueError(f"unknown cost weighting {weighting!r}; choose one of {WEIGHTINGS}")
+    if z_goal.dim() != 2:
+        raise ValueError(f"z_goal must be [E, D], got shape {tuple(z_goal.shape)}")
+    goal = z_goal.float()[:, None, None, :]  # [E, 1, 1, D]
+
+    def cost(z: Tensor) -> Tensor:  # [E, N, H, D] -> [E, N]
+        if weighting == "last":
+            z = z[:, :, -1:]  # [E, N, 1, D]
+        z = z.float()
+        if metric == "l2":
+            per_step = torch.linalg.vector_norm(z - goal, dim=-1)
+        elif metric == "l1":
+            per_step = (z - goal).abs().mean(dim=-1)
+        else:
+            per_step = 1.0 - torch.nn.functional.cosine_similarity(z, goal, dim=-1)
+        return per_step.mean(dim=-1)  # [E, N]
+
+    return cost
+
+
+def shift_plan(actions: Tensor, steps: int = 1, fill: str = "last") -> Tensor:
+    """Warm start: drop the first ``steps`` actions of ``[E, H, A]`` plans and refill the end.
+
+    ``fill="last"`` repeats the plan's last action (keeps a motion going), ``"zero"`` appends
+    zeros (TD-MPC2). Returns a new ``[E, H, A]`` tensor.
+    """
+    if fill not in SHIFT_FILLS:
+        raise ValueError(f"unknown shift fill {fill!r}; choose one of {SHIFT_FILLS}")
+    horizon = actions.shape[1]
+    steps = min(steps, horizon)
+    tail = actions[:, -1:] if fill == "last" else torch.zeros_like(actions[:, -1:])
+    return torch.cat([actions[:, steps:], tail.expand(-1, steps, -1)], dim=1)
+
+
+def initial_mean(
+    init: Tensor | None, batch: int, horizon: int, action_dim: int, device: torch.device
+) -> Tensor:
+    """The planners' starting mean ``[E, H, A]``: ``init`` (checked, fp32, clamped) or zeros."""
+    if init is None:
+        return torch.zeros(batch, horizon, action_dim, device=device)
+    if tuple(init.shape) != (batch, horizon, action_dim):
+        raise ValueError(
+            f"init must be [E, H, A] = {(batch, horizon, action_dim)}, got {tuple(init.shape)}"
+        )
+    return init.detach().to(device=device, dtype=torch.float32).clamp(-1.0, 1.0)
+
+
+def keep_best(
+    best_cost: Tensor, best_actions: Tensor, cost: Tensor, samples: Tensor
+) -> tuple[Tensor, Tensor]:
+    """Update the best sequence seen per episode with this iteration's ``cost [E, N]`` and
+    ``samples [E, N, H, A]``, without a host sync."""
+    it_cost, it_idx = cost.min(dim=1)  # [E]
+    it_best = samples[torch.arange(samples.shape[0], device=samples.device), it_idx]  # [E, H, A]
+    better = it_cost < best_cost
+    return (
+        torch.where(better, it_cost, best_cost),
+        torch.where(better[:, None, None], it_best, best_actions),
+    )

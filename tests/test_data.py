@@ -1,0 +1,92 @@
+"""Episode shards: round trip, lazy loading, corrupt/truncated/mismatched data rejected clearly."""
+
+import json
+
+import numpy as np
+import pytest
+
+from worldmodel import data as D
+
+
+def make_arrays(episodes=3, steps=5, size=8, seed=0):
+    rng = np.random.default_rng(seed)
+    return {
+        "obs": rng.integers(0, 256, (episodes, steps + 1, size, size, 3), dtype=np.uint8),
+        "actions": rng.uniform(-1, 1, (episodes, steps, 2)).astype(np.float32),
+        "states": rng.normal(size=(episodes, steps + 1, 4)),
+        "rewards": rng.uniform(size=(episodes, steps)).astype(np.float32),
+    }
+
+
+def write_dataset(root, shards=2, **kw):
+    manifest = D.new_manifest(image_size=8, action_repeat=1, episode_length=5, num_shards=shards)
+    arrays = [make_arrays(seed=i, **kw) for i in range(shards)]
+    for i, a in enumerate(arrays):
+        manifest["shards"].append(D.write_shard(root, i, a))
+    manifest.update(complete=True, frames=shards * 3 * 6, action_dim=2)
+    D.write_manifest(root, manifest)
+    return arrays
+
+
+def test_round_trip_is_exact_and_lazy(tmp_path):
+    arrays = write_dataset(tmp_path)
+    ds = D.EpisodeDataset(tmp_path)
+    assert ds.num_episodes == 6
+    assert isinstance(ds.shards[0].obs, np.memmap)  # nothing read until asked for
+    ep = ds.episode(4)  # shard 1, episode 1
+    for key in D.ARRAYS:
+        np.testing.assert_array_equal(getattr(ep, key), arrays[1][key][1])
+    obs, act = ds.sample(np.random.default_rng(0), np.arange(6), batch=7, length=3)
+    assert obs.shape == (7, 3, 8, 8, 3) and obs.dtype == np.uint8
+    assert act.shape == (7, 2, 2)
+    train, val = ds.split(0.34)
+    assert len(val) == 2 and set(train) | set(val) == set(range(6))
+
+
+def test_no_temporary_files_left(tmp_path):
+    write_dataset(tmp_path)
+    assert not list(tmp_path.glob(".*"))
+
+
+def test_corrupt_shard_named(tmp_path):
+    write_dataset(tmp_path)
+    path = tmp_path / "shard_00001" / "obs.npy"
+    raw = bytearray(path.read_bytes())
+    raw[-10] ^= 0xFF
+    path.write_bytes(bytes(raw))
+    with pytest.raises(D.DatasetError, match=r"shard_00001/obs.npy: checksum mismatch"):
+        D.EpisodeDataset(tmp_path)
+
+
+def test_truncated_shard_named(tmp_path):
+    write_dataset(tmp_path)
+    path = tmp_path / "shard_00000" / "actions.npy"
+    path.write_bytes(path.read_bytes()[:-7])
+    with pytest.raises(D.DatasetError, match=r"shard_00000/actions.npy: .*truncated"):
+        D.EpisodeDataset(tmp_path, verify=False)
+
+
+def test_missing_or_broken_manifest(tmp_path):
+    with pytest.raises(D.DatasetError, match="no manifest.json"):
+        D.EpisodeDataset(tmp_path)
+    (tmp_path / "manifest.json").write_text("{not json")
+    with pytest.raises(D.DatasetError, match="not valid JSON"):
+        D.EpisodeDataset(tmp_path)
+
+
+def test_incomplete_and_mismatched(tmp_path):
+    write_dataset(tmp_path)
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    with pytest.raises(D.DatasetError, match="image_size=8 but 64"):
+        D.EpisodeDataset(tmp_path, expect={"image_size": 64})
+    manifest["complete"] = False
+    D.write_manifest(tmp_path, manifest)
+    with pytest.raises(D.DatasetError, match="incomplete"):
+        D.EpisodeDataset(tmp_path)
+
+
+def test_sequences_longer_than_episodes_rejected(tmp_path):
+    write_dataset(tmp_path)
+    ds = D.EpisodeDataset(tmp_path)
+    with pytest.raises(D.DatasetError, match="do not fit"):
+        ds.sample(np.random.default_rng(0), np.arange(6), batch=2, length=9)
