@@ -51,7 +51,11 @@ def load_config(
             f"cannot read argument {bad[0]!r}: settings are given as key=value, "
             f"e.g. env=reacher seed=1 (see --help)"
         )
-    return OmegaConf.to_object(_compose(config_name, args))  # type: ignore[return-value]
+    cfg = _compose(config_name, args)
+    try:
+        return OmegaConf.to_object(cfg)  # type: ignore[return-value]
+    except (ValueError, TypeError, OmegaConfBaseException) as e:  # a schema's own checks
+        raise UsageError(_explain(e)) from None
 
 
 def _compose(config_name: str, overrides: list[str]):

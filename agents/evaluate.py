@@ -1,0 +1,259 @@
+"""``python -m agents.evaluate task=reacher-pose checkpoint=PATH planner=cem``.
+
+Plays a PROTOCOL.md task with the latent MPC agent, and in the same command the random, zero
+and oracle baselines, and writes ``eval.json`` (every field PROTOCOL.md asks for) and videos into
+``run_dir``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+import subprocess
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import torch
+
+from agents.baselines import RandomPolicy, ZeroPolicy
+from agents.config import EvaluateConfig
+from agents.episodes import play, summarize
+from agents.mpc import LatentMPCAgent
+from agents.oracle import OracleMPC
+from agents.planning import PlannerConfig, make_planner
+from envs.tasks import PROTOCOL_VERSION, get_task
+from worldmodel.api import load
+from worldmodel.checkpoint import CheckpointError
+from worldmodel.device import autocast_dtype, resolve_device
+from worldmodel.seeding import seed_everything
+
+USAGE = """usage: python -m agents.evaluate task=TASK checkpoint=PATH [planner=cem|mppi|gd] [key=value ...]
+  python -m agents.evaluate task=reacher-pose checkpoint=runs/reacher-cpu/checkpoint.pt
+  python -m agents.evaluate task=wall-door checkpoint=runs/wall-cpu planner=mppi eval.episodes=50"""
+
+
+def evaluate(cfg: EvaluateConfig) -> dict:
+    """Run the task with the agent and the baselines; returns what eval.json holds."""
+    task = get_task(
+        cfg.task,
+        **(
+            {"domain": cfg.eval.domain, "task": cfg.eval.dmc_task}
+            if cfg.task == "dmc-generic"
+            else {}
+        ),
+    )
+    device = resolve_device(cfg.device)
+    seed_everything(cfg.eval.seed)
+    checkpoint = cfg.checkpoint or str(Path("runs") / f"{task.world}-cpu" / "checkpoint.pt")
+    model = load(checkpoint, device=str(device))
+    _check_world(model, task, checkpoint)
+    meta = model.info["env"]
+    envs_kwargs = {"camera_id": meta["kwargs"].get("camera_id", 0)}
+    parallel = cfg.eval.parallel or (25 if device.type == "cuda" else 1)
+    parallel = max(1, min(parallel, cfg.eval.episodes))
+    envs = [
+        task.make_env(
+            image_size=model.image_size, action_repeat=meta["action_repeat"], **envs_kwargs
+        )
+        for _ in range(parallel)
+    ]
+    run_dir = (
+        Path(cfg.run_dir)
+        if cfg.run_dir
+        else Path("runs") / "eval" / f"{task.name}-{cfg.planner.name}-seed{cfg.eval.seed}"
+    )
+    run_dir.mkdir(parents=True, exist_ok=True)
+    episodes = task.episodes(cfg.eval.seed, cfg.eval.episodes)
+    print(
+        f"{task.name}: {len(episodes)} episodes, budget {task.budget} env steps, planner {cfg.planner.name} "
+        f"({cfg.planner.samples}x{cfg.planner.iterations}, horizon {cfg.planner.horizon}) on {device}"
+    )
+
+    planner = make_planner(cfg.planner, model.action_dim, device)
+    agent = LatentMPCAgent(
+        model,
+        planner,
+        cost=cfg.planner.cost,
+        cost_weighting=cfg.planner.cost_weighting,
+        replan_every=cfg.eval.replan_every,
+        autocast_dtype=autocast_dtype(cfg.eval.amp, device),
+        seed=cfg.eval.seed,
+    )
+    stats = play(
+        agent,
+        envs,
+        episodes,
+        task,
+        desc=f"{cfg.planner.name}",
+        videos=cfg.eval.videos,
+        video_dir=run_dir / "videos",
+        video_scale=cfg.eval.video_scale,
+        progress=cfg.progress,
+    )
+    result = {
+        "task": task.name,
+        "protocol_version": PROTOCOL_VERSION,
+        "seed": cfg.eval.seed,
+        "smoke": cfg.eval.episodes < 200,
+        **summarize(stats, task.metric),
+        "metric": task.metric,
+    }
+
+    baselines = {}
+    n_base = cfg.eval.baseline_episodes or cfg.eval.episodes
+    action_dim = model.action_dim
+    for name in cfg.eval.baselines:
+        if name == "random":
+            policy = RandomPolicy(action_dim, seed=cfg.eval.seed)
+        elif name == "zero":
+            policy = ZeroPolicy(action_dim)
+        elif name == "oracle":
+            oracle_cfg = PlannerConfig(
+                name="cem",
+                samples=cfg.eval.oracle_samples,
+                iterations=cfg.eval.oracle_iterations,
+                elites=cfg.eval.oracle_elites,
+                horizon=cfg.planner.horizon,
+                cost_weighting="all",
+            )
+            policy = OracleMPC(envs, oracle_cfg, seed=cfg.eval.seed)
+        else:
+            raise ValueError(
+                f"eval.baselines: unknown baseline {name!r}; choose from random, zero, oracle"
+            )
+        base_stats = play(policy, envs, episodes[:n_base], task, desc=name, progress=cfg.progress)
+        baselines[name] = summarize(base_stats, task.metric)
+        if name == "oracle":
+            baselines[name]["settings"] = {
+                "planner": "cem",
+                "samples": oracle_cfg.samples,
+                "iterations": oracle_cfg.iterations,
+                "elites": oracle_cfg.elites,
+                "horizon": oracle_cfg.horizon,
+                "cost": "true goal distance, mean over the horizon",
+                "model": "MuJoCo",
+            }
+    for env in envs:
+        env.close()
+
+    settings = {
+        "task": task.name,
+        "env_kwargs": task.env_kwargs,
+        "planner": asdict(cfg.planner),
+        "eval": asdict(cfg.eval),
+        "checkpoint_step": model.info["step"],
+        "protocol_version": PROTOCOL_VERSION,
+    }
+    result.update(
+        planner={**asdict(cfg.planner), "action_repeat": meta["action_repeat"]},
+        predictor_calls_per_decision=result.get("rollout_calls_per_decision", 0)
+        * cfg.planner.horizon,
+        encoder_calls_per_decision=1,
+        parallel_episodes=parallel,
+        device=str(device),
+        device_name=_device_name(device),
+        torch_version=torch.__version__,
+        amp=cfg.eval.amp,
+        checkpoint=str(Path(model.info["path"]).resolve()),
+        checkpoint_step=model.info["step"],
+        checkpoint_data_frames=model.info["data"].get("frames"),
+        image_size=model.image_size,
+        git_commit=_git_commit(),
+        settings_hash=hashlib.sha256(
+            json.dumps(settings, sort_keys=True, default=str).encode()
+        ).hexdigest()[:12],
+        baselines=baselines,
+        videos=stats.videos,
+        date=time.strftime("%Y-%m-%d"),
+    )
+    path = run_dir / "eval.json"
+    path.write_text(json.dumps(result, indent=2) + "\n")
+    _report(result, path)
+    return result
+
+
+def _check_world(model, task, checkpoint: str) -> None:
+    meta = model.info["env"]
+    if meta["name"] != task.world:
+        raise CheckpointError(
+            f"{checkpoint} was trained on world {meta['name']!r} but task {task.name!r} is played in world "
+            f"{task.world!r}; train one with `python -m worldmodel.train env={task.world}`"
+        )
+    if task.world == "dmc":
+        want = (task.env_kwargs["domain"], task.env_kwargs["task"])
+        have = (meta["kwargs"].get("domain"), meta["kwargs"].get("task"))
+        if want != have:
+            raise CheckpointError(
+                f"{checkpoint} was trained on dm_control {have[0]}/{have[1]}, not {want[0]}/{want[1]}"
+            )
+
+
+def _device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return f"{line.split(':', 1)[1].strip()} ({torch.get_num_threads()} threads)"
+    except OSError:
+        pass
+    return platform.processor() or "cpu"
+
+
+def _git_commit() -> str:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            cwd=Path(__file__).resolve().parent,
+        )
+        return out.stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def _report(r: dict, path: Path) -> None:
+    if r["metric"] == "return":
+        head = f"mean return {r['mean_return']:.1f} (95% CI {r['return_ci95'][0]:.1f}-{r['return_ci95'][1]:.1f})"
+    else:
+        lo, hi = r["success_ci95"]
+        head = f"success {r['success_rate']:.1%} (95% CI {lo:.1%}-{hi:.1%})"
+    lat = f"decision latency median {r.get('plan_ms_median', float('nan')):.1f} ms, p95 {r.get('plan_ms_p95', float('nan')):.1f} ms"
+    print(
+        f"{r['task']} over {r['episodes']} episodes{' (smoke)' if r['smoke'] else ''}: {head}; {lat}"
+    )
+    for name, b in r["baselines"].items():
+        val = (
+            f"return {b['mean_return']:.1f}"
+            if r["metric"] == "return"
+            else f"success {b['success_rate']:.1%}"
+        )
+        print(f"  baseline {name}: {val}")
+    print(f"results: {path}")
+    if r["videos"]:
+        print(f"videos:  {Path(r['videos'][0]).parent}")
+
+
+def main(argv: list[str] | None = None) -> dict:
+    from worldmodel.cli import UsageError, load_config
+
+    cfg = load_config(
+        argv,
+        config_name="evaluate",
+        schema=EvaluateConfig,
+        schema_name="evaluate_schema",
+        usage=USAGE,
+    )
+    try:
+        return evaluate(cfg)
+    except (ValueError, TypeError) as e:
+        raise UsageError(str(e)) from None
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

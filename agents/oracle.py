@@ -1,0 +1,58 @@
+"""The oracle ceiling: MPC that plans with the true simulator instead of the world model.
+
+It reuses the latent planners unchanged: the "rollout" simulates every candidate action
+sequence from the episode's saved simulator state (``env.simulate``), and the "embedding" it
+returns is the true goal distance after each decision, so the cost is the true goal distance.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import torch
+
+from agents.planning import PlannerConfig, make_planner, shift_plan
+
+
+class OracleMPC:
+    """MPC on the true simulator for E episodes, one env (with its sim state) per episode."""
+
+    def __init__(self, envs: list, cfg: PlannerConfig, seed: int = 0):
+        self.envs = [e.unwrapped for e in envs]
+        self.cfg = cfg
+        self.action_dim = int(envs[0].action_space.shape[0])
+        self.planner = make_planner(cfg, self.action_dim, torch.device("cpu"))
+        self.generator = torch.Generator().manual_seed(seed)
+        self.plan: torch.Tensor | None = None
+        self.last_plan_ms = 0.0
+        self.last_rollout_calls = 0
+        self.last_transitions = 0
+
+    def reset_batch(self, goal_images) -> None:
+        self.plan = None
+
+    def act_batch(self, frames) -> np.ndarray:
+        states = [e.get_sim_state() for e in self.envs]
+        goals = [e.goal_state for e in self.envs]
+
+        def rollout(actions: torch.Tensor) -> torch.Tensor:  # [E, N, H, A] -> [E, N, H, 1]
+            acts = actions.double().numpy()
+            out = np.empty(acts.shape[:3] + (1,))
+            for i, env in enumerate(self.envs):
+                traj = env.simulate(states[i], acts[i])  # [N, H, S]
+                out[i, ..., 0] = env.goal_distances(traj, goals[i])
+            return torch.from_numpy(out).float()
+
+        def cost(dist: torch.Tensor) -> torch.Tensor:  # [E, N, H, 1] -> [E, N]
+            return dist[..., 0].mean(-1) if self.cfg.cost_weighting == "all" else dist[:, :, -1, 0]
+
+        init = shift_plan(self.plan) if self.plan is not None else None
+        start = time.perf_counter()
+        result = self.planner.plan(
+            rollout, cost, len(self.envs), init=init, generator=self.generator
+        )
+        self.last_plan_ms = (time.perf_counter() - start) * 1e3
+        self.last_rollout_calls, self.last_transitions = result.rollout_calls, result.transitions
+        self.plan = result.actions
+        return result.actions[:, 0].numpy().astype(np.float32)
