@@ -1,0 +1,73 @@
+"""Pixel MuJoCo environments with goal images.
+
+``envs.make(name, **kwargs)`` builds one of :data:`WORLDS`; importing ``envs`` also registers
+them with gymnasium as ``worldmodel/Reacher-v0``, ``worldmodel/PointMass-v0``,
+``worldmodel/Wall-v0`` and ``worldmodel/DMC-v0`` (``domain=``, ``task=``). Tasks with seeded
+episode lists (PROTOCOL.md) live in :mod:`envs.tasks`.
+"""
+
+from envs.rendering import ensure_gl_backend
+
+ensure_gl_backend()  # before anything imports mujoco or dm_control
+
+import importlib  # noqa: E402
+import inspect  # noqa: E402
+from typing import TYPE_CHECKING, Any  # noqa: E402
+
+import gymnasium  # noqa: E402
+
+if TYPE_CHECKING:
+    from envs.base import GoalEnv
+
+WORLDS = ("reacher", "point_mass", "wall", "dmc")
+"""Names accepted by :func:`make`."""
+
+_ENTRY_POINTS = {
+    "reacher": "envs.dmc:ReacherEnv",
+    "point_mass": "envs.dmc:PointMassEnv",
+    "wall": "envs.wall:WallEnv",
+    "dmc": "envs.dmc:DMCEnv",
+}
+GYM_IDS = {
+    "reacher": "worldmodel/Reacher-v0",
+    "point_mass": "worldmodel/PointMass-v0",
+    "wall": "worldmodel/Wall-v0",
+    "dmc": "worldmodel/DMC-v0",
+}
+"""gymnasium id of each world."""
+
+
+def env_class(name: str) -> type["GoalEnv"]:
+    """The environment class of world ``name`` (imports dm_control)."""
+    if name not in WORLDS:
+        raise ValueError(f"unknown world {name!r}; choose one of {list(WORLDS)}")
+    module, attr = _ENTRY_POINTS[name].split(":")
+    return getattr(importlib.import_module(module), attr)
+
+
+def make(name: str, **kwargs: Any) -> "GoalEnv":
+    """Build world ``name`` (one of :data:`WORLDS`), unwrapped.
+
+    Common kwargs: ``image_size=64``, ``action_repeat=5``, ``camera_id=0``; reacher also takes
+    ``target_size="easy"|"hard"`` and ``draw_target=False``; dmc takes ``domain`` and ``task``
+    (default cartpole/swingup).
+
+    Raises:
+        ValueError: unknown world name.
+        TypeError: a keyword the world does not accept (the message lists the accepted ones).
+    """
+    cls = env_class(name)
+    accepted = list(inspect.signature(cls).parameters)
+    unknown = sorted(set(kwargs) - set(accepted))
+    if unknown:
+        raise TypeError(
+            f"envs.make({name!r}) got unknown keyword argument(s) {unknown}; accepted: {accepted}"
+        )
+    return cls(**kwargs)
+
+
+for _name, _gym_id in GYM_IDS.items():
+    if _gym_id not in gymnasium.registry:
+        gymnasium.register(id=_gym_id, entry_point=_ENTRY_POINTS[_name])
+
+__all__ = ["GYM_IDS", "WORLDS", "ensure_gl_backend", "env_class", "make"]

@@ -1,0 +1,293 @@
+"""dm_control suite worlds: any domain/task (``DMCEnv``), and the reacher and point_mass worlds.
+
+The tasks' own machinery does the work: ``suite.load`` builds the task, its
+``initialize_episode`` (via the dm_control environment's ``reset``) is the default start, and
+one physics control step is ``before_step``, ``physics.step(n_sub_steps)``, ``after_step``,
+with ``get_reward`` as the step's reward.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from envs.base import GoalEnv
+from envs.rendering import gl_errors_explained
+
+with gl_errors_explained("importing dm_control (it loads the OpenGL backend on import)"):
+    from dm_control import suite
+    from dm_control.rl import control
+
+# Model fields that dm_control tasks change at reset; DMCEnv finds which entries do.
+_PARAM_FIELDS = (
+    "body_pos",
+    "body_quat",
+    "body_mass",
+    "geom_pos",
+    "geom_quat",
+    "geom_size",
+    "geom_rgba",
+    "site_pos",
+    "site_quat",
+    "site_size",
+    "wrap_prm",
+    "actuator_gear",
+)
+_PROBE_RESETS = 5
+
+
+def check_domain_task(domain: str, task: str) -> None:
+    """Raise ValueError listing the valid choices if ``domain``/``task`` is not a suite task."""
+    by_domain: dict[str, list[str]] = {}
+    for d, t in suite.ALL_TASKS:
+        by_domain.setdefault(d, []).append(t)
+    if domain not in by_domain:
+        raise ValueError(
+            f"unknown dm_control domain {domain!r}; choose one of {sorted(by_domain)} "
+            f"(benchmarking tasks: {[f'{d}/{t}' for d, t in suite.BENCHMARKING]})"
+        )
+    if task not in by_domain[domain]:
+        raise ValueError(
+            f"unknown task {task!r} for dm_control domain {domain!r}; choose one of "
+            f"{by_domain[domain]}"
+        )
+
+
+class DMCEnv(GoalEnv):
+    """Any dm_control suite task, with goal images (PROTOCOL.md's ``dmc-generic`` world).
+
+    Episode parameters: the entries of the model fields in ``_PARAM_FIELDS`` that the task's
+    reset changes (found at construction by a few probe resets), e.g. a target position. Other
+    model changes a reset may make (e.g. quadruped/escape's terrain heightfield) are not in it.
+    Success: every joint position within 0.1 of the goal's, ``max |qpos - goal qpos| < 0.1``.
+    """
+
+    success_threshold = 0.1
+
+    def __init__(
+        self,
+        domain: str = "cartpole",
+        task: str = "swingup",
+        image_size: int = 64,
+        action_repeat: int = 5,
+        camera_id: int = 0,
+        render_mode: str | None = "rgb_array",
+    ) -> None:
+        check_domain_task(domain, task)
+        self.domain, self.task = domain, task
+        # The task's RandomState is reseeded from the env's generator at every reset.
+        self._dm_env = suite.load(domain, task, task_kwargs={"random": 0})
+        physics = self._dm_env.physics
+        n_sub_steps = control.compute_n_steps(self._dm_env.control_timestep(), physics.timestep())
+        self._params = self._param_index()
+        super().__init__(
+            physics,
+            n_sub_steps=n_sub_steps,
+            image_size=image_size,
+            action_repeat=action_repeat,
+            camera_id=camera_id,
+            render_mode=render_mode,
+        )
+        spec = self._dm_env.action_spec()
+        self._ctrl_low = np.broadcast_to(spec.minimum, spec.shape).astype(np.float64)
+        self._ctrl_high = np.broadcast_to(spec.maximum, spec.shape).astype(np.float64)
+        self._ctrl_is_unit = bool(np.all(self._ctrl_low == -1) and np.all(self._ctrl_high == 1))
+        self._nq, self._nv = physics.model.nq, physics.model.nv
+
+    # ---- episode parameters ---------------------------------------------------------------
+
+    def _param_index(self) -> list[tuple[str, tuple[int, ...]]]:
+        """(model field, index) of every entry that the task's reset changes."""
+        model = self._dm_env.physics.model
+        snapshots = []
+        for seed in range(_PROBE_RESETS):
+            self._dm_env.task.random.seed(seed)
+            self._dm_env.reset()
+            snapshots.append([getattr(model, name).copy() for name in _PARAM_FIELDS])
+        index = []
+        for k, name in enumerate(_PARAM_FIELDS):
+            values = np.stack([snap[k] for snap in snapshots])
+            changed = np.any(values != values[:1], axis=0)
+            index += [(name, tuple(int(i) for i in ix)) for ix in np.argwhere(changed)]
+        return index
+
+    def _episode_params(self) -> np.ndarray:
+        model = self.physics.model
+        return np.array([getattr(model, name)[ix] for name, ix in self._params], np.float64)
+
+    def _set_episode_params(self, params: np.ndarray) -> None:
+        model = self.physics.model
+        for (name, ix), value in zip(self._params, params, strict=True):
+            getattr(model, name)[ix] = value
+
+    # ---- world parts ----------------------------------------------------------------------
+
+    def _control_step(self, action: np.ndarray) -> None:
+        if not self._ctrl_is_unit:
+            action = self._ctrl_low + (action + 1.0) * 0.5 * (self._ctrl_high - self._ctrl_low)
+        task = self._dm_env.task
+        task.before_step(action, self.physics)
+        self.physics.step(self._n_sub_steps)
+        task.after_step(self.physics)
+
+    def _reward(self) -> float:
+        return float(self._dm_env.task.get_reward(self.physics))
+
+    def sample_start(self, rng: np.random.Generator) -> np.ndarray:
+        """The task's own ``initialize_episode``, its RandomState seeded from ``rng``."""
+        with self._state_preserved():
+            self._dm_env.task.random.seed(int(rng.integers(2**32)))
+            self._dm_env.reset()
+            return self.get_sim_state()
+
+    def goal_distances(self, states: np.ndarray, goal_state: np.ndarray) -> np.ndarray:
+        """``max |qpos - goal qpos|`` over the joints: ``[..., S]`` -> ``[...]``."""
+        diff = np.abs(states[..., : self._nq] - goal_state[: self._nq])
+        return diff.max(axis=-1) if self._nq else np.zeros(diff.shape[:-1])
+
+    def state_features(self, states: np.ndarray) -> dict[str, np.ndarray]:
+        states = np.atleast_2d(states)
+        nq, nv = self._nq, self._nv
+        return {"qpos": states[:, :nq], "qvel": states[:, nq : nq + nv]}
+
+
+def _wrap(angle: np.ndarray) -> np.ndarray:
+    """Angles wrapped into [-pi, pi)."""
+    return (angle + np.pi) % (2 * np.pi) - np.pi
+
+
+class ReacherEnv(DMCEnv):
+    """dm_control reacher (two-link planar arm) with goal images.
+
+    State: ``[shoulder, wrist, shoulder vel, wrist vel, target x, target y]``.
+    Success (PROTOCOL.md): both joint angles within 0.05 rad of the goal's, wrapped.
+
+    Args:
+        target_size: "easy" (0.05) or "hard" (0.015), dm_control's reacher target sizes.
+        draw_target: when False the target is fully transparent (pose tasks: the goal is a pose).
+    """
+
+    success_threshold = 0.05
+
+    def __init__(
+        self,
+        image_size: int = 64,
+        action_repeat: int = 5,
+        camera_id: int = 0,
+        target_size: str = "easy",
+        draw_target: bool = False,
+        render_mode: str | None = "rgb_array",
+    ) -> None:
+        if target_size not in ("easy", "hard"):
+            raise ValueError(f"target_size must be 'easy' or 'hard', got {target_size!r}")
+        super().__init__("reacher", target_size, image_size, action_repeat, camera_id, render_mode)
+        self.target_size = target_size
+        self.draw_target = bool(draw_target)
+        if not self.draw_target:
+            model = self.physics.named.model
+            model.geom_matid["target"] = -1  # a material would override the geom's colour
+            model.geom_rgba["target"] = (0.0, 0.0, 0.0, 0.0)
+
+    def _param_index(self) -> list[tuple[str, tuple[int, ...]]]:
+        target = self._dm_env.physics.model.name2id("target", "geom")
+        return [("geom_pos", (target, 0)), ("geom_pos", (target, 1))]
+
+    def goal_distances(self, states: np.ndarray, goal_state: np.ndarray) -> np.ndarray:
+        """Largest wrapped joint-angle difference: ``[..., S]`` -> ``[...]``."""
+        return np.abs(_wrap(states[..., :2] - goal_state[:2])).max(axis=-1)
+
+    def state_features(self, states: np.ndarray) -> dict[str, np.ndarray]:
+        """``joint_sincos`` = [sin q1, sin q2, cos q1, cos q2], ``target_pos``, ``velocity``."""
+        states = np.atleast_2d(states)
+        joints = states[:, :2]
+        return {
+            "joint_sincos": np.concatenate([np.sin(joints), np.cos(joints)], axis=1),
+            "target_pos": states[:, -2:],
+            "velocity": states[:, 2:4],
+        }
+
+    def fingertip_position(self, state: np.ndarray) -> np.ndarray:
+        """World (x, y) of the fingertip in ``state``, by the simulator's kinematics."""
+        with self._state_preserved():
+            self.set_sim_state(state)
+            return self.physics.named.data.geom_xpos["finger", :2].copy()
+
+    def reach_state(self, state: np.ndarray) -> np.ndarray:
+        """``state`` with the arm posed so that the fingertip is on the target, at rest.
+
+        Closed-form two-link inverse kinematics with link lengths read from the model; of the
+        two elbow solutions (within the wrist's range) the one nearer ``state``'s pose, by the
+        success metric (largest wrapped joint difference), is chosen.
+        """
+        state = self._check_state(state)
+        model = self.physics.named.model
+        base = model.body_pos["arm", :2]
+        len1, len2 = float(model.body_pos["hand", "x"]), float(model.body_pos["finger", "x"])
+        dx, dy = state[-2:] - base
+        cos2 = (dx * dx + dy * dy - len1**2 - len2**2) / (2 * len1 * len2)
+        elbow = float(np.arccos(np.clip(cos2, -1.0, 1.0)))
+        low, high = model.jnt_range["wrist"]
+        candidates = []
+        for q2 in (elbow, -elbow):
+            q2_ok = float(np.clip(q2, low, high))
+            q1 = np.arctan2(dy, dx) - np.arctan2(len2 * np.sin(q2_ok), len1 + len2 * np.cos(q2_ok))
+            pose = np.array([_wrap(q1), q2_ok])
+            distance = float(np.abs(_wrap(pose - state[:2])).max())
+            candidates.append((abs(q2_ok - q2) > 0, distance, pose))
+        _, _, pose = min(candidates, key=lambda c: (c[0], c[1]))
+        goal = state.copy()
+        goal[:2] = pose
+        goal[2:4] = 0.0
+        return goal
+
+
+class PointMassEnv(DMCEnv):
+    """dm_control point_mass (easy) with goal images; the target marker is drawn at the goal.
+
+    State: ``[x, y, x vel, y vel, target x, target y]``; :meth:`pair_states` puts the target at
+    the goal's position in both states. Default start and goal: independent uniform positions
+    in the arena, at rest. Success (PROTOCOL.md): mass within 0.02 of the goal.
+    """
+
+    success_threshold = 0.02
+
+    def __init__(
+        self,
+        image_size: int = 64,
+        action_repeat: int = 5,
+        camera_id: int = 0,
+        render_mode: str | None = "rgb_array",
+    ) -> None:
+        super().__init__("point_mass", "easy", image_size, action_repeat, camera_id, render_mode)
+
+    def _param_index(self) -> list[tuple[str, tuple[int, ...]]]:
+        target = self._dm_env.physics.model.name2id("target", "geom")
+        return [("geom_pos", (target, 0)), ("geom_pos", (target, 1))]
+
+    def sample_goal(self, start: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """A position uniform in the arena, at rest (as ``point_mass-goal``).
+
+        Unlike the other dm_control worlds the default goal is not 25 random steps away: the
+        easy point mass barely moves in 25 steps, so such goals would nearly always already be
+        within the 0.02 success radius.
+        """
+        return self.sample_start(rng)
+
+    def pair_states(self, start: np.ndarray, goal: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Both states get the target marker at the goal's mass position."""
+        start = self._check_state(start).copy()
+        goal = self._check_state(goal).copy()
+        start[-2:] = goal[:2]
+        goal[-2:] = goal[:2]
+        return start, goal
+
+    def goal_distances(self, states: np.ndarray, goal_state: np.ndarray) -> np.ndarray:
+        """Distance of the mass to the goal position: ``[..., S]`` -> ``[...]``."""
+        return np.linalg.norm(states[..., :2] - goal_state[:2], axis=-1)
+
+    def state_features(self, states: np.ndarray) -> dict[str, np.ndarray]:
+        states = np.atleast_2d(states)
+        return {
+            "position": states[:, :2],
+            "velocity": states[:, 2:4],
+            "target_pos": states[:, -2:],
+        }

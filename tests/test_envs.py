@@ -1,0 +1,226 @@
+"""Conformance and goal-semantics tests of the pixel worlds (small frames, few steps)."""
+
+from __future__ import annotations
+
+import sys
+
+import gymnasium as gym
+import numpy as np
+import pytest
+from gymnasium.utils.env_checker import check_env
+
+import envs
+from envs.rendering import ensure_gl_backend, gl_error_message
+
+SIZE = 32
+WORLD_KWARGS = {
+    "reacher": {},
+    "point_mass": {},
+    "wall": {},
+    "dmc": {"domain": "cartpole", "task": "swingup"},
+}
+
+
+@pytest.fixture(scope="module")
+def made():
+    """One env per world, shared by the tests of this module; closed at the end."""
+    built = {name: envs.make(name, image_size=SIZE, **kw) for name, kw in WORLD_KWARGS.items()}
+    yield built
+    for env in built.values():
+        env.close()
+
+
+def _actions(env, n, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.uniform(-1, 1, (n, *env.action_space.shape)).astype(np.float32)  # [n, A]
+
+
+@pytest.mark.parametrize("name", list(WORLD_KWARGS))
+def test_interface(made, name):
+    env = made[name]
+    assert env.observation_space == gym.spaces.Box(0, 255, (SIZE, SIZE, 3), np.uint8)
+    assert env.action_space.dtype == np.float32
+    assert np.all(env.action_space.low == -1) and np.all(env.action_space.high == 1)
+    obs, info = env.reset(seed=0)
+    assert set(info) == {"goal", "state", "success", "goal_distance", "env_steps"}
+    assert info["goal"].shape == (SIZE, SIZE, 3) and info["goal"].dtype == np.uint8
+    assert info["state"].dtype == np.float64 and info["state"].shape == (env.state_size,)
+    assert info["env_steps"] == 0
+    obs, reward, terminated, truncated, info = env.step(env.action_space.sample())
+    assert isinstance(reward, float) and terminated is False and truncated is False
+    assert info["env_steps"] == env.action_repeat
+    assert np.array_equal(env.render(), obs)
+    features = env.state_features(np.stack([info["state"], env.goal_state]))
+    assert all(v.shape[0] == 2 and v.ndim == 2 for v in features.values())
+
+
+def test_state_feature_names(made):
+    expected = {
+        "reacher": {"joint_sincos": 4, "target_pos": 2, "velocity": 2},
+        "point_mass": {"position": 2, "velocity": 2, "target_pos": 2},
+        "wall": {"position": 2, "velocity": 2, "door": 1},
+        "dmc": {"qpos": 2, "qvel": 2},
+    }
+    for name, widths in expected.items():
+        env = made[name]
+        env.reset(seed=0)
+        features = env.state_features(env.get_sim_state()[None])
+        assert {k: v.shape[1] for k, v in features.items()} == widths, name
+
+
+@pytest.mark.parametrize("name", list(WORLD_KWARGS))
+def test_same_seed_same_frames_and_goals(made, name):
+    env, twin = made[name], envs.make(name, image_size=SIZE, **WORLD_KWARGS[name])
+    try:
+        runs = []
+        for e in (env, twin):
+            obs, info = e.reset(seed=7)
+            frames = [obs] + [e.step(a)[0] for a in _actions(e, 2)]
+            runs.append((frames, info["goal"], e.goal_state.copy()))
+        (frames_a, goal_a, state_a), (frames_b, goal_b, state_b) = runs
+        assert all(np.array_equal(a, b) for a, b in zip(frames_a, frames_b))
+        assert np.array_equal(goal_a, goal_b) and np.array_equal(state_a, state_b)
+        env.reset(seed=8)
+        assert not np.array_equal(env.goal_state, state_a)
+    finally:
+        twin.close()
+
+
+@pytest.mark.parametrize("name", list(WORLD_KWARGS))
+def test_goal_semantics(made, name):
+    env = made[name]
+    obs, info = env.reset(seed=1)
+    start, goal = info["state"], env.goal_state
+    assert np.array_equal(info["goal"], env.render_state(goal))
+    assert np.array_equal(env.render(), obs)  # render_state restored the current state
+    assert not info["success"] and not env.is_success(start, goal)
+    assert info["goal_distance"] == pytest.approx(env.goal_distance(start, goal))
+    assert info["goal_distance"] >= env.success_threshold
+    env.set_sim_state(goal)
+    assert env.is_success(env.get_sim_state(), goal)
+    # An explicit (start, goal) pair is played as given.
+    obs, info = env.reset(options={"start": start, "goal": goal})
+    assert np.array_equal(info["state"], start) and np.array_equal(env.goal_state, goal)
+    assert np.array_equal(obs, env.render_state(start))
+
+
+@pytest.mark.parametrize("name", list(WORLD_KWARGS))
+def test_save_restore_and_render_state_leave_no_trace(made, name):
+    env = made[name]
+    env.reset(seed=2)
+    actions = _actions(env, 3, seed=1)
+    env.step(actions[0])
+    saved, frame = env.get_sim_state(), env.render()
+    plain = [env.step(a)[0] for a in actions[1:]]
+    env.set_sim_state(saved)
+    assert np.array_equal(env.render(), frame)
+    env.reset(seed=2)
+    env.step(actions[0])
+    env.render_state(env.goal_state)
+    assert np.array_equal(env.get_sim_state(), saved)
+    peeked = [env.step(a)[0] for a in actions[1:]]
+    assert all(np.array_equal(a, b) for a, b in zip(plain, peeked))
+
+
+def test_reacher_target_hidden_unless_drawn(made):
+    hidden = made["reacher"]
+    shown = envs.make("reacher", image_size=SIZE, draw_target=True)
+    try:
+        for env, should_differ in ((hidden, False), (shown, True)):
+            env.reset(seed=0)
+            state = env.get_sim_state()
+            moved = state.copy()
+            moved[-2:] = -state[-2:]  # the target on the other side of the arena
+            differ = not np.array_equal(env.render_state(state), env.render_state(moved))
+            assert differ == should_differ
+    finally:
+        shown.close()
+
+
+def test_point_mass_target_marks_goal(made):
+    env = made["point_mass"]
+    _, info = env.reset(seed=0)
+    assert np.allclose(info["state"][-2:], env.goal_state[:2])
+    assert np.allclose(env.goal_state[-2:], env.goal_state[:2])
+
+
+def test_wall_door_and_crossing_time(made):
+    env = made["wall"]
+    env.reset(seed=0)
+    door = env.get_sim_state()[-1]
+    assert env.room(env.get_sim_state()) != env.room(env.goal_state)
+    assert env.goal_state[-1] == door
+    # The door is drawn where the state says: moving it changes the frame.
+    other = env.goal_state.copy()
+    other[-1] = -door
+    assert not np.array_equal(env.render_state(env.goal_state), env.render_state(other))
+    # Full action through the door crosses the arena in 60-120 control steps ...
+    env.set_sim_state(np.array([-0.92, door, 0.0, 0.0, door]))
+    steps = 0
+    while env.get_sim_state()[0] < 0.92 and steps < 200:
+        env._control_step(np.array([1.0, 0.0]))
+        steps += 1
+    assert 60 <= steps <= 120
+    # ... and the wall stops it away from the door.
+    away = door - 0.6 if door > 0 else door + 0.6
+    env.set_sim_state(np.array([-0.5, away, 0.0, 0.0, door]))
+    for _ in range(100):
+        env._control_step(np.array([1.0, 0.0]))
+    assert env.get_sim_state()[0] < 0
+
+
+def test_clear_errors(made):
+    with pytest.raises(ValueError, match="point_mass"):
+        envs.make("cheetah")
+    with pytest.raises(TypeError, match=r"colour.*accepted.*image_size"):
+        envs.make("wall", colour="red")
+    with pytest.raises(ValueError, match="cartpole"):
+        envs.make("dmc", domain="nope", task="swingup")
+    with pytest.raises(ValueError, match="swingup"):
+        envs.make("dmc", domain="cartpole", task="nope")
+    with pytest.raises(ValueError, match="target_size"):
+        envs.make("reacher", target_size="medium")
+    env = made["wall"]
+    with pytest.raises(ValueError, match="shape"):
+        env.set_sim_state(np.zeros(3))
+    with pytest.raises(ValueError, match="start"):
+        env.reset(options={"begin": None})
+
+
+@pytest.mark.parametrize("name", list(WORLD_KWARGS))
+def test_registered_ids_pass_check_env(name):
+    env = gym.make(envs.GYM_IDS[name], image_size=SIZE, **WORLD_KWARGS[name])
+    try:
+        assert isinstance(env.unwrapped, envs.env_class(name))
+        check_env(env.unwrapped)  # with a spec, so render modes and close are checked too
+        obs, info = env.reset(seed=0)
+        assert obs.shape == (SIZE, SIZE, 3) and info["goal"].shape == (SIZE, SIZE, 3)
+    finally:
+        env.close()
+
+
+def test_gl_backend_choice_and_help(monkeypatch):
+    monkeypatch.delitem(sys.modules, "dm_control._render", raising=False)
+    monkeypatch.delenv("MUJOCO_GL", raising=False)
+    monkeypatch.delenv("DISPLAY", raising=False)
+    assert ensure_gl_backend() == "egl"
+    monkeypatch.setenv("MUJOCO_GL", "osmesa")
+    assert ensure_gl_backend() == "osmesa"  # an explicit choice is kept
+    message = gl_error_message("the first render", ImportError("no EGL display"))
+    assert "MUJOCO_GL=osmesa" in message and "libosmesa6" in message and "libegl1" in message
+
+
+@pytest.mark.parametrize("name", list(WORLD_KWARGS))
+def test_simulate_matches_step_for_the_oracle(made, name):
+    env = made[name]
+    env.reset(seed=3)
+    start, goal = env.get_sim_state(), env.goal_state
+    actions = _actions(env, 4).reshape(2, 2, -1)  # [N, H, A]
+    traj = env.simulate(start, actions)  # [N, H, S]
+    assert traj.shape == (2, 2, env.state_size)
+    assert np.array_equal(env.get_sim_state(), start)  # simulate leaves no trace
+    stepped = [env.step(a)[4]["state"] for a in actions[0]]
+    assert np.allclose(traj[0], np.stack(stepped), atol=1e-9)
+    distances = env.goal_distances(traj, goal)  # [N, H]
+    assert distances.shape == (2, 2)
+    assert distances[0, 1] == pytest.approx(env.goal_distance(stepped[1], goal))

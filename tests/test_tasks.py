@@ -1,0 +1,130 @@
+"""PROTOCOL.md tasks: seeded, deterministic episode lists built by the documented procedures."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import envs
+from envs.tasks import PROTOCOL_VERSION, TASKS, Episode, get_task
+
+N = 4
+
+
+@pytest.fixture(scope="module")
+def lists():
+    """name -> (task, env, episodes(seed=0), episodes(seed=0) again, episodes(seed=1))."""
+    out = {}
+    for name, task in TASKS.items():
+        env = task.make_env(image_size=16)
+        out[name] = (task, env, task.episodes(0, N), task.episodes(0, N), task.episodes(1, N))
+    yield out
+    for _, env, *_ in out.values():
+        env.close()
+
+
+def test_table_matches_protocol():
+    assert PROTOCOL_VERSION == 1
+    rows = {n: (t.world, t.budget, t.metric, t.early_end) for n, t in TASKS.items()}
+    assert rows == {
+        "reacher-pose": ("reacher", 50, "success", True),
+        "reacher-far": ("reacher", 200, "success", True),
+        "point_mass-goal": ("point_mass", 200, "success", True),
+        "wall-door": ("wall", 300, "success", True),
+        "reacher-easy-return": ("reacher", 1000, "return", False),
+        "dmc-generic": ("dmc", 100, "success", True),
+    }
+    assert all(t.world in envs.WORLDS for t in TASKS.values())
+    assert TASKS["reacher-pose"].env_kwargs == {"draw_target": False, "target_size": "easy"}
+    assert TASKS["reacher-easy-return"].env_kwargs["draw_target"] is True
+
+
+@pytest.mark.parametrize("name", list(TASKS))
+def test_episode_lists_are_seeded(lists, name):
+    task, env, first, again, other = lists[name]
+    assert len(first) == N and all(isinstance(e, Episode) for e in first)
+    for a, b in zip(first, again):
+        assert np.array_equal(a.start, b.start) and np.array_equal(a.goal, b.goal)
+    assert not any(np.array_equal(a.start, b.start) for a, b in zip(first, other))
+    for e in first:
+        assert e.start.shape == e.goal.shape == (env.state_size,)
+        assert e.start.dtype == np.float64
+        if task.metric == "success":
+            assert not env.is_success(e.start, e.goal)
+    prefix = task.episodes(0, 2)
+    assert all(np.array_equal(a.goal, b.goal) for a, b in zip(prefix, first))
+
+
+def test_reacher_pose_goals(lists):
+    _, env, episodes, *_ = lists["reacher-pose"]
+    for e in episodes:
+        assert env.goal_distance(e.start, e.goal) > env.success_threshold
+        assert np.all(e.start[2:4] == 0)  # the start is at rest
+        assert np.array_equal(e.start[-2:], e.goal[-2:])  # same (hidden) target
+
+
+def test_reacher_far_goals_at_rest(lists):
+    _, env, episodes, *_ = lists["reacher-far"]
+    for e in episodes:
+        assert np.all(e.start[2:4] == 0) and np.all(e.goal[2:4] == 0)
+
+
+def test_reacher_easy_return_goal_reaches_target(lists):
+    _, env, episodes, *_ = lists["reacher-easy-return"]
+    model = env.physics.named.model
+    base, len1, len2 = (
+        model.body_pos["arm", :2],
+        model.body_pos["hand", 0],
+        model.body_pos["finger", 0],
+    )
+    low, high = model.jnt_range["wrist"]
+    for e in episodes:
+        target = e.start[-2:]
+        assert np.linalg.norm(env.fingertip_position(e.goal) - target) < 1e-3
+        assert low <= e.goal[1] <= high and np.all(e.goal[2:4] == 0)
+        # The other elbow solution (mirrored about the base-target line) is no nearer.
+        phi = np.arctan2(*(target - base)[::-1])
+        mirror = e.goal.copy()
+        mirror[:2] = 2 * phi - e.goal[0], -e.goal[1]
+        assert np.linalg.norm(env.fingertip_position(mirror) - target) < 1e-3
+        assert env.goal_distance(e.start, e.goal) <= env.goal_distance(e.start, mirror) + 1e-12
+    assert len1 > 0 and len2 > 0
+
+
+def test_point_mass_goal_marker(lists):
+    _, env, episodes, *_ = lists["point_mass-goal"]
+    for e in episodes:
+        assert np.allclose(e.start[-2:], e.goal[:2]) and np.allclose(e.goal[-2:], e.goal[:2])
+        assert np.all(e.start[2:4] == 0) and np.all(e.goal[2:4] == 0)
+
+
+def test_wall_door_rooms(lists):
+    _, env, episodes, *_ = lists["wall-door"]
+    for e in episodes:
+        assert env.room(e.start) != env.room(e.goal)
+        assert e.start[-1] == e.goal[-1]  # one door per episode
+
+
+def test_episode_plays_as_given(lists):
+    task, _, episodes, *_ = lists["wall-door"]
+    env = task.make_env(image_size=16, action_repeat=2)
+    try:
+        e = episodes[0]
+        obs, info = env.reset(options={"start": e.start, "goal": e.goal})
+        assert np.array_equal(info["state"], e.start) and np.array_equal(env.goal_state, e.goal)
+        assert info["goal_distance"] == pytest.approx(env.goal_distance(e.start, e.goal))
+    finally:
+        env.close()
+
+
+def test_get_task():
+    assert get_task("wall-door") is TASKS["wall-door"]
+    walker = get_task("dmc-generic", domain="walker", task="walk")
+    assert walker.env_kwargs == {"domain": "walker", "task": "walk"}
+    assert TASKS["dmc-generic"].env_kwargs == {"domain": "cartpole", "task": "swingup"}
+    with pytest.raises(ValueError, match="reacher-pose"):
+        get_task("reacher-posed")
+    with pytest.raises(TypeError, match="domain"):
+        get_task("reacher-pose", domain="walker")
+    with pytest.raises(ValueError, match="walk"):
+        get_task("dmc-generic", domain="walker", task="fly")
