@@ -122,6 +122,8 @@ def collect(cfg: Config) -> Path:
             "data.episodes, data.episode_length and data.shard_episodes must all be >= 1 "
             f"(got {data.episodes}, {data.episode_length}, {data.shard_episodes})"
         )
+    if data.workers < 0:
+        raise ValueError(f"data.workers must be >= 0 (0 = one per CPU core), got {data.workers}")
     root = Path(data.dir) if data.dir else default_data_dir(env, data, cfg.seed)
     root.mkdir(parents=True, exist_ok=True)
     ident = dataset_identity(env, data, cfg.seed)
@@ -133,25 +135,24 @@ def collect(cfg: Config) -> Path:
                     f"{root}/manifest.json: this data set was collected with {key}="
                     f"{manifest.get(key)!r}, not {value!r}; choose another data.dir or delete {root}"
                 )
+        if _drop_damaged(root, manifest):
+            manifest["complete"] = False
         if manifest["complete"]:
             print(f"data set ready (reused): {root}  [{manifest['frames']} frames]")
             return root
     _check_env(env)
+    _check_policy(data)
     num_shards = -(-data.episodes // data.shard_episodes)
+    sizes = [
+        min(data.shard_episodes, data.episodes - i * data.shard_episodes) for i in range(num_shards)
+    ]
     if manifest is None:
         manifest = D.new_manifest(**ident, num_shards=num_shards, frames=0, seconds=0.0)
     D.clean_partial(root)
     done = {s["name"] for s in manifest["shards"]}
-    _adopt_orphans(root, manifest, done)
+    _adopt_orphans(root, manifest, done, sizes, data.episode_length, env.image_size)
     jobs = [
-        ShardJob(
-            str(root),
-            i,
-            min(data.shard_episodes, data.episodes - i * data.shard_episodes),
-            env,
-            data,
-            cfg.seed,
-        )
+        ShardJob(str(root), i, sizes[i], env, data, cfg.seed)
         for i in range(num_shards)
         if D.shard_name(i) not in done
     ]
@@ -184,12 +185,21 @@ def collect(cfg: Config) -> Path:
     else:
         ctx = mp.get_context("spawn")  # fresh GL contexts per worker; fork would share them
         with ProcessPoolExecutor(workers, mp_context=ctx) as pool:
-            for future in as_completed([pool.submit(collect_shard, j) for j in jobs]):
-                record(future.result())
+            futures = [pool.submit(collect_shard, j) for j in jobs]
+            try:
+                for future in as_completed(futures):
+                    record(future.result())
+            except BaseException:
+                for future in futures:  # do not collect every other shard before failing
+                    future.cancel()
+                raise
     bar.close()
     elapsed = time.perf_counter() - start
     new_frames = len(jobs) and sum(j.episodes for j in jobs) * frames_per_ep
     manifest["seconds"] = manifest.get("seconds", 0.0) + elapsed
+    manifest["frames"] = sum(s["episodes"] for s in manifest["shards"]) * frames_per_ep
+    for key in ("state_dim", "action_dim"):  # also when every shard was adopted
+        manifest[key] = manifest["shards"][0][key]
     manifest["complete"] = True
     D.write_manifest(root, manifest)
     rate = new_frames / elapsed if elapsed > 0 else float("nan")
@@ -199,18 +209,54 @@ def collect(cfg: Config) -> Path:
     return root
 
 
-def _adopt_orphans(root: Path, manifest: dict[str, Any], done: set[str]) -> None:
-    """Shards renamed into place just before an interruption, but not yet in the manifest."""
+def _drop_damaged(root: Path, manifest: dict[str, Any]) -> list[str]:
+    """Drop from ``manifest`` the shards whose files are missing or of the wrong size (e.g. a
+    corrupt shard folder deleted by hand), so that they are collected again; returns their names."""
+    dropped = []
+    for entry in list(manifest["shards"]):
+        for name, meta in entry["files"].items():
+            path = root / entry["name"] / name
+            if not path.is_file() or path.stat().st_size != meta["bytes"]:
+                manifest["shards"].remove(entry)
+                dropped.append(entry["name"])
+                break
+    if dropped:
+        print(f"{root}: {', '.join(dropped)} missing or damaged; collecting again")
+    return dropped
+
+
+def _adopt_orphans(
+    root: Path,
+    manifest: dict[str, Any],
+    done: set[str],
+    sizes: list[int],
+    episode_length: int,
+    image_size: int,
+) -> None:
+    """Shards renamed into place just before an interruption, but not yet in the manifest.
+
+    Only a folder named after a shard of this collection whose arrays have this collection's
+    shapes (``sizes[i]`` episodes for shard i) is adopted; any other is collected again."""
+    expected = {D.shard_name(i): n for i, n in enumerate(sizes)}
     for folder in sorted(root.glob("shard_*")):
-        if folder.name in done or not folder.is_dir():
+        if folder.name in done or folder.name not in expected or not folder.is_dir():
             continue
         try:
+            arrays = {k: np.load(folder / f"{k}.npy", mmap_mode="r") for k in D.ARRAYS}
+            actions, states = arrays["actions"], arrays["states"]
+            e, t = expected[folder.name], episode_length
+            shapes = {
+                "obs": (e, t + 1, image_size, image_size, 3),
+                "actions": (e, t),
+                "states": (e, t + 1),
+                "rewards": (e, t),
+            }
+            if any(arrays[k].shape[: len(v)] != v for k, v in shapes.items()):
+                continue
             files = {}
             for key in D.ARRAYS:
                 path = folder / f"{key}.npy"
                 files[path.name] = {"bytes": path.stat().st_size, "sha256": D.sha256(path)}
-            actions = np.load(folder / "actions.npy", mmap_mode="r")
-            states = np.load(folder / "states.npy", mmap_mode="r")
         except (OSError, ValueError):
             continue  # unreadable: it will be collected again and replaced
         manifest["shards"].append(
@@ -232,6 +278,14 @@ def _check_env(env: EnvConfig) -> None:
     if env.name not in envs.WORLDS:
         raise ValueError(f"unknown env {env.name!r}; choose one of: {', '.join(envs.WORLDS)}")
     envs.make(env.name, **env_kwargs(env)).close()
+
+
+def _check_policy(data: DataConfig) -> None:
+    """Fail fast, in this process, on a malformed or unimportable ``data.policy``."""
+    from worldmodel.policies import load_factory
+
+    if load_factory(data.policy) is None and data.persistence < 1:
+        raise ValueError(f"data.persistence must be >= 1, got {data.persistence}")
 
 
 def main(argv: list[str] | None = None) -> Path:

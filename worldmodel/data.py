@@ -45,11 +45,18 @@ def sha256(path: Path, chunk: int = 1 << 22) -> str:
     return digest.hexdigest()
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write_text(path: Path, text: str) -> None:
     """Write a text file so that readers see either the old or the new content, never half."""
     path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it owner-only; a data set is shared
         with os.fdopen(fd, "w") as f:
             f.write(text)
             f.flush()
@@ -70,6 +77,7 @@ def write_shard(root: Path, index: int, arrays: dict[str, np.ndarray]) -> dict[s
     final = root / shard_name(index)
     tmp = Path(tempfile.mkdtemp(dir=root, prefix=f".{final.name}.", suffix=".tmp"))
     try:
+        os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes it owner-only; a data set is shared
         files = {}
         for key in ARRAYS:
             path = tmp / f"{key}.npy"
@@ -115,10 +123,14 @@ def write_manifest(root: Path, manifest: dict[str, Any]) -> None:
 
 
 def clean_partial(root: Path) -> int:
-    """Remove temporary folders left by an interrupted write; returns how many were removed."""
+    """Remove temporary shard folders and manifest files left by an interrupted write; returns
+    how many were removed."""
     removed = 0
     for tmp in Path(root).glob(".shard_*.tmp"):
         shutil.rmtree(tmp, ignore_errors=True)
+        removed += 1
+    for tmp in Path(root).glob(".manifest.json.*.tmp"):
+        tmp.unlink(missing_ok=True)
         removed += 1
     return removed
 

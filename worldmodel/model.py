@@ -126,7 +126,11 @@ class WorldModel(nn.Module):
     @torch.no_grad()
     def encode(self, frames: np.ndarray | torch.Tensor) -> torch.Tensor:
         """uint8 frames [B, H, W, 3] (NumPy or torch) -> float32 embeddings [B, D]."""
-        frames = frames if torch.is_tensor(frames) else torch.from_numpy(np.array(frames, dtype=np.uint8))
+        frames = (
+            frames
+            if torch.is_tensor(frames)
+            else torch.from_numpy(np.array(frames, dtype=np.uint8))
+        )
         if (
             frames.ndim != 4
             or frames.shape[-1] != 3

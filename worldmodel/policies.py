@@ -45,28 +45,35 @@ class PersistentRandomPolicy:
 
 
 class _CallablePolicy:
-    def __init__(self, fn: Callable[[np.ndarray, dict[str, Any]], np.ndarray]):
-        self.fn = fn
+    """A user policy, its actions checked for shape and clipped to the action space (so that
+    the stored actions are the ones the env applied)."""
+
+    def __init__(
+        self, fn: Callable[[np.ndarray, dict[str, Any]], np.ndarray], spec: str, space: spaces.Box
+    ):
+        self.fn, self.spec, self.space = fn, spec, space
 
     def reset(self) -> None:
         if hasattr(self.fn, "reset"):
             self.fn.reset()
 
     def __call__(self, obs, info):
-        return self.fn(obs, info)
+        action = np.asarray(self.fn(obs, info), np.float32)
+        if action.shape != self.space.shape:
+            raise ValueError(
+                f"data.policy={self.spec!r} returned an action of shape {action.shape}; this "
+                f"env's actions have shape {self.space.shape}"
+            )
+        return np.clip(action, self.space.low, self.space.high)
 
 
-def make_policy(
-    spec: str, action_space: spaces.Box, rng: np.random.Generator, persistence: int
-) -> Policy:
-    """Build a policy from ``data.policy``: 'random' or 'package.module:factory'.
+def load_factory(spec: str) -> Callable[..., Any] | None:
+    """The factory that ``data.policy`` names ('package.module:factory'); None for 'random'.
 
-    A user factory is called as ``factory(action_space, rng)`` and returns a callable
-    ``(obs uint8 [H, W, 3], info) -> action [A]`` (optionally with a ``reset()`` method). It is
-    imported by name inside each worker process, so it must live in an importable module.
+    Raises ValueError, naming the setting, when ``spec`` is malformed or cannot be imported.
     """
     if spec == "random":
-        return PersistentRandomPolicy(action_space, rng, persistence)
+        return None
     module_name, sep, attr = spec.partition(":")
     if not sep or not module_name or not attr:
         raise ValueError(
@@ -76,5 +83,25 @@ def make_policy(
     try:
         factory = getattr(importlib.import_module(module_name), attr)
     except (ImportError, AttributeError) as e:
-        raise ValueError(f"data.policy={spec!r} cannot be imported: {e}") from None
-    return _CallablePolicy(factory(action_space, rng))
+        raise ValueError(
+            f"data.policy={spec!r} cannot be imported: {e} (is its folder on PYTHONPATH?)"
+        ) from None
+    if not callable(factory):
+        raise ValueError(f"data.policy={spec!r} names a {type(factory).__name__}, not a factory")
+    return factory
+
+
+def make_policy(
+    spec: str, action_space: spaces.Box, rng: np.random.Generator, persistence: int
+) -> Policy:
+    """Build a policy from ``data.policy``: 'random' or 'package.module:factory'.
+
+    A user factory is called as ``factory(action_space, rng)`` and returns a callable
+    ``(obs uint8 [H, W, 3], info) -> action [A]`` (optionally with a ``reset()`` method); its
+    actions are clipped to the action space. It is imported by name inside each worker process,
+    so it must live in an importable module.
+    """
+    factory = load_factory(spec)
+    if factory is None:
+        return PersistentRandomPolicy(action_space, rng, persistence)
+    return _CallablePolicy(factory(action_space, rng), spec, action_space)

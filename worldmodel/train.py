@@ -215,7 +215,7 @@ def train(cfg: Config) -> Path:
         frames += obs.shape[0] * obs.shape[1] * dist.world_size()
         bar.update(1)
         if step % cfg.train.log_every == 0 or step == cfg.train.steps:
-            metrics = {k: float(v) for k, v in parts.items()}
+            metrics = {k: float(v.detach()) for k, v in parts.items()}
             metrics.update(lr=lr, frames_per_s=frames / (time.perf_counter() - t0))
             bar.set_postfix(loss=f"{metrics['loss']:.4f}", fps=f"{metrics['frames_per_s']:.0f}")
             log.log(step, metrics)
@@ -283,11 +283,12 @@ def _check_run_dir(cfg: Config, path: Path) -> dict | None:
         return None
     payload = ckpt.read(path)
     old, new = payload["config"], asdict(cfg)
+    ignore = RUNTIME_SUBFIELDS | ({"train.steps"} if cfg.resume else set())
     diffs = [
         f"{sec}.{k}: {old.get(sec, {}).get(k)!r} -> {v!r}"
         for sec in ("env", "data", "model", "train")
         for k, v in new[sec].items()
-        if old.get(sec, {}).get(k) != v
+        if old.get(sec, {}).get(k) != v and f"{sec}.{k}" not in ignore
     ]
     diffs += [
         f"{k}: {old.get(k)!r} -> {v!r}"

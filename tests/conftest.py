@@ -1,0 +1,49 @@
+"""Shared fixtures: an isolated cache, and a tiny trained checkpoint made once per session."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def run_cli(
+    module: str,
+    *args: str,
+    cache: Path,
+    check: bool = True,
+    timeout: int = 300,
+    cwd: Path | None = None,
+    launcher: list[str] | None = None,
+) -> subprocess.CompletedProcess:
+    """Run ``python -m module args`` as a user would, with WORLDMODEL_CACHE isolated."""
+    env = {**os.environ, "WORLDMODEL_CACHE": str(cache), "WANDB_MODE": "disabled"}
+    cmd = [*(launcher or [sys.executable, "-m"]), module, *args]
+    proc = subprocess.run(
+        cmd, capture_output=True, text=True, env=env, timeout=timeout, cwd=cwd or REPO
+    )
+    if check and proc.returncode != 0:
+        raise AssertionError(
+            f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}"
+        )
+    return proc
+
+
+@pytest.fixture(scope="session")
+def cache(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("cache")
+    os.environ["WORLDMODEL_CACHE"] = str(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory, cache) -> Path:
+    """A reacher model trained with preset=debug (seconds); its run folder."""
+    run_dir = tmp_path_factory.mktemp("tiny_run")
+    run_cli("worldmodel.train", "preset=debug", f"run_dir={run_dir}", "progress=false", cache=cache)
+    return run_dir

@@ -1,0 +1,234 @@
+"""The train and probe commands end to end: outputs, resume, checkpoints, bad input, DDP."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+import worldmodel
+from tests.conftest import run_cli
+from worldmodel import checkpoint as ckpt
+
+
+def test_train_writes_checkpoint_metrics_and_diagnostics(tiny_run):
+    assert (tiny_run / "checkpoint.pt").exists()
+    rows = [json.loads(line) for line in (tiny_run / "metrics.jsonl").read_text().splitlines()]
+    losses = [r["loss"] for r in rows if "loss" in r]
+    assert losses and all(np.isfinite(losses))
+    probe = json.loads((tiny_run / "probe.json").read_text())
+    for key in (
+        "embed_std_per_dim",
+        "effective_rank",
+        "rollout_mse",
+        "copy_last_mse",
+        "probe_r2",
+        "collapse_warning",
+    ):
+        assert key in probe
+    assert len(probe["rollout_mse"]) == len(probe["copy_last_mse"]) >= 3
+    assert "joint_sincos" in probe["probe_r2"]
+
+
+def test_load_gives_a_planning_ready_model(tiny_run):
+    model = worldmodel.load(str(tiny_run / "checkpoint.pt"), device="cpu")
+    assert not model.training
+    frames = np.zeros((2, model.image_size, model.image_size, 3), np.uint8)
+    z = model.encode(frames)
+    assert z.shape == (2, model.embed_dim)
+    out = model.rollout(z[:, None].repeat(1, model.history, 1), torch.zeros(2, 5, model.action_dim))
+    assert out.shape == (2, 5, model.embed_dim)
+
+
+def test_load_rejects_env_of_other_size(tiny_run):
+    import envs
+
+    env = envs.make("reacher", image_size=48)
+    with pytest.raises(ckpt.CheckpointError, match="48"):
+        worldmodel.load(str(tiny_run), device="cpu", env=env)
+    env = envs.make("dmc", domain="cartpole", task="swingup", image_size=32)
+    with pytest.raises(ckpt.CheckpointError, match="actions"):
+        worldmodel.load(str(tiny_run), device="cpu", env=env)
+
+
+def test_checkpoint_round_trip_and_corrupt_file(tiny_run, tmp_path):
+    payload = ckpt.read(tiny_run / "checkpoint.pt")
+    assert payload["complete"] and payload["step"] == 6
+    ckpt.save(
+        tmp_path / "copy.pt",
+        {k: v for k, v in payload.items() if k not in ("format", "format_version", "path")},
+    )
+    again = ckpt.read(tmp_path / "copy.pt")
+    for k, v in payload["model"].items():
+        assert torch.equal(v, again["model"][k])
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes((tiny_run / "checkpoint.pt").read_bytes()[:5000])
+    with pytest.raises(ckpt.CheckpointError, match="bad.pt: cannot be read"):
+        ckpt.read(bad)
+    with pytest.raises(ckpt.CheckpointError, match="no such checkpoint"):
+        ckpt.read(tmp_path / "missing.pt")
+
+
+def test_rerun_reuses_finished_model_and_rejects_changed_settings(tiny_run, cache):
+    out = run_cli(
+        "worldmodel.train", "preset=debug", f"run_dir={tiny_run}", "progress=false", cache=cache
+    )
+    assert "reusing" in out.stdout
+    bad = run_cli(
+        "worldmodel.train",
+        "preset=debug",
+        f"run_dir={tiny_run}",
+        "model.embed_dim=8",
+        cache=cache,
+        check=False,
+    )
+    assert bad.returncode == 2 and "model.embed_dim" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_resume_continues_an_interrupted_run(tmp_path, cache):
+    run_dir = tmp_path / "run"
+    run_cli(
+        "worldmodel.train",
+        "preset=debug",
+        "train.steps=3",
+        f"run_dir={run_dir}",
+        "progress=false",
+        cache=cache,
+    )
+    path = run_dir / "checkpoint.pt"
+    payload = ckpt.read(path)
+    payload["complete"] = False  # what an interruption after the step-3 checkpoint leaves
+    ckpt.save(
+        path, {k: v for k, v in payload.items() if k not in ("format", "format_version", "path")}
+    )
+    refused = run_cli(
+        "worldmodel.train",
+        "preset=debug",
+        "train.steps=3",
+        f"run_dir={run_dir}",
+        cache=cache,
+        check=False,
+    )
+    assert refused.returncode == 2 and "resume=true" in refused.stderr
+    out = run_cli(
+        "worldmodel.train",
+        "preset=debug",
+        "train.steps=6",
+        "resume=true",
+        f"run_dir={run_dir}",
+        "progress=false",
+        cache=cache,
+    )
+    assert "resuming" in out.stdout and "from step 3" in out.stdout
+    after = ckpt.read(path)
+    assert after["step"] == 6 and after["complete"]
+    steps = [
+        json.loads(line)["step"] for line in (run_dir / "metrics.jsonl").read_text().splitlines()
+    ]
+    assert max(steps) == 6
+
+
+def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path, cache, monkeypatch):
+    from worldmodel import train as train_mod
+    from worldmodel.model import JEPA
+
+    original = JEPA.forward
+    calls = {"n": 0}
+
+    def flaky(self, *a, **kw):
+        loss, parts = original(self, *a, **kw)
+        calls["n"] += 1
+        return (loss * float("nan"), parts) if calls["n"] > 4 else (loss, parts)
+
+    monkeypatch.setattr(JEPA, "forward", flaky)
+    run_dir = tmp_path / "nan"
+    with pytest.raises(SystemExit) as exc:
+        train_mod.main(["preset=debug", f"run_dir={run_dir}", "progress=false"])
+    assert exc.value.code == 2
+    good = ckpt.read(run_dir / "checkpoint.pt")
+    assert good["step"] == 3 and not good["complete"]  # the periodic checkpoint before the NaN
+
+
+@pytest.mark.parametrize(
+    "args, expected",
+    [
+        (["env=nope"], "Available options in 'env'"),
+        (["preset=huge"], "Available options in 'preset'"),
+        (["train.stpes=3"], "Key 'stpes' not in 'TrainConfig'"),
+        (["train.steps=many"], "could not be converted to Integer"),
+        (["model.regularizer=magic"], "model.regularizer"),
+        (["device=tpu"], "device='tpu'"),
+    ],
+)
+def test_bad_overrides_are_named(args, expected, cache, tmp_path):
+    out = run_cli(
+        "worldmodel.train",
+        "preset=debug",
+        f"run_dir={tmp_path / 'r'}",
+        *args,
+        cache=cache,
+        check=False,
+    )
+    assert out.returncode == 2
+    assert expected in out.stderr
+    assert "Traceback" not in out.stderr
+
+
+def test_probe_command_writes_probe_json(tiny_run, cache, tmp_path):
+    run_cli(
+        "worldmodel.probe",
+        f"checkpoint={tiny_run / 'checkpoint.pt'}",
+        f"run_dir={tmp_path}",
+        cache=cache,
+    )
+    stats = json.loads((tmp_path / "probe.json").read_text())
+    assert stats["checkpoint"].endswith("checkpoint.pt")
+    assert len(stats["embed_std_per_dim"]) == 16
+
+
+def test_regularizer_variants_train(tmp_path, cache):
+    for reg in ("vicreg", "ema"):
+        run_dir = tmp_path / reg
+        run_cli(
+            "worldmodel.train",
+            "preset=debug",
+            f"model.regularizer={reg}",
+            "train.steps=2",
+            f"run_dir={run_dir}",
+            "progress=false",
+            cache=cache,
+        )
+        assert worldmodel.load(str(run_dir), device="cpu").embed_dim == 16
+
+
+def test_torchrun_two_cpu_processes_share_one_run_dir(tmp_path, cache):
+    run_dir = tmp_path / "ddp"
+    out = run_cli(
+        "worldmodel.train",
+        "preset=debug",
+        f"run_dir={run_dir}",
+        "progress=false",
+        "device=cpu",
+        cache=cache,
+        launcher=[
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--nproc_per_node=2",
+            "--master_port=29533",
+            "-m",
+        ],
+        timeout=600,
+    )
+    assert out.stdout.count("checkpoint:") == 1  # only rank 0 reports and saves
+    assert sorted(p.name for p in run_dir.iterdir()) == [
+        "checkpoint.pt",
+        "config.json",
+        "metrics.jsonl",
+        "probe.json",
+    ]
+    model = worldmodel.load(str(run_dir), device="cpu")
+    assert model.info["step"] == 6
