@@ -1,0 +1,102 @@
+"""agents.evaluate end to end on a tiny checkpoint: eval.json fields, videos, bad input."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from agents.episodes import wilson
+from tests.conftest import run_cli
+
+FIELDS = (
+    "task",
+    "protocol_version",
+    "episodes",
+    "seed",
+    "smoke",
+    "success_rate",
+    "success_ci95",
+    "mean_final_distance",
+    "steps_to_success_mean",
+    "plan_ms_median",
+    "plan_ms_p95",
+    "transitions_per_s",
+    "rollout_calls_per_decision",
+    "predictor_calls_per_decision",
+    "device",
+    "device_name",
+    "torch_version",
+    "checkpoint",
+    "checkpoint_data_frames",
+    "git_commit",
+    "settings_hash",
+    "planner",
+    "baselines",
+)
+
+
+@pytest.mark.parametrize("planner", ["cem", "mppi", "gd"])
+def test_evaluate_writes_every_field_and_a_video(tiny_run, cache, tmp_path, planner):
+    out_dir = tmp_path / planner
+    out = run_cli(
+        "agents.evaluate",
+        "preset=debug",
+        f"planner={planner}",
+        f"checkpoint={tiny_run}",
+        f"run_dir={out_dir}",
+        "progress=false",
+        cache=cache,
+    )
+    result = json.loads((out_dir / "eval.json").read_text())
+    missing = [f for f in FIELDS if f not in result]
+    assert not missing, missing
+    assert result["task"] == "reacher-pose" and result["episodes"] == 2 and result["smoke"] is True
+    assert set(result["baselines"]) == {"random", "zero", "oracle"}
+    assert result["baselines"]["oracle"]["settings"]["model"] == "MuJoCo"
+    assert result["planner"]["name"] == planner and result["planner"]["action_repeat"] == 5
+    assert result["plan_ms_median"] > 0 and result["transitions_per_s"] > 0
+    lo, hi = result["success_ci95"]
+    assert 0 <= lo <= result["success_rate"] <= hi <= 1
+    videos = list((out_dir / "videos").glob("*.mp4"))
+    assert len(videos) == 1 and videos[0].stat().st_size > 1000
+    assert "success" in out.stdout and "decision latency" in out.stdout
+
+
+def test_checkpoint_of_another_world_is_rejected(tiny_run, cache, tmp_path):
+    out = run_cli(
+        "agents.evaluate",
+        "preset=debug",
+        "task=wall-door",
+        f"checkpoint={tiny_run}",
+        f"run_dir={tmp_path}",
+        cache=cache,
+        check=False,
+    )
+    assert out.returncode == 2
+    assert "trained on world 'reacher'" in out.stderr and "env=wall" in out.stderr
+    assert "Traceback" not in out.stderr
+
+
+@pytest.mark.parametrize(
+    "args, expected",
+    [
+        (["task=reacher-nope"], "unknown task"),
+        (["planner=rrt"], "Available options in 'planner'"),
+        (["planner.elites=999"], "planner.elites=999"),
+        (["checkpoint=/nonexistent/ckpt.pt"], "no such checkpoint"),
+    ],
+)
+def test_bad_evaluate_input(args, expected, tiny_run, cache, tmp_path):
+    if not any(a.startswith("checkpoint=") for a in args):
+        args.append(f"checkpoint={tiny_run}")
+    out = run_cli(
+        "agents.evaluate", "preset=debug", f"run_dir={tmp_path}", *args, cache=cache, check=False
+    )
+    assert out.returncode == 2 and expected in out.stderr and "Traceback" not in out.stderr
+
+
+def test_wilson_interval():
+    lo, hi = wilson(180, 200)
+    assert lo == pytest.approx(0.8506, abs=1e-3) and hi == pytest.approx(0.9343, abs=1e-3)
+    assert wilson(0, 10)[0] == 0.0 and wilson(10, 10)[1] == 1.0
