@@ -5,7 +5,9 @@ episode is a pair of full simulator states, ``start`` and ``goal``; the agent se
 of the current state and, in ``info["goal"]``, a frame of the goal state. Each world supplies
 how to draw a default start (``sample_start``), one physics control step (``_control_step``)
 and its reward (``_reward``), its per-episode model parameters (``_episode_params``), its goal
-distance and success threshold, and its privileged probe features (``state_features``).
+distance and success threshold, and its privileged probe features (``state_features``); a world
+whose control step only sets ``ctrl`` says so in ``_native_controls``, and ``simulate`` then runs
+in MuJoCo's native ``mujoco.rollout``.
 
 Simulator state layout, for every world: ``[qpos, qvel, act, episode parameters]``, where the
 first three are ``physics.get_state()`` and the episode parameters are the model values that a
@@ -26,6 +28,7 @@ from envs.rendering import gl_errors_explained
 
 with gl_errors_explained("importing mujoco (it loads the MUJOCO_GL backend on import)"):
     import mujoco
+    import mujoco.rollout
 
 GOAL_STEPS = 25
 """Env steps of uniform random actions that make the default goal (PROTOCOL.md)."""
@@ -170,8 +173,20 @@ class GoalEnv(gym.Env[np.ndarray, np.ndarray]):
         """The PROTOCOL.md success test of this world."""
         return bool(self.goal_distance(state, goal_state) < self.success_threshold)
 
+    def _native_controls(self, actions: np.ndarray) -> np.ndarray | None:
+        """``ctrl`` values ``[..., nu]`` for actions ``[..., A]`` (float64, clipped to [-1, 1])
+        when one control step is exactly "set ``ctrl``, then ``n_sub_steps`` × ``mj_step``";
+        None (the default) when the world's :meth:`_control_step` does anything else, in which
+        case :meth:`simulate` steps it in Python."""
+        return None
+
     def simulate(self, state: np.ndarray, actions: np.ndarray) -> np.ndarray:
         """Roll the true simulator out from ``state`` (the oracle planner's model).
+
+        Worlds whose control step is plain "set ctrl and step" (see :meth:`_native_controls`)
+        run every sequence in MuJoCo's native ``mujoco.rollout``; others step in Python. Each
+        sequence starts from ``state`` with the solver warm start the simulator has now, as
+        :meth:`step` would.
 
         Args:
             state: a sim state [S].
@@ -181,17 +196,61 @@ class GoalEnv(gym.Env[np.ndarray, np.ndarray]):
         Returns:
             ``[N, H, S]``: the sim state after each decision. The current state is restored.
         """
-        actions = np.clip(np.asarray(actions, np.float64), -1.0, 1.0)
+        actions = np.clip(np.asarray(actions, np.float64), -1.0, 1.0)  # [N, H, A]
+        ctrl = self._native_controls(actions)
+        if ctrl is None:
+            return self._simulate_python(state, actions)
+        return self._simulate_native(state, ctrl)
+
+    def _simulate_python(self, state: np.ndarray, actions: np.ndarray) -> np.ndarray:
+        """:meth:`simulate` by stepping :meth:`_control_step`: ``[N, H, A]`` -> ``[N, H, S]``."""
         n, horizon = actions.shape[:2]
         out = np.empty((n, horizon, self.state_size))  # [N, H, S]
         with self._state_preserved():
+            warmstart = self.physics.data.qacc_warmstart.copy()
             for i in range(n):
                 self.set_sim_state(state)
+                self.physics.data.qacc_warmstart[:] = warmstart  # each sequence starts alike
                 for h in range(horizon):
                     for _ in range(self.action_repeat):
                         self._control_step(actions[i, h])
                     out[i, h] = self.get_sim_state()
         return out
+
+    def _simulate_native(self, state: np.ndarray, ctrl: np.ndarray) -> np.ndarray:
+        """:meth:`simulate` in ``mujoco.rollout``: ctrl ``[N, H, nu]`` -> states ``[N, H, S]``."""
+        model, data = self.physics.model.ptr, self.physics.data.ptr
+        n, horizon = ctrl.shape[:2]
+        steps = self.action_repeat * self._n_sub_steps  # mj_steps per decision
+        control = np.repeat(ctrl, steps, axis=1)  # [N, H * steps, nu]
+        full = mujoco.mjtState.mjSTATE_FULLPHYSICS
+        initial = np.empty(mujoco.mj_stateSize(model, full))
+        with self._state_preserved():
+            self.set_sim_state(state)  # also puts the episode parameters into the model
+            mujoco.mj_getState(model, data, initial, full)
+            warmstart = data.qacc_warmstart.copy()
+            traj, _ = mujoco.rollout.rollout(
+                model, data, initial[None], control, initial_warmstart=warmstart[None]
+            )  # [N, H * steps, full state]
+            params = self._episode_params()
+        traj = traj[:, steps - 1 :: steps]  # [N, H, full state]: after each decision
+        out = np.empty((n, horizon, self.state_size))  # [N, H, S]
+        physics = self._physics_layout(model)
+        out[..., : physics.size] = traj[..., physics]
+        out[..., physics.size :] = params
+        return out
+
+    def _physics_layout(self, model: Any) -> np.ndarray:
+        """Indices in an ``mjSTATE_FULLPHYSICS`` vector of :meth:`get_sim_state`'s physics part
+        (``physics.get_state()``: qpos, qvel, act and, with plugins, the plugin state)."""
+        size = mujoco.mj_stateSize
+        s = mujoco.mjtState
+        head = size(model, s.mjSTATE_TIME)
+        qva = size(model, s.mjSTATE_QPOS | s.mjSTATE_QVEL | s.mjSTATE_ACT)
+        skip = size(model, s.mjSTATE_HISTORY)  # between act and plugin state
+        plugin = size(model, s.mjSTATE_PLUGIN)
+        start = head + qva + skip
+        return np.r_[head : head + qva, start : start + plugin]
 
     # ---- simulator state ----------------------------------------------------------------
 

@@ -14,8 +14,9 @@ from envs.base import GoalEnv
 from envs.rendering import gl_errors_explained
 
 with gl_errors_explained("importing dm_control (it loads the OpenGL backend on import)"):
-    from dm_control import suite
+    from dm_control import mujoco, suite
     from dm_control.rl import control
+    from dm_control.suite import base
 
 # Model fields that dm_control tasks change at reset; DMCEnv finds which entries do.
 _PARAM_FIELDS = (
@@ -128,6 +129,21 @@ class DMCEnv(GoalEnv):
         task.before_step(action, self.physics)
         self.physics.step(self._n_sub_steps)
         task.after_step(self.physics)
+
+    def _native_controls(self, actions: np.ndarray) -> np.ndarray | None:
+        """The scaled actions, for tasks that keep dm_control's plain ``before_step`` (set
+        ``ctrl``) and ``after_step`` (nothing) and a physics whose ``step`` is MuJoCo's."""
+        task = self._dm_env.task
+        plain = (
+            type(task).before_step is base.Task.before_step
+            and type(task).after_step is base.Task.after_step
+            and type(self.physics).step is mujoco.Physics.step
+        )
+        if not plain:
+            return None
+        if self._ctrl_is_unit:
+            return actions
+        return self._ctrl_low + (actions + 1.0) * 0.5 * (self._ctrl_high - self._ctrl_low)
 
     def _reward(self) -> float:
         return float(self._dm_env.task.get_reward(self.physics))

@@ -77,6 +77,9 @@ class WallEnv(GoalEnv):
         self.physics.set_control(action)
         self.physics.step(N_SUB_STEPS)
 
+    def _native_controls(self, actions: np.ndarray) -> np.ndarray:
+        return actions  # _control_step is exactly "set ctrl, step"
+
     def _room_bounds(self, side: int) -> tuple[np.ndarray, np.ndarray]:
         """(low, high) corners of the positions sampled in room ``side`` (-1 left, +1 right)."""
         clearance = self._agent_radius + _MARGIN

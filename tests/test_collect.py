@@ -1,0 +1,240 @@
+"""``python -m worldmodel.collect`` end to end: the data set, resume, determinism, bad input."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import envs
+from envs.tasks import PROTOCOL_VERSION
+from tests.conftest import REPO, run_cli
+from worldmodel import data as D
+from worldmodel.collect import main
+
+DEBUG = ("preset=debug", "progress=false")
+EPISODES, STEPS, SIZE, SHARDS = 4, 12, 32, 2  # configs/preset/debug.yaml
+
+
+def constant_policy(action_space, rng):
+    """A user policy (``data.policy=tests.test_collect:constant_policy``): always the same
+    action, half of it out of range so that the stored actions show the clipping."""
+    return lambda obs, info: np.array([2.0, -0.5])
+
+
+def collect(root: Path, *args: str) -> Path:
+    """Run the collect command in this process (the subprocess path is tested once below)."""
+    return main([*DEBUG, f"data.dir={root}", *args])
+
+
+def arrays(root: Path) -> dict[str, np.ndarray]:
+    """Every array of a data set, concatenated over its shards (checksums verified)."""
+    ds = D.EpisodeDataset(root)
+    return {k: np.concatenate([getattr(s, k) for s in ds.shards]) for k in D.ARRAYS}
+
+
+def shard_entries(root: Path) -> list[dict]:
+    return json.loads((root / "manifest.json").read_text())["shards"]
+
+
+def mtimes(folder: Path) -> dict[str, int]:
+    return {p.name: p.stat().st_mtime_ns for p in folder.iterdir()}
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory, cache):
+    """The debug data set (seed 0, one worker), collected once by the real command."""
+    root = tmp_path_factory.mktemp("collect") / "reference"
+    proc = run_cli("worldmodel.collect", *DEBUG, f"data.dir={root}", cache=cache)
+    return root, proc
+
+
+@pytest.fixture
+def copy(reference, tmp_path):
+    """A copy of the reference data set, to damage."""
+    return Path(shutil.copytree(reference[0], tmp_path / "copy"))
+
+
+@pytest.mark.slow
+def test_collect_end_to_end(reference, capsys):
+    root, proc = reference
+    assert proc.returncode == 0 and "data set ready" in proc.stdout
+    manifest = json.loads((root / "manifest.json").read_text())
+    assert manifest["complete"] and manifest["format"] == D.FORMAT
+    assert manifest["env"]["name"] == "reacher" and manifest["image_size"] == SIZE
+    assert manifest["protocol_version"] == PROTOCOL_VERSION
+    assert (manifest["episodes"], manifest["episode_length"]) == (EPISODES, STEPS)
+    assert manifest["num_shards"] == len(manifest["shards"]) == SHARDS
+    assert manifest["frames"] == EPISODES * (STEPS + 1)
+    assert (manifest["state_dim"], manifest["action_dim"]) == (6, 2)
+    for entry in manifest["shards"]:
+        assert sorted(entry["files"]) == sorted(f"{k}.npy" for k in D.ARRAYS)
+        for name, meta in entry["files"].items():
+            path = root / entry["name"] / name
+            assert meta == {"bytes": path.stat().st_size, "sha256": D.sha256(path)}
+    assert not list(root.glob(".*"))  # no temporary files left
+
+    data = arrays(root)
+    obs, actions, states = data["obs"], data["actions"], data["states"]
+    assert obs.dtype == np.uint8 and obs.shape == (EPISODES, STEPS + 1, SIZE, SIZE, 3)
+    assert actions.dtype == np.float32 and actions.shape == (EPISODES, STEPS, 2)
+    assert states.dtype == np.float64 and states.shape == (EPISODES, STEPS + 1, 6)
+    assert data["rewards"].shape == (EPISODES, STEPS)
+    assert np.all(np.abs(actions) <= 1) and obs.std() > 0
+
+    # States follow from the actions, and frames show the states.
+    env = envs.make("reacher", image_size=SIZE)
+    try:
+        for e in (0, EPISODES - 1):
+            for t in (0, STEPS - 1):
+                nxt = env.simulate(states[e, t], actions[e, t][None, None])[0, 0]
+                np.testing.assert_allclose(nxt, states[e, t + 1], rtol=0, atol=1e-6)
+            np.testing.assert_array_equal(env.render_state(states[e, STEPS]), obs[e, STEPS])
+    finally:
+        env.close()
+
+    collect(root)  # the same command again reuses the data set
+    assert "reused" in capsys.readouterr().out
+    assert shard_entries(root) == manifest["shards"]
+
+
+def test_resume_redoes_only_the_missing_shard(reference, copy, capsys):
+    # What an interruption during the second shard leaves: shard 0 recorded, a partial write.
+    shutil.rmtree(copy / "shard_00001")
+    manifest = json.loads((copy / "manifest.json").read_text())
+    manifest["shards"] = manifest["shards"][:1]
+    manifest["complete"] = False
+    D.write_manifest(copy, manifest)
+    stale = copy / ".shard_00001.x1y2.tmp"
+    stale.mkdir()
+    (stale / "obs.npy").write_bytes(b"half a file")
+    kept = mtimes(copy / "shard_00000")
+
+    collect(copy)
+    assert "resuming collection" in capsys.readouterr().out
+    assert mtimes(copy / "shard_00000") == kept  # not collected again
+    assert not stale.exists()
+    # Shards are seeded by (seed, shard index): equal, byte for byte, to an uninterrupted run.
+    assert shard_entries(copy) == shard_entries(reference[0])
+    for name in ("obs.npy", "actions.npy", "states.npy", "rewards.npy"):
+        ref = (reference[0] / "shard_00001" / name).read_bytes()
+        assert (copy / "shard_00001" / name).read_bytes() == ref
+
+
+def test_orphan_shard_adopted_and_foreign_folders_ignored(reference, copy):
+    # The second shard was renamed into place, but the manifest was not yet rewritten.
+    manifest = json.loads((copy / "manifest.json").read_text())
+    manifest["shards"] = manifest["shards"][:1]
+    manifest["complete"] = False
+    D.write_manifest(copy, manifest)
+    shutil.copytree(copy / "shard_00001", copy / "shard_00007")  # not a shard of this set
+    (copy / ".manifest.json.abc.tmp").write_text("{")
+    kept = mtimes(copy / "shard_00001")
+
+    collect(copy)
+    assert mtimes(copy / "shard_00001") == kept  # adopted, not collected again
+    assert shard_entries(copy) == shard_entries(reference[0])
+    assert not (copy / ".manifest.json.abc.tmp").exists()
+    assert D.EpisodeDataset(copy).num_episodes == EPISODES
+
+
+def test_corrupt_shard_named_then_redone_after_deleting_it(reference, copy):
+    path = copy / "shard_00001" / "obs.npy"
+    raw = bytearray(path.read_bytes())
+    raw[-100:-90] = bytes(b ^ 0xFF for b in raw[-100:-90])
+    path.write_bytes(bytes(raw))
+    with pytest.raises(D.DatasetError, match=r"shard_00001/obs\.npy: checksum mismatch"):
+        D.EpisodeDataset(copy)
+    # The error says to delete the shard folder and rerun collect: that must work.
+    shutil.rmtree(copy / "shard_00001")
+    collect(copy)
+    assert path.read_bytes() == (reference[0] / "shard_00001" / "obs.npy").read_bytes()
+    assert shard_entries(copy) == shard_entries(reference[0])
+
+
+def test_same_seed_same_data_other_seed_other_data(reference, tmp_path):
+    ref = D.EpisodeDataset(reference[0]).shards[0]
+    collect(tmp_path / "s0", "data.episodes=2")  # one shard: shard 0 of the reference
+    collect(tmp_path / "s1", "data.episodes=2", "seed=1")
+    same, other = (
+        D.EpisodeDataset(tmp_path / "s0").shards[0],
+        D.EpisodeDataset(tmp_path / "s1").shards[0],
+    )
+    for key in D.ARRAYS:
+        np.testing.assert_array_equal(getattr(same, key), getattr(ref, key))
+    for key in ("obs", "actions", "states"):
+        assert not np.array_equal(getattr(other, key), getattr(ref, key))
+
+
+@pytest.mark.slow
+def test_two_workers_give_the_same_data(reference, tmp_path):
+    root = tmp_path / "two"
+    collect(root, "data.workers=2")
+    assert shard_entries(root) == shard_entries(reference[0])
+
+
+def test_unknown_env_lists_choices(cache, tmp_path):
+    proc = run_cli(
+        "worldmodel.collect", *DEBUG, "env=nope", f"data.dir={tmp_path}", cache=cache, check=False
+    )
+    assert proc.returncode == 2
+    assert "nope" in proc.stderr and all(
+        w in proc.stderr for w in ("reacher", "point_mass", "wall")
+    )
+    assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "field"),
+    [
+        (("seed=1",), "seed=0"),
+        (("data.episodes=6",), "episodes=4"),
+        (("env.image_size=48",), "env="),
+    ],
+)
+def test_data_set_of_other_settings_rejected(reference, copy, capsys, args, field):
+    with pytest.raises(SystemExit) as exit_info:
+        collect(copy, *args)
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert "manifest.json: this data set was collected with " + field in err
+    assert "choose another data.dir" in err
+
+
+@pytest.mark.parametrize(
+    ("policy", "message"),
+    [
+        ("bad", "data.policy='bad' is neither 'random' nor 'package.module:factory'"),
+        ("no_such_module:make", "data.policy='no_such_module:make' cannot be imported"),
+        ("tests.test_collect:nothing", "cannot be imported"),
+    ],
+)
+def test_bad_policy_fails_fast(tmp_path, capsys, policy, message):
+    with pytest.raises(SystemExit) as exit_info:
+        collect(tmp_path, f"data.policy={policy}", "data.workers=2")
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "manifest.json").exists()  # nothing collected
+
+
+@pytest.mark.slow
+def test_user_policy_in_spawned_workers(cache, tmp_path, monkeypatch):
+    monkeypatch.setenv("PYTHONPATH", str(REPO))  # the factory's module, in every worker
+    root = tmp_path / "user"
+    run_cli(
+        "worldmodel.collect",
+        *DEBUG,
+        f"data.dir={root}",
+        "data.policy=tests.test_collect:constant_policy",
+        "data.workers=2",
+        cache=cache,
+        cwd=tmp_path,
+    )
+    manifest = json.loads((root / "manifest.json").read_text())
+    assert manifest["policy"] == {"name": "tests.test_collect:constant_policy"}
+    actions = arrays(root)["actions"]
+    assert actions.shape == (EPISODES, STEPS, 2)
+    np.testing.assert_array_equal(actions, np.broadcast_to([1.0, -0.5], actions.shape))
