@@ -6,7 +6,14 @@
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING, Any
+
+# OpenMP threads that spin while waiting make torch pathologically slow when another process
+# shares the cores (measured here: an AdamW step 60x slower, a training step 3x slower with one
+# busy neighbour on 2 cores). Passive waiting costs nothing measurable when the cores are free.
+# It only takes effect if torch is not imported yet, and never overrides the user's choice.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 __version__ = "0.1.0"
 
