@@ -1,0 +1,121 @@
+"""PROTOCOL.md goal-reaching benchmark: every task, CEM and MPPI, with the default CPU models.
+
+    python -m benchmarks.goal_reaching [--tasks reacher-pose ...] [--planners cem mppi]
+                                       [--episodes 200] [--preset cpu] [--device auto]
+
+For each world it trains the default model (or reuses ``runs/<world>-<preset>``), then runs
+``agents.evaluate`` for every task of that world and planner. The random, zero and oracle
+baselines run in the same command as the first planner of each task. Writes
+``benchmarks/results/goal_reaching.json`` and ``goal_reaching.md`` (date, commit, machine).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from benchmarks._common import RESULTS, machine, write_json
+from envs.tasks import TASKS
+
+WORLD_ENV = {"reacher": "reacher", "point_mass": "point_mass", "wall": "wall", "dmc": "dmc"}
+
+
+def run(cmd: list[str]) -> None:
+    print("$", " ".join(cmd), flush=True)
+    subprocess.run(cmd, check=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--tasks", nargs="+", default=list(TASKS))
+    parser.add_argument("--planners", nargs="+", default=["cem", "mppi"])
+    parser.add_argument("--episodes", type=int, default=200)
+    parser.add_argument("--preset", default="cpu")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument(
+        "--extra", nargs="*", default=[], help="more key=value settings for agents.evaluate"
+    )
+    args = parser.parse_args()
+    rows = []
+    for name in args.tasks:
+        task = TASKS[name]
+        run_dir = Path("runs") / f"{task.world}-{args.preset}"
+        run(
+            [
+                sys.executable,
+                "-m",
+                "worldmodel.train",
+                f"env={WORLD_ENV[task.world]}",
+                f"preset={args.preset}",
+                f"device={args.device}",
+                f"run_dir={run_dir}",
+            ]
+        )
+        for i, planner in enumerate(args.planners):
+            out = RESULTS / "goal_reaching" / f"{name}-{planner}"
+            cmd = [
+                sys.executable,
+                "-m",
+                "agents.evaluate",
+                f"task={name}",
+                f"checkpoint={run_dir / 'checkpoint.pt'}",
+                f"planner={planner}",
+                f"eval.episodes={args.episodes}",
+                f"run_dir={out}",
+                f"device={args.device}",
+                *args.extra,
+            ]
+            if i > 0:
+                cmd.append("eval.baselines=[]")
+            run(cmd)
+            rows.append(json.loads((out / "eval.json").read_text()))
+    info = machine()
+    write_json("goal_reaching.json", {"machine": info, "results": rows})
+    (RESULTS / "goal_reaching.md").write_text(table(rows, info))
+    print(table(rows, info))
+
+
+def _pct(x: float | None) -> str:
+    return "n/a" if x is None else f"{100 * x:.1f}%"
+
+
+def table(rows: list[dict], info: dict) -> str:
+    lines = [
+        f"Goal reaching, PROTOCOL.md v{rows[0]['protocol_version'] if rows else '?'}; {info['date']}, commit "
+        f"{info.get('commit')}, {info.get('gpu') or info.get('cpu')} ({info.get('cores')} cores).",
+        "",
+        "| task | planner | episodes | success (95% CI) or return | final dist. | plan ms median / p95 | random | zero | oracle |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    baselines: dict[str, dict] = {}
+    for r in rows:
+        baselines.setdefault(r["task"], r.get("baselines") or {})
+        b = baselines[r["task"]]
+        if r["metric"] == "return":
+            main = f"{r['mean_return']:.0f} ({r['return_ci95'][0]:.0f}-{r['return_ci95'][1]:.0f})"
+            cols = [
+                f"{b[k]['mean_return']:.0f}" if k in b else "-"
+                for k in ("random", "zero", "oracle")
+            ]
+        else:
+            lo, hi = r["success_ci95"]
+            main = f"{_pct(r['success_rate'])} ({_pct(lo)}-{_pct(hi)})"
+            cols = [
+                _pct(b[k]["success_rate"]) if k in b else "-" for k in ("random", "zero", "oracle")
+            ]
+        smoke = " (smoke)" if r.get("smoke") else ""
+        lines.append(
+            f"| {r['task']} | {r['planner']['name']} {r['planner']['samples']}x{r['planner']['iterations']} "
+            f"H{r['planner']['horizon']} | {r['episodes']}{smoke} | {main} | {r['mean_final_distance']:.3f} | "
+            f"{r.get('plan_ms_median', 0):.0f} / {r.get('plan_ms_p95', 0):.0f} | {' | '.join(cols)} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    main()
