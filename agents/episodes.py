@@ -124,7 +124,7 @@ def _video_frame(
     canvas = Image.new("RGB", (pair.shape[1], pair.shape[0] + band), (0, 0, 0))
     canvas.paste(Image.fromarray(pair), (0, band))
     draw = ImageDraw.Draw(canvas)
-    draw.text((4, 2), f"step {step}   goal distance {distance:.3f}", fill=(255, 255, 255))
+    draw.text((4, 2), f"step {step}  dist {distance:.3f}", fill=(255, 255, 255))
     draw.text((pair.shape[1] // 2 + 4, 2), "goal", fill=(255, 255, 0))
     out = np.asarray(canvas)
     h, w = out.shape[:2]  # codecs want sizes divisible by 16
