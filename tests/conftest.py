@@ -22,7 +22,7 @@ def run_cli(
     launcher: list[str] | None = None,
 ) -> subprocess.CompletedProcess:
     """Run ``python -m module args`` as a user would, with WORLDMODEL_CACHE isolated."""
-    env = {**os.environ, "WORLDMODEL_CACHE": str(cache), "WANDB_MODE": "disabled"}
+    env = {"WANDB_MODE": "disabled", **os.environ, "WORLDMODEL_CACHE": str(cache)}
     cmd = [*(launcher or [sys.executable, "-m"]), module, *args]
     proc = subprocess.run(
         cmd, capture_output=True, text=True, env=env, timeout=timeout, cwd=cwd or REPO

@@ -232,3 +232,20 @@ def test_torchrun_two_cpu_processes_share_one_run_dir(tmp_path, cache):
     ]
     model = worldmodel.load(str(run_dir), device="cpu")
     assert model.info["step"] == 6
+
+
+def test_wandb_logger_runs_offline(tmp_path, cache, monkeypatch):
+    monkeypatch.delenv("WANDB_MODE", raising=False)
+    run_dir = tmp_path / "wb"
+    run_cli(
+        "worldmodel.train",
+        "preset=debug",
+        "train.steps=2",
+        "logger=wandb",
+        f"run_dir={run_dir}",
+        "progress=false",
+        cache=cache,
+    )
+    offline = list((run_dir / "wandb").glob("offline-run-*"))
+    assert offline, "wandb should write an offline run into the run folder"
+    assert (run_dir / "metrics.jsonl").exists()  # always written, whatever the logger

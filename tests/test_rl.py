@@ -1,0 +1,254 @@
+"""RL on JEPA features: the observation wrapper, the SB3 extractor, and `agents.rl` end to end."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+from gymnasium import spaces
+from gymnasium.utils.env_checker import check_env
+from gymnasium.wrappers import AddRenderObservation, TimeLimit
+
+import envs
+import worldmodel
+from agents import representation
+from agents.representation import SB3_HINT, JEPAFeatures, JEPAObservation, StateObservation
+
+sb3 = pytest.importorskip("stable_baselines3")
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _run(module: str, *args: str, cache: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "WORLDMODEL_CACHE": str(cache), "WANDB_MODE": "disabled"}
+    proc = subprocess.run(
+        [sys.executable, "-m", module, *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO,
+        timeout=300,
+    )
+    assert proc.returncode == 0, f"{module} failed:\n{proc.stdout}\n{proc.stderr}"
+    return proc
+
+
+@pytest.fixture(scope="session")
+def checkpoint(tmp_path_factory) -> Path:
+    """A reacher model trained with preset=debug (32x32 frames, seconds): its checkpoint file."""
+    root = tmp_path_factory.mktemp("rl_checkpoint")
+    _run(
+        "worldmodel.train",
+        "preset=debug",
+        f"run_dir={root / 'run'}",
+        "progress=false",
+        cache=root / "cache",
+    )
+    return root / "run" / "checkpoint.pt"
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Small SB3 networks on a busy 2-core machine run far faster on one torch thread."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def _reacher(size: int = 32, length: int = 10) -> gym.Env:
+    return TimeLimit(
+        envs.make("reacher", image_size=size, draw_target=True), max_episode_steps=length
+    )
+
+
+@pytest.mark.filterwarnings("ignore:.*(infinity|unwrapped version).*:UserWarning")
+def test_wrapper_passes_check_env_and_pads_history(checkpoint):
+    model = worldmodel.load(str(checkpoint), device="cpu")
+    env = JEPAObservation(_reacher(), model)
+    assert env.observation_space.shape == (model.embed_dim * model.history,)
+    assert env.observation_space.dtype == np.float32
+    check_env(env, skip_render_check=True)
+    obs, info = env.reset(seed=0)
+    first = model.encode(env.unwrapped.render()[None])[0].numpy()
+    np.testing.assert_allclose(obs, np.tile(first, model.history), atol=1e-5)  # reset-padded
+    obs2, *_ = env.step(env.action_space.sample())
+    np.testing.assert_allclose(obs2[: model.embed_dim], first, atol=1e-5)  # oldest first
+    assert not env.model.training
+    env.close()
+
+
+def test_frames_of_another_size_are_resized_and_shimmy_dm_control_works(checkpoint):
+    shimmy = pytest.importorskip("shimmy")
+    gym.register_envs(shimmy)
+    env = JEPAObservation(_reacher(size=48), str(checkpoint), device="cpu", frame_history=3)
+    obs, _ = env.reset(seed=0)
+    assert obs.shape == (16 * 3,) and np.isfinite(obs).all()  # debug preset: embed_dim 16
+
+    base = gym.make(
+        "dm_control/reacher-easy-v0",
+        render_mode="rgb_array",
+        render_kwargs={"width": 40, "height": 40},
+    )
+    with pytest.raises(ValueError, match="AddRenderObservation"):
+        JEPAObservation(base, str(checkpoint), device="cpu")
+    env = JEPAObservation(
+        AddRenderObservation(base, render_only=True), str(checkpoint), device="cpu"
+    )
+    obs, _ = env.reset(seed=0)
+    obs, reward, *_ = env.step(env.action_space.sample())
+    assert obs.shape == env.observation_space.shape and np.isfinite(obs).all()
+    env.close()
+
+
+class _FramesEnv(gym.Env):
+    """A stand-in pixel env with any observation space."""
+
+    def __init__(self, space: spaces.Space):
+        self.observation_space, self.action_space = space, spaces.Box(-1, 1, (2,), np.float32)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        return self.observation_space.sample(), {}
+
+    def step(self, action):
+        return self.observation_space.sample(), 0.0, False, False, {}
+
+
+@pytest.mark.parametrize(
+    "space, match",
+    [
+        (spaces.Box(0, 255, (32, 32, 1), np.uint8), "RGB"),
+        (spaces.Box(0, 255, (3, 32, 32), np.uint8), "channel-first"),
+        (spaces.Box(0, 1, (32, 32, 3), np.float32), "uint8"),
+    ],
+)
+def test_wrapper_rejects_frames_it_cannot_read(checkpoint, space, match):
+    with pytest.raises(ValueError, match=match):
+        JEPAObservation(_FramesEnv(space), str(checkpoint), device="cpu")
+
+
+def test_wrapper_rejects_a_frame_that_breaks_the_env_promise(checkpoint):
+    env = JEPAObservation(_FramesEnv(spaces.Box(0, 255, (32, 32, 3), np.uint8)), str(checkpoint))
+    with pytest.raises(ValueError, match="promised uint8"):
+        env.observation(np.zeros((32, 32, 3), np.float32))
+
+
+def test_extractor_reads_both_layouts_and_rejects_non_rgb(checkpoint):
+    first = JEPAFeatures(spaces.Box(0, 255, (6, 32, 32), np.uint8), checkpoint)
+    last = JEPAFeatures(spaces.Box(0, 255, (32, 32, 6), np.uint8), checkpoint)
+    last.load_state_dict(first.state_dict())
+    x = torch.rand(4, 6, 32, 32)  # [B, 2 frames * 3, H, W] in [0, 1]
+    assert first(x).shape == (4, 32)
+    torch.testing.assert_close(first(x), last(x.movedim(1, -1)))
+    with pytest.raises(ValueError, match="3 channels per stacked frame"):
+        JEPAFeatures(spaces.Box(0, 255, (4, 32, 32), np.uint8), checkpoint)
+
+
+def test_sac_learns_from_the_wrapper(checkpoint):
+    env = JEPAObservation(_reacher(), str(checkpoint), device="cpu")
+    agent = sb3.SAC("MlpPolicy", env, buffer_size=200, learning_starts=50, batch_size=16, seed=0)
+    agent.learn(150)
+    assert agent.num_timesteps == 150
+
+
+@pytest.mark.parametrize("freeze", [True, False])
+def test_extractor_trains_the_encoder_only_when_not_frozen(checkpoint, tmp_path, freeze):
+    extractor = representation.JEPAExtractor
+    agent = sb3.SAC(
+        "CnnPolicy",
+        _reacher(),
+        buffer_size=200,
+        learning_starts=50,
+        batch_size=16,
+        seed=0,
+        policy_kwargs={
+            "features_extractor_class": extractor,
+            "features_extractor_kwargs": {"checkpoint": str(checkpoint), "freeze": freeze},
+        },
+    )
+    encoder = agent.actor.features_extractor.features.encoder
+    before = {k: v.clone() for k, v in encoder.state_dict().items()}
+    agent.learn(120)
+    changed = [k for k, v in encoder.state_dict().items() if not torch.equal(v, before[k])]
+    if freeze:
+        assert changed == [] and not encoder.training  # BatchNorm statistics included
+    else:
+        assert any(k.endswith("weight") for k in changed)
+
+    agent.save(tmp_path / "agent.zip")
+    again = sb3.SAC.load(tmp_path / "agent.zip", device="cpu")
+    assert isinstance(again.actor.features_extractor, extractor)
+    for k, v in agent.policy.state_dict().items():
+        torch.testing.assert_close(again.policy.state_dict()[k], v)
+    obs = agent.observation_space.sample()
+    np.testing.assert_allclose(
+        agent.predict(obs, deterministic=True)[0], again.predict(obs, deterministic=True)[0]
+    )
+
+
+@pytest.mark.filterwarnings("ignore:.*(infinity|unwrapped version).*:UserWarning")
+def test_state_observation_is_the_world_state_features():
+    env = StateObservation(_reacher())
+    check_env(env, skip_render_check=True)
+    obs, info = env.reset(seed=0)
+    assert obs.shape == (8,) and obs.dtype == np.float32  # joint sin/cos, target, velocity
+    np.testing.assert_allclose(obs[4:6], info["state"][-2:], rtol=1e-6)
+
+
+def test_rl_command_writes_curve_and_result(checkpoint, tmp_path):
+    run_dir = tmp_path / "run"
+    args = [
+        "representation=jepa",
+        f"checkpoint={checkpoint}",
+        "env.image_size=32",
+        "rl.steps=400",
+        "rl.episode_length=50",
+        "rl.learning_starts=20",
+        "rl.batch_size=16",
+        "rl.eval_episodes=2",
+        "seed=3",
+        f"run_dir={run_dir}",
+        "progress=false",
+    ]
+    _run("agents.rl", *args, cache=tmp_path / "cache")
+    with open(run_dir / "curve.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 8 and rows[-1]["env_steps"] == "400"  # 80 decisions, 10 per episode
+    assert (run_dir / "curve.png").stat().st_size > 1000
+    result = json.loads((run_dir / "result.json").read_text())
+    assert result["algo"] == "sac" and result["representation"] == "jepa" and result["seed"] == 3
+    assert result["env_steps"] == 400 and result["eval_episodes"] == 2
+    assert np.isfinite(result["final_return"]) and result["checkpoint"] == str(checkpoint.resolve())
+    assert result["wall_time_s"] > 0
+    assert (run_dir / "agent.zip").exists()
+
+
+def test_missing_sb3_gives_the_install_hint(monkeypatch, capsys):
+    from agents import rl
+
+    for name in [m for m in sys.modules if m.split(".")[0] == "stable_baselines3"]:
+        monkeypatch.setitem(sys.modules, name, None)  # importing it now raises ImportError
+    with pytest.raises(ImportError, match=r"pip install \"worldmodel\[sb3\]\""):
+        representation._extractor_class.__wrapped__()
+    with pytest.raises(SystemExit) as e:
+        rl.main(["representation=state", "progress=false"])
+    assert e.value.code == 2 and SB3_HINT in capsys.readouterr().err
+
+
+def test_bad_settings_fail_at_start(capsys):
+    from agents import rl
+
+    with pytest.raises(SystemExit) as e:
+        rl.main(["algo=dqn"])
+    assert e.value.code == 2 and "choose one of sac, ppo" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        rl.main(["representation=pixels", "rl.finetune=true"])
+    assert "needs representation=jepa" in capsys.readouterr().err
