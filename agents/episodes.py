@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from tqdm.auto import tqdm
+
+from worldmodel.progress import progress as progress_bar
 
 
 @dataclass
@@ -50,12 +51,11 @@ def play(
     stats = RunStats()
     repeat = envs[0].unwrapped.action_repeat
     decisions = math.ceil(task.budget / repeat)
-    bar = tqdm(
+    bar = progress_bar(
         total=len(episodes),
         desc=desc,
         unit="ep",
-        disable=not progress,
-        dynamic_ncols=True,
+        enabled=progress,
         leave=False,
     )
     for lo in range(0, len(episodes), len(envs)):

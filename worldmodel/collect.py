@@ -19,11 +19,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from worldmodel import data as D
 from worldmodel.config import Config, DataConfig, EnvConfig, env_key, env_kwargs
 from worldmodel.paths import cache_dir
+from worldmodel.progress import progress
 
 USAGE = """usage: python -m worldmodel.collect [key=value ...]
 Collect an offline data set of pixel episodes, e.g.
@@ -161,13 +161,12 @@ def collect(cfg: Config) -> Path:
     already = sum(s["episodes"] for s in manifest["shards"]) * frames_per_ep
     if already:
         print(f"resuming collection in {root}: {len(done)} of {num_shards} shards done")
-    bar = tqdm(
+    bar = progress(
         total=data.episodes * frames_per_ep,
         initial=already,
         unit="frame",
         desc="collect",
-        disable=not cfg.progress,
-        dynamic_ncols=True,
+        enabled=cfg.progress,
     )
     start = time.perf_counter()
 

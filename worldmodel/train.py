@@ -16,7 +16,6 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch.nn.parallel import DistributedDataParallel
-from tqdm.auto import tqdm
 
 from worldmodel import checkpoint as ckpt
 from worldmodel import distributed as dist
@@ -27,6 +26,7 @@ from worldmodel.device import autocast, autocast_dtype, resolve_device
 from worldmodel.diagnostics import diagnose, headline
 from worldmodel.model import JEPA, WorldModel
 from worldmodel.objectives import ema_update
+from worldmodel.progress import progress
 from worldmodel.runlog import RunLogger
 from worldmodel.seeding import seed_everything
 
@@ -179,13 +179,12 @@ def train(cfg: Config) -> Path:
         model.train()
         return stats
 
-    bar = tqdm(
+    bar = progress(
         total=cfg.train.steps,
         initial=step,
         desc="train",
         unit="step",
-        disable=not (is_main and cfg.progress),
-        dynamic_ncols=True,
+        enabled=is_main and cfg.progress,
     )
     t0, frames = time.perf_counter(), 0
     model.train()
