@@ -20,7 +20,7 @@ def test_sigreg_small_on_gaussian_large_on_collapsed(gen):
     collapsed = 0.01 * torch.randn(1024, 32)
     low_rank = torch.randn(1024, 1) @ torch.randn(1, 32)  # one direction only
     g = sigreg(gaussian, 128, generator=gen).item()
-    assert g < 0.01
+    assert g < 1.5  # the finite-sample floor, about 1 for any N
     assert sigreg(collapsed, 128, generator=gen).item() > 30 * g
     assert sigreg(low_rank, 128, generator=gen).item() > 10 * g
     assert sigreg(3 * gaussian, 128, generator=gen).item() > 10 * g  # wrong scale is penalised too
