@@ -203,6 +203,7 @@ def test_state_observation_is_the_world_state_features():
     np.testing.assert_allclose(obs[4:6], info["state"][-2:], rtol=1e-6)
 
 
+@pytest.mark.slow
 def test_rl_command_writes_curve_and_result(checkpoint, tmp_path):
     run_dir = tmp_path / "run"
     args = [

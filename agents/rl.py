@@ -1,0 +1,247 @@
+"""``python -m agents.rl env=reacher algo=sac representation=jepa|pixels|state checkpoint=PATH``.
+
+Trains a Stable-Baselines3 agent (SAC or PPO) on the world's own reward (reacher: dm_control
+reacher-easy, target drawn) from frozen JEPA embeddings, from pixels (SB3's CNN from scratch)
+or from the true state, then plays ``rl.eval_episodes`` deterministic episodes. Writes into
+``run_dir``: ``curve.csv`` (env steps, return of each training episode), ``curve.png``,
+``result.json`` (final mean return and the settings) and ``agent.zip`` (the SB3 model).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from gymnasium.wrappers import TimeLimit
+from tqdm import tqdm
+
+import envs
+from agents.representation import JEPAObservation, StateObservation, optional
+from agents.rl_config import RLConfig
+from worldmodel.api import load
+from worldmodel.config import env_key, env_kwargs
+from worldmodel.device import resolve_device
+from worldmodel.model import WorldModel
+from worldmodel.seeding import seed_everything
+
+USAGE = """usage: python -m agents.rl [env=reacher] [algo=sac|ppo] [representation=jepa|pixels|state] [checkpoint=PATH] [key=value ...]
+  python -m agents.rl representation=jepa checkpoint=runs/reacher-cpu rl.steps=50000
+  python -m agents.rl representation=pixels algo=sac seed=1
+  python -m agents.rl representation=jepa rl.finetune=true checkpoint=runs/reacher-cpu"""
+
+
+def train(cfg: RLConfig) -> dict[str, Any]:
+    """Train, evaluate and write the run's files; returns what result.json holds."""
+    sb3 = optional("stable_baselines3", "python -m agents.rl")
+    optional("matplotlib", "python -m agents.rl (curve.png)")
+    from stable_baselines3.common.evaluation import evaluate_policy
+
+    device = resolve_device(cfg.device)
+    if cfg.rl.threads:
+        torch.set_num_threads(cfg.rl.threads)
+    seed_everything(cfg.seed)
+    model = _load_checkpoint(cfg, str(device)) if cfg.representation == "jepa" else None
+    repeat = cfg.rl.action_repeat or (
+        model.info["env"]["action_repeat"] if model else cfg.env.action_repeat
+    )
+    stack = (
+        cfg.rl.frame_stack
+        or {"jepa": model.history if model else 1, "pixels": 3, "state": 1}[cfg.representation]
+    )
+    decisions = math.ceil(cfg.rl.steps / repeat)
+    name = f"{env_key(cfg.env)}-{cfg.algo}-{cfg.representation}{'-ft' if cfg.rl.finetune else ''}"
+    run_dir = Path(cfg.run_dir or Path("runs") / "rl" / f"{name}-seed{cfg.seed}")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    print(
+        f"{name}: {decisions} decisions x {repeat} = {decisions * repeat} env steps, frame stack {stack}, on {device}"
+    )
+
+    env = make_vec_env(cfg, model, repeat, stack, seed=cfg.seed)
+    agent = make_agent(sb3, cfg, env, model, decisions, str(device))
+    curve = Curve(repeat, decisions, progress=cfg.progress)
+    start = time.time()
+    agent.learn(decisions, callback=curve)
+    curve.close()
+    eval_env = make_vec_env(cfg, model, repeat, stack, seed=cfg.seed + 10_000)
+    returns, _ = evaluate_policy(agent, eval_env, cfg.rl.eval_episodes, return_episode_rewards=True)
+    wall = time.time() - start
+
+    agent.save(run_dir / "agent.zip")
+    result = {
+        "env": env_key(cfg.env),
+        "env_kwargs": {**env_kwargs(cfg.env), "action_repeat": repeat},
+        "algo": cfg.algo,
+        "representation": cfg.representation,
+        "finetune": cfg.rl.finetune,
+        "env_steps": decisions * repeat,
+        "decisions": decisions,
+        "frame_stack": stack,
+        "seed": cfg.seed,
+        "final_return": float(np.mean(returns)),
+        "final_return_std": float(np.std(returns)),
+        "eval_episodes": len(returns),
+        "eval_returns": [float(r) for r in returns],
+        "train_episodes": len(curve.rows),
+        "checkpoint": model.info["path"] if model else None,
+        "wall_time_s": round(wall, 1),
+        "device": str(device),
+        "date": time.strftime("%Y-%m-%d"),
+    }
+    write_curve(curve.rows, run_dir, title=f"{name} seed {cfg.seed}", final=result)
+    (run_dir / "result.json").write_text(json.dumps(result, indent=2) + "\n")
+    print(
+        f"final return {result['final_return']:.1f} +- {result['final_return_std']:.1f} over "
+        f"{len(returns)} episodes after {result['env_steps']} env steps ({wall:.0f} s)\nresults: {run_dir}"
+    )
+    return result
+
+
+def _load_checkpoint(cfg: RLConfig, device: str) -> WorldModel:
+    path = cfg.checkpoint or str(Path("runs") / f"{env_key(cfg.env)}-cpu")
+    model = load(path, device=device)
+    meta = model.info["env"]
+    if meta["key"] != env_key(cfg.env):
+        print(
+            f"warning: {path} was trained on world {meta['key']!r}, the agent plays {env_key(cfg.env)!r}"
+        )
+    if cfg.env.name == "reacher" and cfg.env.draw_target and not meta["kwargs"].get("draw_target"):
+        print(
+            f"warning: {path} was trained on frames without the target; its embeddings may not "
+            "show where the target is (train one with env.draw_target=true)"
+        )
+    if meta["image_size"] != cfg.env.image_size:
+        print(
+            f"note: {cfg.env.image_size}px frames are resized to the model's {meta['image_size']}px"
+        )
+    return model
+
+
+def make_vec_env(cfg: RLConfig, model: WorldModel | None, repeat: int, stack: int, seed: int):
+    """One env of the world, ``rl.episode_length`` long, seen through the representation."""
+    from stable_baselines3.common.monitor import Monitor
+    from stable_baselines3.common.vec_env import DummyVecEnv, VecFrameStack
+
+    frozen_jepa = cfg.representation == "jepa" and not cfg.rl.finetune
+
+    def build():
+        env = envs.make(cfg.env.name, **{**env_kwargs(cfg.env), "action_repeat": repeat})
+        env = TimeLimit(env, max_episode_steps=max(1, cfg.rl.episode_length // repeat))
+        if frozen_jepa:
+            env = JEPAObservation(env, model, frame_history=stack)  # type: ignore[arg-type]
+        elif cfg.representation == "state":
+            env = StateObservation(env)
+        return Monitor(env)
+
+    vec = DummyVecEnv([build])
+    vec.seed(seed)
+    return VecFrameStack(vec, stack) if stack > 1 and not frozen_jepa else vec
+
+
+def make_agent(sb3, cfg: RLConfig, env, model: WorldModel | None, decisions: int, device: str):
+    """An SB3 SAC or PPO agent whose policy reads the representation."""
+    policy, policy_kwargs = "MlpPolicy", {}
+    if cfg.representation == "pixels":
+        policy = "CnnPolicy"  # NatureCNN, trained from scratch (needs frames >= 36 px)
+    elif cfg.rl.finetune:
+        from agents.representation import JEPAExtractor
+
+        policy = "CnnPolicy"
+        policy_kwargs = {
+            "features_extractor_class": JEPAExtractor,
+            "features_extractor_kwargs": {"checkpoint": model.info["path"], "freeze": False},
+        }
+    common = {
+        "learning_rate": cfg.rl.lr,
+        "policy_kwargs": policy_kwargs,
+        "seed": cfg.seed,
+        "device": device,
+    }
+    if cfg.algo == "sac":
+        return sb3.SAC(
+            policy,
+            env,
+            buffer_size=min(cfg.rl.buffer_size, decisions),
+            learning_starts=cfg.rl.learning_starts,
+            batch_size=cfg.rl.batch_size,
+            **common,
+        )
+    rollout = min(cfg.rl.ppo_rollout, decisions)
+    return sb3.PPO(
+        policy, env, n_steps=max(2, rollout), batch_size=min(cfg.rl.batch_size, rollout), **common
+    )
+
+
+class Curve:
+    """SB3 callback (a plain function of its locals): records each finished training episode's
+    return against env steps, and shows a progress bar."""
+
+    def __init__(self, repeat: int, decisions: int, progress: bool = True):
+        self.repeat, self.rows = repeat, []
+        self.bar = tqdm(
+            total=decisions * repeat, unit="env step", disable=not progress, dynamic_ncols=True
+        )
+
+    def __call__(self, local: dict[str, Any], _globals: dict[str, Any]) -> bool:
+        env_steps = local["self"].num_timesteps * self.repeat
+        self.bar.update(env_steps - self.bar.n)
+        for info in local["infos"]:
+            if "episode" in info:  # set by Monitor when an episode ends
+                self.rows.append((env_steps, float(info["episode"]["r"])))
+                self.bar.set_postfix(ret=f"{self.rows[-1][1]:.1f}")
+        return True
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+def write_curve(rows: list[tuple[int, float]], run_dir: Path, title: str, final: dict) -> None:
+    """``curve.csv`` (env_steps, episode_return) and ``curve.png`` with a moving average."""
+    with open(run_dir / "curve.csv", "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["env_steps", "episode_return"])
+        writer.writerows(rows)
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(6, 4))
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    if rows:
+        steps, ret = np.array(rows).T
+        ax.plot(steps, ret, ".-", alpha=0.4, lw=0.5, label="training episode")
+        w = len(ret) // 10
+        if w > 1:
+            ax.plot(steps[w - 1 :], np.convolve(ret, np.ones(w) / w, "valid"), label=f"mean of {w}")
+    ax.errorbar(
+        [final["env_steps"]],
+        [final["final_return"]],
+        [final["final_return_std"]],
+        fmt="o",
+        color="k",
+        label=f"eval ({final['eval_episodes']} episodes)",
+    )
+    ax.set(xlabel="env steps", ylabel="episode return", title=title)
+    ax.legend(loc="best")
+    fig.tight_layout()
+    fig.savefig(run_dir / "curve.png", dpi=100)
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    from worldmodel.cli import UsageError, load_config
+
+    cfg = load_config(argv, config_name="rl", schema=RLConfig, schema_name="rl_schema", usage=USAGE)
+    try:
+        return train(cfg)
+    except (ValueError, ImportError) as e:
+        raise UsageError(str(e)) from None
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

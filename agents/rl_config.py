@@ -1,0 +1,64 @@
+"""Typed configuration of ``python -m agents.rl`` (extends worldmodel's schema)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from worldmodel.config import Config
+
+ALGOS = ("sac", "ppo")
+REPRESENTATIONS = ("jepa", "pixels", "state")
+
+
+@dataclass
+class RLSettings:
+    steps: int = 100_000
+    """Env steps to train for: physics control steps, so a decision counts action_repeat of them."""
+    eval_episodes: int = 10
+    """Episodes of the final deterministic evaluation (their mean return is the result)."""
+    episode_length: int = 1000
+    """Env steps per episode (the dm_control suite's 1000; our envs never end by themselves)."""
+    action_repeat: int = 0
+    """Env steps each action is held for; 0 = the checkpoint's (jepa), else env.action_repeat."""
+    frame_stack: int = 0
+    """Frames the agent sees at once; 0 = model.history (jepa), 3 (pixels), 1 (state)."""
+    finetune: bool = False
+    """jepa only: train the encoder with the policy (JEPAExtractor) instead of frozen embeddings."""
+    buffer_size: int = 100_000
+    """sac: replay buffer capacity in decisions (capped at the decisions of the run)."""
+    learning_starts: int = 200
+    """sac: decisions of uniform random actions before the first update (200 = one 1000-step episode at action repeat 5)."""
+    batch_size: int = 256
+    """Minibatch size (sac: per update; ppo: per gradient step)."""
+    lr: float = 3e-4
+    """Adam learning rate of the policy and value networks."""
+    ppo_rollout: int = 2048
+    """ppo: decisions collected per update (capped at the decisions of the run)."""
+    threads: int = 1
+    """CPU threads for torch; small RL networks run fastest on 1 (0 = torch's default)."""
+
+
+@dataclass
+class RLConfig(Config):
+    algo: str = "sac"
+    """Stable-Baselines3 algorithm: sac | ppo."""
+    representation: str = "jepa"
+    """What the policy reads: jepa (embeddings of checkpoint=) | pixels (SB3's CNN) | state."""
+    rl: RLSettings = field(default_factory=RLSettings)
+    """Training and evaluation settings."""
+
+    def __post_init__(self) -> None:
+        if self.algo not in ALGOS:
+            raise ValueError(f"algo={self.algo!r}: choose one of {', '.join(ALGOS)}")
+        if self.representation not in REPRESENTATIONS:
+            raise ValueError(
+                f"representation={self.representation!r}: choose one of {', '.join(REPRESENTATIONS)}"
+            )
+        if self.rl.finetune and self.representation != "jepa":
+            raise ValueError("rl.finetune=true needs representation=jepa")
+        for name in ("steps", "eval_episodes", "episode_length", "batch_size", "buffer_size"):
+            if getattr(self.rl, name) < 1:
+                raise ValueError(f"rl.{name} must be >= 1, got {getattr(self.rl, name)}")
+        for name in ("action_repeat", "frame_stack", "learning_starts"):
+            if getattr(self.rl, name) < 0:
+                raise ValueError(f"rl.{name} must be >= 0, got {getattr(self.rl, name)}")
