@@ -1,60 +1,16 @@
 """Cross-entropy method: sample Gaussian action sequences, refit the Gaussian to the elites."""
 
-import torch
 from torch import Tensor
 
-from agents.planning import CostFn, PlannerConfig, PlanResult, RolloutFn, initial_mean, keep_best
+from agents.sampling import SamplingPlanner
 
 
-class CEMPlanner:
-    """CEM over action sequences, all episodes and samples in one rollout call per iteration.
+class CEMPlanner(SamplingPlanner):
+    """CEM: the ``elites`` lowest-cost samples, equally weighted, give the next mean and std.
 
-    Each iteration draws ``samples`` sequences from N(mean, std) clamped to [-1, 1], with the
-    current mean as sample 0, keeps the ``elites`` lowest-cost ones and refits mean and std
-    (std floored at ``min_std``, both blended with the old ones by ``momentum``). The returned plan
-    is the lowest-cost sequence evaluated over all iterations, so its cost is known and never
-    worse than that of any mean evaluated along the way (the final refit is not evaluated).
+    The sampling loop (one rollout call per iteration for all episodes and samples, clamping,
+    best-so-far plan) is :class:`agents.sampling.SamplingPlanner`'s.
     """
 
-    needs_grad = False
-
-    def __init__(self, cfg: PlannerConfig, action_dim: int, device: torch.device) -> None:
-        self.cfg = cfg
-        self.action_dim = action_dim
-        self.device = device
-
-    def plan(
-        self,
-        rollout: RolloutFn,
-        cost: CostFn,
-        batch: int,
-        init: Tensor | None = None,
-        generator: torch.Generator | None = None,
-    ) -> PlanResult:
-        """Plan ``batch`` episodes; ``init`` is the warm-start mean ``[E, H, A]``; ``generator``
-        (on the planner's device) makes the sampling reproducible."""
-        cfg = self.cfg
-        shape = (batch, cfg.samples, cfg.horizon, self.action_dim)  # [E, N, H, A]
-        mean = initial_mean(init, batch, cfg.horizon, self.action_dim, self.device)  # [E, H, A]
-        std = torch.full_like(mean, cfg.init_std)
-        best_cost = torch.full((batch,), float("inf"), device=self.device)
-        best_actions = mean.clone()
-        for _ in range(cfg.iterations):
-            noise = torch.randn(shape, generator=generator, device=self.device)
-            noise[:, 0] = 0.0  # sample 0 is the current mean
-            samples = (mean[:, None] + std[:, None] * noise).clamp_(-1.0, 1.0)  # [E, N, H, A]
-            costs = cost(rollout(samples)).float()  # [E, N]
-            best_cost, best_actions = keep_best(best_cost, best_actions, costs, samples)
-
-            elite_idx = costs.topk(cfg.elites, dim=1, largest=False).indices  # [E, K]
-            elites = torch.take_along_dim(samples, elite_idx[:, :, None, None], dim=1)
-            new_mean = elites.mean(dim=1)  # [E, H, A]
-            new_std = elites.std(dim=1, correction=0).clamp_min(cfg.min_std)
-            mean = cfg.momentum * mean + (1.0 - cfg.momentum) * new_mean
-            std = cfg.momentum * std + (1.0 - cfg.momentum) * new_std
-        return PlanResult(
-            actions=best_actions,
-            cost=best_cost,
-            rollout_calls=cfg.iterations,
-            transitions=batch * cfg.samples * cfg.horizon * cfg.iterations,
-        )
+    def elite_weights(self, elite_cost: Tensor) -> Tensor:
+        return elite_cost.new_full(elite_cost.shape, 1.0 / elite_cost.shape[1])
