@@ -119,15 +119,33 @@ def diagnose(
             np.linspace(0, len(train_eps) - 1, min(len(train_eps), max_episodes)).astype(int)
         ]
         z_tr = encode_episodes(model, dataset, tr)
-        s_tr = np.concatenate([np.asarray(dataset.episode(int(e)).states) for e in tr])
-        s_val = np.concatenate([np.asarray(dataset.episode(int(e)).states) for e in val])
-        f_tr, f_val = state_features(s_tr), state_features(s_val)
-        x_tr, x_val = z_tr.flatten(0, 1).numpy(), z_val.flatten(0, 1).numpy()
-        out["probe_r2"] = {
-            k: ridge_r2(x_tr, f_tr[k], x_val, f_val[k]) for k in f_tr if np.ptp(f_val[k]) > 0
-        }
+        s_tr = np.stack([np.asarray(dataset.episode(int(e)).states) for e in tr])  # [E, T+1, S]
+        s_val = np.stack([np.asarray(dataset.episode(int(e)).states) for e in val])
+        out["probe_r2"] = _probe(z_tr, s_tr, z_val, s_val, state_features, 1)
+        # What the predictor reads: the last `history` embeddings (velocity needs two frames).
+        out["probe_r2_history"] = _probe(z_tr, s_tr, z_val, s_val, state_features, model.history)
     out["collapse_warning"] = collapse_warning(out, model.embed_dim)
     return out
+
+
+def _probe(z_tr, s_tr, z_val, s_val, state_features, k: int) -> dict[str, float]:
+    """Ridge-probe R^2 per feature from the concatenated last ``k`` embeddings [E, T+1, D]."""
+
+    def windows(z: torch.Tensor, s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        x = torch.cat(
+            [z[:, i : z.shape[1] - k + 1 + i] for i in range(k)], dim=-1
+        )  # [E, T+2-k, k*D]
+        return x.flatten(0, 1).numpy(), s[:, k - 1 :].reshape(-1, s.shape[-1])
+
+    x_tr, st_tr = windows(z_tr, s_tr)
+    x_val, st_val = windows(z_val, s_val)
+    f_tr, f_val = state_features(st_tr), state_features(st_val)
+    # Features constant on the held-out frames (e.g. a target never drawn) have no R^2.
+    return {
+        k_: ridge_r2(x_tr, f_tr[k_], x_val, f_val[k_])
+        for k_ in f_tr
+        if f_val[k_].var(0).sum() > 1e-10
+    }
 
 
 def collapse_warning(stats: dict, embed_dim: int) -> str | None:
@@ -155,6 +173,11 @@ def headline(stats: dict) -> str:
         )
     if stats.get("probe_r2"):
         parts.append("probe R2 " + ", ".join(f"{k} {v:.2f}" for k, v in stats["probe_r2"].items()))
+    if stats.get("probe_r2_history"):
+        parts.append(
+            "from the history: "
+            + ", ".join(f"{k} {v:.2f}" for k, v in stats["probe_r2_history"].items())
+        )
     line = "; ".join(parts)
     if stats.get("collapse_warning"):
         line += f"\nWARNING: {stats['collapse_warning']}"
