@@ -58,7 +58,7 @@ class PlannerConfig:
     """Start each plan from the previous plan shifted by the steps executed since."""
     cost: str = "l2"
     """Goal cost: "l2" (Euclidean distance), "l1" (mean absolute) or "cosine" (1 - cosine)."""
-    cost_weighting: str = "last"
+    cost_weighting: str = "all"
     """Goal cost on the "last" predicted step only, or the mean over "all" steps."""
 
     def __post_init__(self) -> None:
