@@ -75,9 +75,25 @@ def main() -> None:
             run(cmd)
             rows.append(json.loads((out / "eval.json").read_text()))
     info = machine()
+    rows = _merge_previous(rows)
     write_json("goal_reaching.json", {"machine": info, "results": rows})
     (RESULTS / "goal_reaching.md").write_text(table(rows, info))
     print(table(rows, info))
+
+
+def _merge_previous(rows: list[dict]) -> list[dict]:
+    """Keep earlier rows of (task, planner) pairs this run did not redo, so runs can be split."""
+    path = RESULTS / "goal_reaching.json"
+    if not path.exists():
+        return rows
+    done = {(r["task"], r["planner"]["name"]) for r in rows}
+    old = [
+        r
+        for r in json.loads(path.read_text())["results"]
+        if (r["task"], r["planner"]["name"]) not in done
+    ]
+    order = list(TASKS)
+    return sorted(old + rows, key=lambda r: (order.index(r["task"]), r["planner"]["name"]))
 
 
 def _pct(x: float | None) -> str:
