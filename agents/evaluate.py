@@ -189,6 +189,12 @@ def _check_world(model, task, checkpoint: str) -> None:
             raise CheckpointError(
                 f"{checkpoint} was trained on dm_control {have[0]}/{have[1]}, not {want[0]}/{want[1]}"
             )
+    for key, value in task.env_kwargs.items():  # same world, other looks (reacher's target)
+        if key in meta["kwargs"] and meta["kwargs"][key] != value:
+            print(
+                f"warning: {checkpoint} was trained with {key}={meta['kwargs'][key]!r}; task {task.name!r} "
+                f"uses {key}={value!r}, so its frames differ from the training data"
+            )
 
 
 def _device_name(device: torch.device) -> str:
