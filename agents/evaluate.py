@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import platform
-import subprocess
 import sys
 import time
 from dataclasses import asdict
@@ -28,6 +26,7 @@ from envs.tasks import PROTOCOL_VERSION, get_task
 from worldmodel.api import load
 from worldmodel.checkpoint import CheckpointError
 from worldmodel.device import autocast_dtype, resolve_device
+from worldmodel.provenance import cpu_name, git_commit
 from worldmodel.seeding import seed_everything
 
 USAGE = """usage: python -m agents.evaluate task=TASK checkpoint=PATH [planner=cem|mppi|gd] [key=value ...]
@@ -161,7 +160,7 @@ def evaluate(cfg: EvaluateConfig) -> dict:
         checkpoint_step=model.info["step"],
         checkpoint_data_frames=model.info["data"].get("frames"),
         image_size=model.image_size,
-        git_commit=_git_commit(),
+        git_commit=git_commit(),
         settings_hash=hashlib.sha256(
             json.dumps(settings, sort_keys=True, default=str).encode()
         ).hexdigest()[:12],
@@ -200,27 +199,7 @@ def _check_world(model, task, checkpoint: str) -> None:
 def _device_name(device: torch.device) -> str:
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return f"{line.split(':', 1)[1].strip()} ({torch.get_num_threads()} threads)"
-    except OSError:
-        pass
-    return platform.processor() or "cpu"
-
-
-def _git_commit() -> str:
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            capture_output=True,
-            text=True,
-            timeout=5,
-            cwd=Path(__file__).resolve().parent,
-        )
-        return out.stdout.strip() or "unknown"
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
+    return f"{cpu_name()} ({torch.get_num_threads()} threads)"
 
 
 def _report(r: dict, path: Path) -> None:

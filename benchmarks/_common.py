@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 import os
 import platform
-import subprocess
 import time
 from pathlib import Path
+
+from worldmodel.provenance import cpu_name, git_commit
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -19,13 +20,7 @@ def machine() -> dict:
         "cores": os.cpu_count(),
         "platform": platform.platform(),
     }
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                info["cpu"] = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    info["cpu"] = cpu_name()
     try:
         import torch
 
@@ -35,17 +30,7 @@ def machine() -> dict:
             info["gpu"] = torch.cuda.get_device_name(0)
     except ImportError:
         pass
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            capture_output=True,
-            text=True,
-            timeout=5,
-            cwd=Path(__file__).resolve().parent,
-        )
-        info["commit"] = out.stdout.strip() or "unknown"
-    except (OSError, subprocess.SubprocessError):
-        info["commit"] = "unknown"
+    info["commit"] = git_commit()
     return info
 
 

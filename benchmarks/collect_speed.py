@@ -25,6 +25,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from worldmodel.provenance import cpu_name
+
 REPO = Path(__file__).resolve().parents[1]
 TARGET_SPEEDUP = 1.7
 
@@ -100,12 +102,7 @@ def timed_collect(args: argparse.Namespace, workers: int, episodes: int, shard_e
 
 def machine() -> dict:
     """Where it ran (not benchmarks/_common.machine, which imports torch)."""
-    cpu = platform.processor() or platform.machine()
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
+    cpu = cpu_name()
     import mujoco
 
     usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None

@@ -22,8 +22,6 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import os
-import platform
 import subprocess
 import sys
 import time
@@ -31,6 +29,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
+
+from benchmarks._common import machine
+from worldmodel.provenance import git_commit
 
 REPO = Path(__file__).resolve().parents[1]
 REPRESENTATIONS = ("pixels", "jepa", "state")  # longest first, so that parallel runs pack well
@@ -99,8 +100,8 @@ def main(argv: list[str] | None = None) -> dict:
         "benchmark": "rl_representation",
         "task": "dm_control reacher-easy (target drawn), its own reward, 64x64 frames",
         "date": time.strftime("%Y-%m-%d"),
-        "git_commit": _git_commit(),
-        "machine": _machine(),
+        "git_commit": git_commit(),
+        "machine": machine(),
         "settings": {
             **vars(args),
             "action_repeat": repeat,
@@ -186,28 +187,6 @@ def _plot(results: list[dict], path: Path) -> None:
         ax.legend(loc="best")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
-
-
-def _git_commit() -> str:
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=REPO
-        )
-        return out.stdout.strip() or "unknown"
-    except OSError:
-        return "unknown"
-
-
-def _machine() -> dict:
-    cpu = platform.processor() or "cpu"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version()}
 
 
 if __name__ == "__main__":
