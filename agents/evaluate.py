@@ -225,19 +225,16 @@ def _report(r: dict, path: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    from worldmodel.cli import UsageError, load_config
+    from worldmodel.cli import run_command
 
-    cfg = load_config(
+    return run_command(
+        evaluate,
         argv,
         config_name="evaluate",
         schema=EvaluateConfig,
         schema_name="evaluate_schema",
         usage=USAGE,
     )
-    try:
-        return evaluate(cfg)
-    except (ValueError, TypeError) as e:
-        raise UsageError(str(e)) from None
 
 
 if __name__ == "__main__":

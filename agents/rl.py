@@ -234,13 +234,17 @@ def write_curve(rows: list[tuple[int, float]], run_dir: Path, title: str, final:
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
-    from worldmodel.cli import UsageError, load_config
+    from worldmodel.cli import run_command
 
-    cfg = load_config(argv, config_name="rl", schema=RLConfig, schema_name="rl_schema", usage=USAGE)
-    try:
-        return train(cfg)
-    except (ValueError, ImportError) as e:
-        raise UsageError(str(e)) from None
+    return run_command(
+        train,
+        argv,
+        config_name="rl",
+        schema=RLConfig,
+        schema_name="rl_schema",
+        usage=USAGE,
+        errors=(ValueError, ImportError),
+    )
 
 
 if __name__ == "__main__":

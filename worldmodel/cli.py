@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
-from typing import TypeVar
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 from hydra import compose, initialize_config_dir
 from hydra.errors import HydraException
@@ -56,6 +56,24 @@ def load_config(
         return OmegaConf.to_object(cfg)  # type: ignore[return-value]
     except (ValueError, TypeError, OmegaConfBaseException) as e:  # a schema's own checks
         raise UsageError(_explain(e)) from None
+
+
+def run_command(
+    command: Callable[[Any], Any],
+    argv: Sequence[str] | None,
+    *,
+    errors: tuple[type[BaseException], ...] = (ValueError, TypeError),
+    **load_kwargs: Any,
+) -> Any:
+    """Parse the command line (see :func:`load_config`) and run ``command(cfg)``.
+
+    The ``errors`` a command raises for bad input become one clear message and exit status 2.
+    """
+    cfg = load_config(argv, **load_kwargs)
+    try:
+        return command(cfg)
+    except errors as e:
+        raise UsageError(str(e)) from None
 
 
 def _compose(config_name: str, overrides: list[str]):

@@ -288,15 +288,9 @@ def _check_policy(data: DataConfig) -> None:
 
 
 def main(argv: list[str] | None = None) -> Path:
-    from worldmodel.cli import UsageError, load_config
-    from worldmodel.seeding import seed_everything
+    from worldmodel.cli import run_command
 
-    cfg = load_config(argv, usage=USAGE)
-    seed_everything(cfg.seed)
-    try:
-        return collect(cfg)
-    except (ValueError, TypeError) as e:
-        raise UsageError(str(e)) from None
+    return run_command(collect, argv, usage=USAGE)  # shards seed themselves from (seed, index)
 
 
 if __name__ == "__main__":

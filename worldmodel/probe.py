@@ -53,13 +53,9 @@ def probe(cfg: Config) -> dict:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    from worldmodel.cli import UsageError, load_config
+    from worldmodel.cli import run_command
 
-    cfg = load_config(argv, usage=USAGE)
-    try:
-        return probe(cfg)
-    except (ValueError, TypeError) as e:
-        raise UsageError(str(e)) from None
+    return run_command(probe, argv, usage=USAGE)
 
 
 if __name__ == "__main__":

@@ -308,14 +308,9 @@ def _check_run_dir(cfg: Config, path: Path) -> dict | None:
 
 
 def main(argv: list[str] | None = None) -> Path:
-    from worldmodel.cli import UsageError, load_config
-    from worldmodel.data import DatasetError
+    from worldmodel.cli import run_command
 
-    cfg = load_config(argv, usage=USAGE)
-    try:
-        return train(cfg)
-    except (ValueError, TypeError, TrainingError, DatasetError) as e:
-        raise UsageError(str(e)) from None
+    return run_command(train, argv, usage=USAGE, errors=(ValueError, TypeError, TrainingError))
 
 
 if __name__ == "__main__":
