@@ -15,7 +15,14 @@ SMALL = dict(channels=8, embed_dim=16, hidden=32, depth=2, sigreg_projections=16
 @pytest.mark.parametrize("predictor", ["mlp", "transformer"])
 @pytest.mark.parametrize("regularizer", ["sigreg", "vicreg", "ema"])
 def test_jepa_forward_backward(encoder, predictor, regularizer):
-    cfg = ModelConfig(encoder=encoder, predictor=predictor, regularizer=regularizer, patch_size=8, vit_depth=1, **SMALL)
+    cfg = ModelConfig(
+        encoder=encoder,
+        predictor=predictor,
+        regularizer=regularizer,
+        patch_size=8,
+        vit_depth=1,
+        **SMALL,
+    )
     model = JEPA(cfg, image_size=32, action_dim=3)
     obs = torch.randint(0, 256, (4, cfg.history + 2, 32, 32, 3), dtype=torch.uint8)
     act = torch.rand(4, cfg.history + 1, 3) * 2 - 1
@@ -70,7 +77,9 @@ def test_rollout_shapes_and_feedback():
 def test_world_model_interface_and_errors():
     cfg = ModelConfig(**SMALL)
     jepa = JEPA(cfg, image_size=32, action_dim=2)
-    wm = WorldModel(jepa.encoder, jepa.predictor, image_size=32, action_dim=2, history=cfg.history, embed_dim=16)
+    wm = WorldModel(
+        jepa.encoder, jepa.predictor, image_size=32, action_dim=2, history=cfg.history, embed_dim=16
+    )
     wm.train()
     assert not wm.training  # always eval: BatchNorm uses running statistics
     frames = np.random.randint(0, 256, (3, 32, 32, 3), dtype=np.uint8)
