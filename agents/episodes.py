@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from worldmodel.atomic import atomic_path
 from worldmodel.progress import progress as progress_bar
 
 
@@ -134,14 +135,12 @@ def _video_frame(
 def _write_video(path: Path, frames: list[np.ndarray], fps: int = 5) -> Path:
     import imageio.v2 as imageio
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
-    with imageio.get_writer(
-        tmp, fps=fps, codec="libx264", quality=7, macro_block_size=16
-    ) as writer:
+    with (
+        atomic_path(path, keep_suffix=True) as tmp,
+        imageio.get_writer(tmp, fps=fps, codec="libx264", quality=7, macro_block_size=16) as writer,
+    ):
         for f in frames:
             writer.append_data(f)
-    tmp.replace(path)
     return path
 
 

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -21,37 +19,15 @@ import envs
 import worldmodel
 from agents import representation
 from agents.representation import SB3_HINT, JEPAFeatures, JEPAObservation, StateObservation
+from tests.conftest import run_cli
 
 sb3 = pytest.importorskip("stable_baselines3")
-REPO = Path(__file__).resolve().parents[1]
-
-
-def _run(module: str, *args: str, cache: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "WORLDMODEL_CACHE": str(cache), "WANDB_MODE": "disabled"}
-    proc = subprocess.run(
-        [sys.executable, "-m", module, *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=REPO,
-        timeout=300,
-    )
-    assert proc.returncode == 0, f"{module} failed:\n{proc.stdout}\n{proc.stderr}"
-    return proc
 
 
 @pytest.fixture(scope="session")
-def checkpoint(tmp_path_factory) -> Path:
-    """A reacher model trained with preset=debug (32x32 frames, seconds): its checkpoint file."""
-    root = tmp_path_factory.mktemp("rl_checkpoint")
-    _run(
-        "worldmodel.train",
-        "preset=debug",
-        f"run_dir={root / 'run'}",
-        "progress=false",
-        cache=root / "cache",
-    )
-    return root / "run" / "checkpoint.pt"
+def checkpoint(tiny_run) -> Path:
+    """The session's preset=debug reacher model (32x32 frames): its checkpoint file."""
+    return tiny_run / "checkpoint.pt"
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -219,7 +195,7 @@ def test_rl_command_writes_curve_and_result(checkpoint, tmp_path):
         f"run_dir={run_dir}",
         "progress=false",
     ]
-    _run("agents.rl", *args, cache=tmp_path / "cache")
+    run_cli("agents.rl", *args, cache=tmp_path / "cache")
     with open(run_dir / "curve.csv") as f:
         rows = list(csv.DictReader(f))
     assert len(rows) == 8 and rows[-1]["env_steps"] == "400"  # 80 decisions, 10 per episode

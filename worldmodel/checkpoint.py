@@ -6,15 +6,14 @@ A checkpoint is a ``torch.save`` of a dict of tensors and plain Python values, r
 
 from __future__ import annotations
 
-import os
 import pickle
-import tempfile
 import zipfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from worldmodel.atomic import atomic_path
 from worldmodel.config import Config, DataConfig, EnvConfig, ModelConfig, TrainConfig
 
 FORMAT = "worldmodel-checkpoint"
@@ -27,18 +26,8 @@ class CheckpointError(ValueError):
 
 def save(path: str | Path, payload: dict[str, Any]) -> None:
     """Write ``payload`` to ``path`` atomically (temporary file in the same folder, then rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         torch.save({"format": FORMAT, "format_version": FORMAT_VERSION, **payload}, tmp)
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def read(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:

@@ -28,6 +28,8 @@ from typing import Any
 
 import numpy as np
 
+from worldmodel.atomic import atomic_path, umask
+
 FORMAT = "worldmodel-episodes"
 FORMAT_VERSION = 1
 ARRAYS = ("obs", "actions", "states", "rewards")
@@ -45,26 +47,10 @@ def sha256(path: Path, chunk: int = 1 << 22) -> str:
     return digest.hexdigest()
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
 def atomic_write_text(path: Path, text: str) -> None:
     """Write a text file so that readers see either the old or the new content, never half."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it owner-only; a data set is shared
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
 
 
 def shard_name(index: int) -> str:
@@ -77,7 +63,7 @@ def write_shard(root: Path, index: int, arrays: dict[str, np.ndarray]) -> dict[s
     final = root / shard_name(index)
     tmp = Path(tempfile.mkdtemp(dir=root, prefix=f".{final.name}.", suffix=".tmp"))
     try:
-        os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes it owner-only; a data set is shared
+        os.chmod(tmp, 0o777 & ~umask())  # mkdtemp makes it owner-only; a data set is shared
         files = {}
         for key in ARRAYS:
             path = tmp / f"{key}.npy"
