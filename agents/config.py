@@ -20,6 +20,10 @@ class EvalSettings:
     """Decisions between plans (PROTOCOL.md: 1)."""
     amp: str = "none"
     """Autocast dtype for encoder and predictor while planning: none | bf16."""
+    cuda_graph: bool = True
+    """On CUDA, capture each plan (cem, mppi) as one CUDA graph and replay it."""
+    compile: bool = False
+    """With cuda_graph: torch.compile the plan before capturing it (fewer, fused kernels)."""
     videos: int = 3
     """Episodes of the world-model agent saved as mp4 (current frame | goal, step and distance)."""
     video_scale: int = 4

@@ -25,6 +25,7 @@ from agents.planning import PlannerConfig, make_planner
 from envs.tasks import PROTOCOL_VERSION, get_task
 from worldmodel.api import load
 from worldmodel.checkpoint import CheckpointError
+from worldmodel.config import world_key
 from worldmodel.device import autocast_dtype, resolve_device
 from worldmodel.provenance import cpu_name, git_commit
 from worldmodel.seeding import seed_everything
@@ -46,7 +47,8 @@ def evaluate(cfg: EvaluateConfig) -> dict:
     )
     device = resolve_device(cfg.device)
     seed_everything(cfg.eval.seed)
-    checkpoint = cfg.checkpoint or str(Path("runs") / f"{task.world}-cpu" / "checkpoint.pt")
+    key = world_key(task.world, task.env_kwargs)
+    checkpoint = cfg.checkpoint or str(Path("runs") / f"{key}-cpu" / "checkpoint.pt")
     model = load(checkpoint, device=str(device))
     _check_world(model, task, checkpoint)
     meta = model.info["env"]
@@ -80,6 +82,8 @@ def evaluate(cfg: EvaluateConfig) -> dict:
         replan_every=cfg.eval.replan_every,
         autocast_dtype=autocast_dtype(cfg.eval.amp, device),
         seed=cfg.eval.seed,
+        cuda_graph=cfg.eval.cuda_graph,
+        compile=cfg.eval.compile,
     )
     stats = play(
         agent,
@@ -156,6 +160,7 @@ def evaluate(cfg: EvaluateConfig) -> dict:
         device_name=_device_name(device),
         torch_version=torch.__version__,
         amp=cfg.eval.amp,
+        cuda_graph=agent.cuda_graph,
         checkpoint=str(Path(model.info["path"]).resolve()),
         checkpoint_step=model.info["step"],
         checkpoint_data_frames=model.info["data"].get("frames"),

@@ -1,6 +1,8 @@
 """Latent MPC: encode frames, plan in the world model's latent space toward the goal embedding."""
 
 import time
+import warnings
+from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any, Protocol
 
@@ -8,7 +10,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from agents.planning import Planner, RolloutFn, goal_cost, shift_plan
+from agents.cuda_graph import CapturedCall, GraphUnsupported
+from agents.planning import Planner, PlanResult, RolloutFn, goal_cost, shift_plan
 
 
 class WorldModel(Protocol):
@@ -49,6 +52,13 @@ class LatentMPCAgent:
     ``cost_weighting="last"`` (DINO-WM) scores only where a plan ends, so with replanning every
     step the agent may keep postponing its arrival at a goal nearer than the horizon; "all" does not.
 
+    On CUDA with ``cuda_graph`` (and a sampling planner), the first plan for a batch size is
+    captured as one CUDA graph (:mod:`agents.cuda_graph`) that every later plan replays: the same
+    maths and the same random stream, without the launch overhead of a few thousand small kernels.
+    Where this torch cannot capture it, the agent warns once and plans eagerly. ``compile`` also
+    runs the captured plan through ``torch.compile`` first (fused kernels; CUDA graphs only),
+    which costs a compilation on the first plan.
+
     Per-decision stats: ``last_plan_ms`` (wall time around the planner call, CUDA synchronised;
     0 when the decision reused the stored plan), ``last_rollout_calls``, ``last_transitions``,
     ``last_plan_cost`` (``[E]`` numpy, the model's cost of the current plan).
@@ -63,6 +73,8 @@ class LatentMPCAgent:
         replan_every: int = 1,
         autocast_dtype: torch.dtype | None = None,
         seed: int = 0,
+        cuda_graph: bool = True,
+        compile: bool = False,
     ) -> None:
         horizon = planner.cfg.horizon
         if not 1 <= replan_every <= horizon:
@@ -88,6 +100,11 @@ class LatentMPCAgent:
         self._z_goal: Tensor | None = None  # [E, D]
         self._history: Tensor | None = None  # [E, T, D]
         self._steps_since_plan = 0
+        self.cuda_graph = (
+            cuda_graph and self.device.type == "cuda" and not getattr(planner, "needs_grad", False)
+        )
+        self.compile = compile and self.cuda_graph
+        self._graphs: dict[int, CapturedCall] = {}  # batch size -> captured plan
 
     # ------------------------------------------------------------------ episodes
     def reset(self, goal_image: Any) -> None:
@@ -136,20 +153,56 @@ class LatentMPCAgent:
         init = None
         if self.current_plan is not None and self.planner.cfg.warm_start:
             init = shift_plan(self.current_plan, steps=self._steps_since_plan)
-        rollout = self._rollout_fn(self._history)
-        cost = goal_cost(self._z_goal, self.cost, self.cost_weighting)
-        plan_context = nullcontext() if self.planner.needs_grad else torch.inference_mode()
         self._synchronize()
         start = time.perf_counter()
-        with plan_context, self._autocast():
-            result = self.planner.plan(rollout, cost, batch, init=init, generator=self.generator)
+        if self.cuda_graph:
+            result = self._plan_graphed(batch, init)
+        else:
+            rollout = self._rollout_fn(self._history)
+            cost = goal_cost(self._z_goal, self.cost, self.cost_weighting)
+            plan_context = nullcontext() if self.planner.needs_grad else torch.inference_mode()
+            with plan_context, self._autocast():
+                result = self.planner.plan(
+                    rollout, cost, batch, init=init, generator=self.generator
+                )
         self._synchronize()
         self.last_plan_ms = (time.perf_counter() - start) * 1e3
         self.last_rollout_calls = result.rollout_calls
         self.last_transitions = result.transitions
         self.last_plan_cost = result.cost.float().cpu().numpy()
-        self.current_plan = result.actions.detach()
+        self.current_plan = result.actions.detach().clone()
         self._steps_since_plan = 0
+
+    def _plan_graphed(self, batch: int, init: Tensor | None) -> PlanResult:
+        """One plan through the CUDA graph captured for ``batch`` episodes (captured on first use).
+        A missing warm start is an all-zero one, which is what the planners start from anyway."""
+        assert self._history is not None and self._z_goal is not None
+        horizon, action_dim = self.planner.cfg.horizon, self.model.action_dim
+        with torch.inference_mode():
+            if init is None:
+                init = torch.zeros(batch, horizon, action_dim, device=self.device)
+            inputs = (self._history, self._z_goal, init.float())
+            if batch not in self._graphs:
+                try:
+                    self._graphs[batch] = CapturedCall(
+                        self._plan_fn(batch), inputs, generators=(self.generator,)
+                    )
+                except GraphUnsupported as err:
+                    warnings.warn(f"planning without CUDA graphs: {err}", stacklevel=2)
+                    self.cuda_graph = False
+                    return self._plan_fn(batch)(*inputs)
+            return self._graphs[batch](*inputs)
+
+    def _plan_fn(self, batch: int) -> Callable[[Tensor, Tensor, Tensor], PlanResult]:
+        """(history [E, T, D], goal [E, D], init [E, H, A]) -> the plan; capturable."""
+
+        def plan(history: Tensor, z_goal: Tensor, init: Tensor) -> PlanResult:
+            rollout = self._rollout_fn(history)  # expands the history inside the graph
+            cost = goal_cost(z_goal, self.cost, self.cost_weighting)
+            with self._autocast(cache=False):
+                return self.planner.plan(rollout, cost, batch, init=init, generator=self.generator)
+
+        return torch.compile(plan, dynamic=False) if self.compile else plan
 
     def _rollout_fn(self, history: Tensor) -> RolloutFn:
         """The planner's rollout: actions ``[E, N, H, A]`` -> embeddings ``[E, N, H, D]``,
@@ -171,10 +224,13 @@ class LatentMPCAgent:
     def _no_grad_context(self) -> AbstractContextManager:
         return torch.no_grad() if self.planner.needs_grad else torch.inference_mode()
 
-    def _autocast(self) -> AbstractContextManager:
+    def _autocast(self, cache: bool = True) -> AbstractContextManager:
+        # A CUDA graph capture needs the weight-cast cache off (cached casts outlive the capture).
         if self.autocast_dtype is None:
             return nullcontext()
-        return torch.autocast(device_type=self.device.type, dtype=self.autocast_dtype)
+        return torch.autocast(
+            device_type=self.device.type, dtype=self.autocast_dtype, cache_enabled=cache
+        )
 
     def _synchronize(self) -> None:
         if self.device.type == "cuda":

@@ -41,13 +41,22 @@ class SamplingPlanner:
         cfg = self.cfg
         shape = (batch, cfg.samples, cfg.horizon, self.action_dim)  # [E, N, H, A]
         mean = initial_mean(init, batch, cfg.horizon, self.action_dim, self.device)  # [E, H, A]
+        # Every iteration's draws at once (one kernel); sample 0 of each is the current mean.
+        noise = torch.randn((cfg.iterations, *shape), generator=generator, device=self.device)
+        noise[:, :, 0] = 0.0  # [I, E, N, H, A]
+        return self.search(rollout, cost, mean, noise)
+
+    def search(self, rollout: RolloutFn, cost: CostFn, mean: Tensor, noise: Tensor) -> PlanResult:
+        """The iterations from ``mean [E, H, A]`` with their standard-normal draws
+        ``noise [I, E, N, H, A]``: no random numbers drawn and no host sync, so it can be
+        compiled and captured in a CUDA graph."""
+        cfg = self.cfg
+        batch = mean.shape[0]
         std = torch.full_like(mean, cfg.init_std)
         best_cost = torch.full((batch,), float("inf"), device=self.device)
         best_actions = mean.clone()
-        for _ in range(cfg.iterations):
-            noise = torch.randn(shape, generator=generator, device=self.device)
-            noise[:, 0] = 0.0  # sample 0 is the current mean
-            samples = (mean[:, None] + std[:, None] * noise).clamp_(-1.0, 1.0)  # [E, N, H, A]
+        for i in range(cfg.iterations):
+            samples = (mean[:, None] + std[:, None] * noise[i]).clamp_(-1.0, 1.0)  # [E, N, H, A]
             costs = cost(rollout(samples)).float()  # [E, N]
             best_cost, best_actions = keep_best(best_cost, best_actions, costs, samples)
 

@@ -3,7 +3,8 @@
     python -m benchmarks.goal_reaching [--tasks reacher-pose ...] [--planners cem mppi]
                                        [--episodes 200] [--preset cpu] [--device auto]
 
-For each world it trains the default model (or reuses ``runs/<world>-<preset>``), then runs
+For each task's world and looks it trains the default model (or reuses
+``runs/<key>-<preset>``, e.g. ``runs/reacher-target-cpu`` for reacher-easy-return), then runs
 ``agents.evaluate`` for every task of that world and planner. The random, zero and oracle
 baselines run in the same command as the first planner of each task. Writes
 ``benchmarks/results/goal_reaching.json`` and ``goal_reaching.md`` (date, commit, machine).
@@ -19,8 +20,7 @@ from pathlib import Path
 
 from benchmarks._common import RESULTS, machine, write_json
 from envs.tasks import TASKS
-
-WORLD_ENV = {"reacher": "reacher", "point_mass": "point_mass", "wall": "wall", "dmc": "dmc"}
+from worldmodel.config import task_env_overrides, world_key
 
 
 def run(cmd: list[str]) -> None:
@@ -44,13 +44,13 @@ def main() -> None:
     rows = []
     for name in args.tasks:
         task = TASKS[name]
-        run_dir = Path("runs") / f"{task.world}-{args.preset}"
+        run_dir = Path("runs") / f"{world_key(task.world, task.env_kwargs)}-{args.preset}"
         run(
             [
                 sys.executable,
                 "-m",
                 "worldmodel.train",
-                f"env={WORLD_ENV[task.world]}",
+                *task_env_overrides(task.world, task.env_kwargs),
                 f"preset={args.preset}",
                 f"device={args.device}",
                 f"run_dir={run_dir}",

@@ -2,19 +2,20 @@
 
     python benchmarks/planner_speed.py [--checkpoint PATH] [--device cpu|cuda] [--out PATH]
 
-Times one full plan (all iterations) for one episode, as the agent's decision latency, with the
-default cpu-preset model (random weights unless --checkpoint: speed does not depend on them),
-in fp32 and under bf16 autocast.
+Times the agent's decision latency (one full plan, all iterations, measured around the planner
+call as agents.evaluate does) with the default cpu-preset model (random weights unless
+--checkpoint: speed does not depend on them), in fp32 and under bf16 autocast; on CUDA also with
+the plan captured as a CUDA graph, for 1 episode and for --parallel episodes in one batch.
 """
 
 from __future__ import annotations
 
 import argparse
-import time
 
 import torch
 
-from agents.planning import PlannerConfig, goal_cost, make_planner
+from agents.mpc import LatentMPCAgent
+from agents.planning import PlannerConfig, make_planner
 from benchmarks._common import machine, write_json
 from worldmodel.cli import load_config
 from worldmodel.device import resolve_device
@@ -38,35 +39,37 @@ def build_model(checkpoint: str | None, device: torch.device) -> WorldModel:
     ).to(device)
 
 
-def time_plan(model: WorldModel, cfg: PlannerConfig, dtype: torch.dtype | None, reps: int) -> dict:
-    device = model.device
-    planner = make_planner(cfg, model.action_dim, device)
-    hist = torch.randn(1, model.history, model.embed_dim, device=device)
-    goal = torch.randn(1, model.embed_dim, device=device)
-    expanded = hist.repeat_interleave(cfg.samples, 0)
-
-    def rollout(actions):  # [1, N, H, A] -> [1, N, H, D]
-        e, n, h, a = actions.shape
-        return model.rollout(expanded, actions.reshape(e * n, h, a)).reshape(e, n, h, -1)
-
-    cost = goal_cost(goal, cfg.cost, cfg.cost_weighting)
-    gen = torch.Generator(device=device).manual_seed(0)
+def time_plan(
+    model: WorldModel,
+    cfg: PlannerConfig,
+    dtype: torch.dtype | None,
+    reps: int,
+    episodes: int = 1,
+    graph: bool = False,
+    compile: bool = False,
+) -> dict:
+    """Decision latency of ``LatentMPCAgent`` (the time around its planner call, as
+    agents.evaluate reports it) for ``episodes`` planned in one batch, after two warm-up
+    decisions (the first one captures the CUDA graph when ``graph``)."""
+    planner = make_planner(cfg, model.action_dim, model.device)
+    agent = LatentMPCAgent(
+        model,
+        planner,
+        cost=cfg.cost,
+        cost_weighting=cfg.cost_weighting,
+        autocast_dtype=dtype,
+        cuda_graph=graph,
+        compile=compile,
+    )
+    gen = torch.Generator().manual_seed(0)
+    size = (episodes, model.image_size, model.image_size, 3)
+    agent.reset_batch(torch.randint(0, 256, size, generator=gen, dtype=torch.uint8).numpy())
+    frames = torch.randint(0, 256, size, generator=gen, dtype=torch.uint8).numpy()
     times = []
     for i in range(reps + 2):
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        t = time.perf_counter()
-        ctx = (
-            torch.autocast(device.type, dtype=dtype)
-            if dtype
-            else torch.autocast(device.type, enabled=False)
-        )
-        with torch.inference_mode(), ctx:
-            result = planner.plan(rollout, cost, 1, generator=gen)
-        if device.type == "cuda":
-            torch.cuda.synchronize()
+        agent.act_batch(frames)
         if i >= 2:
-            times.append(time.perf_counter() - t)
+            times.append(agent.last_plan_ms)
     times.sort()
     med = times[len(times) // 2]
     return {
@@ -74,10 +77,13 @@ def time_plan(model: WorldModel, cfg: PlannerConfig, dtype: torch.dtype | None, 
         "samples": cfg.samples,
         "iterations": cfg.iterations,
         "horizon": cfg.horizon,
+        "episodes": episodes,
         "dtype": "bf16" if dtype else "fp32",
-        "plan_ms_median": med * 1e3,
-        "plan_ms_p95": times[min(len(times) - 1, int(0.95 * len(times)))] * 1e3,
-        "transitions_per_s": result.transitions / med,
+        "cuda_graph": agent.cuda_graph,
+        "compile": agent.compile,
+        "plan_ms_median": med,
+        "plan_ms_p95": times[min(len(times) - 1, int(0.95 * len(times)))],
+        "transitions_per_s": agent.last_transitions / (med / 1e3),
     }
 
 
@@ -89,10 +95,19 @@ def main() -> None:
     parser.add_argument("--samples", type=int, nargs="+", default=[100, 300, 1000])
     parser.add_argument("--horizons", type=int, nargs="+", default=[3, 5, 10])
     parser.add_argument("--out", default=None)
+    parser.add_argument("--parallel", type=int, default=25, help="episodes per batch on CUDA")
     args = parser.parse_args()
     device = resolve_device(args.device)
     model = build_model(args.checkpoint, device)
     rows = []
+    # (CUDA graph, episodes per batch, torch.compile): on CUDA, eager and graphed, 1 episode and
+    # the 25 that agents.evaluate plays in parallel there; compiled at the protocol setting only.
+    variants = (
+        [(False, 1, False), (True, 1, False), (True, args.parallel, False)]
+        + [(True, 1, True), (True, args.parallel, True)]
+        if device.type == "cuda"
+        else [(False, 1, False)]
+    )
     for name in ("cem", "mppi"):
         for samples in args.samples:
             for horizon in args.horizons:
@@ -104,12 +119,16 @@ def main() -> None:
                     cfg = PlannerConfig(
                         name=name, samples=samples, horizon=horizon, elites=min(30, samples)
                     )
-                    row = time_plan(model, cfg, dtype, args.reps)
-                    rows.append(row)
-                    print(
-                        f"{name} {samples:>5} x 30 x H{horizon:<2} {row['dtype']}: {row['plan_ms_median']:7.1f} ms "
-                        f"({row['transitions_per_s'] / 1e6:.2f} M transitions/s)"
-                    )
+                    for graph, episodes, compile in variants:
+                        if compile and not protocol:
+                            continue
+                        row = time_plan(model, cfg, dtype, args.reps, episodes, graph, compile)
+                        rows.append(row)
+                        print(
+                            f"{name} {samples:>5} x 30 x H{horizon:<2} {row['dtype']} E={episodes}"
+                            f"{' graph' if row['cuda_graph'] else ''}{' compiled' if row['compile'] else ''}: {row['plan_ms_median']:7.2f} ms "
+                            f"({row['transitions_per_s'] / 1e6:.2f} M transitions/s)"
+                        )
     params = sum(p.numel() for p in model.predictor.parameters())
     write_json(
         f"planner_speed_{device.type}.json",

@@ -1,6 +1,6 @@
 """SAC on dm_control reacher-easy from 64x64 pixels: frozen JEPA features vs pixels vs state.
 
-    python benchmarks/rl_representation.py --checkpoint runs/reacher-cpu [--steps 8000] [--seeds 3]
+    python benchmarks/rl_representation.py --checkpoint runs/reacher-target-cpu [--steps 8000] [--seeds 3]
 
 Each (representation, seed) is one ``python -m agents.rl`` run with the same env steps and
 action repeat (the checkpoint's): env=reacher with the target drawn, i.e. dm_control
@@ -39,7 +39,11 @@ REPRESENTATIONS = ("pixels", "jepa", "state")  # longest first, so that parallel
 
 def main(argv: list[str] | None = None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--checkpoint", default="runs/reacher-cpu", help="JEPA checkpoint or run folder")
+    p.add_argument(
+        "--checkpoint",
+        default="runs/reacher-target-cpu",
+        help="JEPA checkpoint or run folder (trained with the target drawn)",
+    )
     p.add_argument(
         "--steps", type=int, default=8000, help="env steps per run (physics control steps)"
     )

@@ -181,7 +181,23 @@ def env_kwargs(cfg: EnvConfig) -> dict[str, Any]:
 
 
 def env_key(cfg: EnvConfig) -> str:
-    """A short readable name for a world and its settings, e.g. ``reacher`` or ``dmc-cartpole-swingup``."""
+    """A short readable name for a world and the settings that change its frames, e.g.
+    ``reacher``, ``reacher-target`` (target drawn) or ``dmc-cartpole-swingup``."""
     if cfg.name == "dmc":
         return f"dmc-{cfg.domain}-{cfg.task}"
+    if cfg.name == "reacher" and cfg.draw_target:
+        return "reacher-target"
     return cfg.name
+
+
+def world_key(world: str, kwargs: dict[str, Any]) -> str:
+    """``env_key`` of ``world`` built with env constructor ``kwargs`` (a task's world)."""
+    return env_key(EnvConfig(name=world, **kwargs))
+
+
+def task_env_overrides(world: str, kwargs: dict[str, Any]) -> list[str]:
+    """Config overrides (``env=reacher``, ``env.draw_target=true`` ...) that train a model on the
+    frames of a task played in ``world`` with env constructor ``kwargs``."""
+    return [f"env={world}"] + [
+        f"env.{k}={str(v).lower() if isinstance(v, bool) else v}" for k, v in kwargs.items()
+    ]
