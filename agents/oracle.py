@@ -7,7 +7,9 @@ returns is the true goal distance after each decision, so the cost is the true g
 
 from __future__ import annotations
 
+import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import torch
@@ -24,6 +26,8 @@ class OracleMPC:
         self.action_dim = int(envs[0].action_space.shape[0])
         self.planner = make_planner(cfg, self.action_dim, torch.device("cpu"))
         self.generator = torch.Generator().manual_seed(seed)
+        threads = min(len(self.envs), os.cpu_count() or 1)
+        self._pool = ThreadPoolExecutor(threads)  # simulates the episodes in parallel
         self.plan: torch.Tensor | None = None
         self.last_plan_ms = 0.0
         self.last_rollout_calls = 0
@@ -39,9 +43,13 @@ class OracleMPC:
         def rollout(actions: torch.Tensor) -> torch.Tensor:  # [E, N, H, A] -> [E, N, H, 1]
             acts = actions.double().numpy()
             out = np.empty(acts.shape[:3] + (1,))
-            for i, env in enumerate(self.envs):
-                traj = env.simulate(states[i], acts[i])  # [N, H, S]
-                out[i, ..., 0] = env.goal_distances(traj, goals[i])
+
+            def simulate(i: int) -> None:
+                traj = self.envs[i].simulate(states[i], acts[i])  # [N, H, S]
+                out[i, ..., 0] = self.envs[i].goal_distances(traj, goals[i])
+
+            # Each episode has its own simulator; MuJoCo's native rollout releases the GIL.
+            list(self._pool.map(simulate, range(len(self.envs))))
             return torch.from_numpy(out).float()
 
         def cost(dist: torch.Tensor) -> torch.Tensor:  # [E, N, H, 1] -> [E, N]
