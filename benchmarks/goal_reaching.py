@@ -40,8 +40,19 @@ def main() -> None:
     parser.add_argument(
         "--extra", nargs="*", default=[], help="more key=value settings for agents.evaluate"
     )
+    parser.add_argument(
+        "--table-only",
+        action="store_true",
+        help="run nothing: rebuild the JSON and table from results/goal_reaching/*/eval.json",
+    )
     args = parser.parse_args()
-    rows = []
+    if args.table_only:
+        order = list(TASKS)
+        found = [json.loads(p.read_text()) for p in (RESULTS / "goal_reaching").glob("*/eval.json")]
+        rows = sorted(found, key=lambda r: (order.index(r["task"]), r["planner"]["name"]))
+        args.tasks = []
+    else:
+        rows = []
     for name in args.tasks:
         task = TASKS[name]
         run_dir = Path("runs") / f"{world_key(task.world, task.env_kwargs)}-{args.preset}"
@@ -75,7 +86,7 @@ def main() -> None:
             run(cmd)
             rows.append(json.loads((out / "eval.json").read_text()))
     info = machine()
-    rows = _merge_previous(rows)
+    rows = rows if args.table_only else _merge_previous(rows)
     write_json("goal_reaching.json", {"machine": info, "results": rows})
     (RESULTS / "goal_reaching.md").write_text(table(rows, info))
     print(table(rows, info))
@@ -100,13 +111,20 @@ def _pct(x: float | None) -> str:
     return "n/a" if x is None else f"{100 * x:.1f}%"
 
 
+def _device(row: dict) -> str:
+    name = row.get("device_name") or row.get("device", "?")
+    return "H100" if "H100" in name else ("CPU" if row.get("device") == "cpu" else name)
+
+
 def table(rows: list[dict], info: dict) -> str:
     lines = [
-        f"Goal reaching, PROTOCOL.md v{rows[0]['protocol_version'] if rows else '?'}; {info['date']}, commit "
-        f"{info.get('commit')}, {info.get('gpu') or info.get('cpu')} ({info.get('cores')} cores).",
+        f"Goal reaching, PROTOCOL.md v{rows[0]['protocol_version'] if rows else '?'}; table built "
+        f"{info['date']} at commit {info.get('commit')}. Each row's date, commit, device and "
+        "checkpoint are in goal_reaching.json and its eval.json. Latency is one plan for E "
+        "episodes at once (E = 1 on CPU, 25 on CUDA).",
         "",
-        "| task | planner | episodes | success (95% CI) or return | final dist. | plan ms median / p95 | random | zero | oracle |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| task | planner | episodes | success (95% CI) or return | final dist. | plan ms median / p95 (E) | device | random | zero | oracle |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     baselines: dict[str, dict] = {}
     for r in rows:
@@ -128,7 +146,8 @@ def table(rows: list[dict], info: dict) -> str:
         lines.append(
             f"| {r['task']} | {r['planner']['name']} {r['planner']['samples']}x{r['planner']['iterations']} "
             f"H{r['planner']['horizon']} | {r['episodes']}{smoke} | {main} | {r['mean_final_distance']:.3f} | "
-            f"{r.get('plan_ms_median', 0):.0f} / {r.get('plan_ms_p95', 0):.0f} | {' | '.join(cols)} |"
+            f"{r.get('plan_ms_median', 0):.0f} / {r.get('plan_ms_p95', 0):.0f} ({r.get('parallel_episodes', 1)}) | "
+            f"{_device(r)} | {' | '.join(cols)} |"
         )
     return "\n".join(lines) + "\n"
 

@@ -8,16 +8,24 @@ from pathlib import Path
 
 
 def git_commit() -> str:
-    """Short hash of the checkout this package runs from, or 'unknown' (e.g. a wheel install)."""
+    """Short hash of the checkout this package runs from, with ``+dirty`` when tracked files
+    differ from it, or 'unknown' (e.g. a wheel install)."""
+    cwd = Path(__file__).resolve().parent
     try:
         out = subprocess.run(
             ["git", "rev-parse", "--short", "HEAD"],
             capture_output=True,
             text=True,
             timeout=5,
-            cwd=Path(__file__).resolve().parent,
+            cwd=cwd,
         )
-        return out.stdout.strip() or "unknown"
+        commit = out.stdout.strip()
+        if not commit:
+            return "unknown"
+        dirty = subprocess.run(
+            ["git", "diff", "--quiet", "HEAD", "--"], capture_output=True, timeout=10, cwd=cwd
+        )
+        return commit + ("+dirty" if dirty.returncode == 1 else "")
     except (OSError, subprocess.SubprocessError):
         return "unknown"
 
