@@ -22,12 +22,15 @@ from worldmodel.device import resolve_device
 from worldmodel.model import JEPA, WorldModel
 
 
-def build_model(checkpoint: str | None, device: torch.device) -> WorldModel:
+def build_model(
+    checkpoint: str | None, device: torch.device, overrides: list[str] | None = None
+) -> WorldModel:
+    """The checkpoint's model, or the default config's (with ``overrides``) at random weights."""
     if checkpoint:
         import worldmodel
 
         return worldmodel.load(checkpoint, device=str(device))
-    cfg = load_config([])
+    cfg = load_config(overrides or [])
     jepa = JEPA(cfg.model, cfg.env.image_size, 2)
     return WorldModel(
         jepa.encoder,
@@ -90,6 +93,11 @@ def time_plan(
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--checkpoint", default=None)
+    parser.add_argument(
+        "overrides",
+        nargs="*",
+        help="config overrides of the random-weight model, e.g. model.hidden=192",
+    )
     parser.add_argument("--device", default="auto")
     parser.add_argument("--reps", type=int, default=7)
     parser.add_argument("--samples", type=int, nargs="+", default=[100, 300, 1000])
@@ -98,7 +106,7 @@ def main() -> None:
     parser.add_argument("--parallel", type=int, default=25, help="episodes per batch on CUDA")
     args = parser.parse_args()
     device = resolve_device(args.device)
-    model = build_model(args.checkpoint, device)
+    model = build_model(args.checkpoint, device, args.overrides)
     rows = []
     # (CUDA graph, episodes per batch, torch.compile): on CUDA, eager and graphed, 1 episode and
     # the 25 that agents.evaluate plays in parallel there; compiled at the protocol setting only.
@@ -132,7 +140,14 @@ def main() -> None:
     params = sum(p.numel() for p in model.predictor.parameters())
     write_json(
         f"planner_speed_{device.type}.json",
-        {"machine": machine(), "device": str(device), "predictor_params": params, "results": rows},
+        {
+            "machine": machine(),
+            "device": str(device),
+            "checkpoint": args.checkpoint,
+            "overrides": args.overrides,
+            "predictor_params": params,
+            "results": rows,
+        },
         args.out,
     )
 

@@ -60,6 +60,7 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--device", default="cpu", help="device of every run")
     p.add_argument("--runs-dir", default="runs/bench/rl_representation", help="folders of the runs")
     p.add_argument("--out", default=str(REPO / "benchmarks" / "results"), help="where results go")
+    p.add_argument("--name", default="rl_representation", help="file name of the results")
     args = p.parse_args(argv)
 
     import worldmodel
@@ -119,9 +120,9 @@ def main(argv: list[str] | None = None) -> dict:
         "runs": results,
     }
     out.mkdir(parents=True, exist_ok=True)
-    (out / "rl_representation.json").write_text(json.dumps(summary, indent=2) + "\n")
-    (out / "rl_representation.md").write_text(_markdown(summary))
-    _plot(results, out / "rl_representation.png")
+    (out / f"{args.name}.json").write_text(json.dumps(summary, indent=2) + "\n")
+    (out / f"{args.name}.md").write_text(_markdown(summary))
+    _plot(results, out / f"{args.name}.png")
     print(_markdown(summary))
     return summary
 
@@ -148,7 +149,8 @@ def _markdown(s: dict) -> str:
         "",
         f"{s['task']}; {st['steps']} env steps per run (action repeat {st['action_repeat']}), "
         f"final return = mean over {st['eval_episodes']} deterministic episodes (max 1000).",
-        f"Date {s['date']}, commit {s['git_commit']}, {s['machine']['cpu']} ({s['machine']['cores']} cores).",
+        f"Date {s['date']}, commit {s['git_commit']}, {s['machine']['cpu']} ({s['machine']['cores']} cores)"
+        f"{', ' + s['machine']['gpu'] if s['machine'].get('gpu') else ''}, device {st['device']}.",
         f"Checkpoint {st['checkpoint']} (trained with draw_target="
         f"{st['checkpoint_env']['kwargs'].get('draw_target')}, {st['checkpoint_env']['image_size']}px).",
         "",
