@@ -8,6 +8,9 @@ import numpy as np
 class _Baseline:
     """Shared episode bookkeeping; a baseline plans nothing, so its plan stats stay zero."""
 
+    uses_frames = False
+    """It never looks at the frames, so ``play`` may skip rendering them."""
+
     def __init__(self, action_dim: int) -> None:
         self.action_dim = action_dim
         self.last_plan_ms = 0.0

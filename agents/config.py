@@ -16,6 +16,9 @@ class EvalSettings:
     """Seed of the task's episode list (and of the planner's sampling)."""
     parallel: int = 0
     """Episodes played in lockstep and planned in one batch; 0 = 1 on CPU, 25 on CUDA."""
+    agent: bool = True
+    """Play the world-model agent; false plays only the baselines (to add them to an agent run
+    made on another machine: they use neither the model nor the frames)."""
     replan_every: int = 1
     """Decisions between plans (PROTOCOL.md: 1)."""
     amp: str = "none"

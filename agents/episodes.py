@@ -48,7 +48,20 @@ def play(
     The budget is counted in env steps (physics control steps): ceil(budget / action_repeat)
     decisions. Success tasks end an episode at the first decision after which the success test
     holds (``early_end``); the per-episode env-step count is then the steps taken so far.
+    A policy with ``uses_frames = False`` (the baselines) plays with the frames not rendered
+    (``GoalEnv.blind``) unless videos are asked for: the same episodes, at the cost of physics only.
     """
+    blind = not getattr(policy, "uses_frames", True) and videos == 0
+    for env in envs:
+        env.unwrapped.blind = blind
+    try:
+        return _play(policy, envs, episodes, task, desc, videos, video_dir, video_scale, progress)
+    finally:
+        for env in envs:
+            env.unwrapped.blind = False
+
+
+def _play(policy, envs, episodes, task, desc, videos, video_dir, video_scale, progress) -> RunStats:
     stats = RunStats()
     repeat = envs[0].unwrapped.action_repeat
     decisions = math.ceil(task.budget / repeat)

@@ -18,7 +18,7 @@ import torch
 
 from agents.baselines import RandomPolicy, ZeroPolicy
 from agents.config import EvaluateConfig
-from agents.episodes import play, summarize
+from agents.episodes import RunStats, play, summarize
 from agents.mpc import LatentMPCAgent
 from agents.oracle import OracleMPC
 from agents.planning import PlannerConfig, make_planner
@@ -73,37 +73,42 @@ def evaluate(cfg: EvaluateConfig) -> dict:
         f"({cfg.planner.samples}x{cfg.planner.iterations}, horizon {cfg.planner.horizon}) on {device}"
     )
 
-    planner = make_planner(cfg.planner, model.action_dim, device)
-    agent = LatentMPCAgent(
-        model,
-        planner,
-        cost=cfg.planner.cost,
-        cost_weighting=cfg.planner.cost_weighting,
-        replan_every=cfg.eval.replan_every,
-        autocast_dtype=autocast_dtype(cfg.eval.amp, device),
-        seed=cfg.eval.seed,
-        cuda_graph=cfg.eval.cuda_graph,
-        compile=cfg.eval.compile,
-    )
-    stats = play(
-        agent,
-        envs,
-        episodes,
-        task,
-        desc=f"{cfg.planner.name}",
-        videos=cfg.eval.videos,
-        video_dir=run_dir / "videos",
-        video_scale=cfg.eval.video_scale,
-        progress=cfg.progress,
-    )
     result = {
         "task": task.name,
         "protocol_version": PROTOCOL_VERSION,
+        "episodes": len(episodes),
         "seed": cfg.eval.seed,
         "smoke": cfg.eval.episodes < 200,
-        **summarize(stats, task.metric),
         "metric": task.metric,
+        "agent_played": cfg.eval.agent,
     }
+    stats, cuda_graph = RunStats(), False
+    if cfg.eval.agent:
+        planner = make_planner(cfg.planner, model.action_dim, device)
+        agent = LatentMPCAgent(
+            model,
+            planner,
+            cost=cfg.planner.cost,
+            cost_weighting=cfg.planner.cost_weighting,
+            replan_every=cfg.eval.replan_every,
+            autocast_dtype=autocast_dtype(cfg.eval.amp, device),
+            seed=cfg.eval.seed,
+            cuda_graph=cfg.eval.cuda_graph,
+            compile=cfg.eval.compile,
+        )
+        stats = play(
+            agent,
+            envs,
+            episodes,
+            task,
+            desc=f"{cfg.planner.name}",
+            videos=cfg.eval.videos,
+            video_dir=run_dir / "videos",
+            video_scale=cfg.eval.video_scale,
+            progress=cfg.progress,
+        )
+        cuda_graph = agent.cuda_graph
+        result.update(summarize(stats, task.metric))
 
     baselines = {}
     n_base = cfg.eval.baseline_episodes or cfg.eval.episodes
@@ -160,7 +165,7 @@ def evaluate(cfg: EvaluateConfig) -> dict:
         device_name=_device_name(device),
         torch_version=torch.__version__,
         amp=cfg.eval.amp,
-        cuda_graph=agent.cuda_graph,
+        cuda_graph=cuda_graph,
         checkpoint=str(Path(model.info["path"]).resolve()),
         checkpoint_step=model.info["step"],
         checkpoint_data_frames=model.info["data"].get("frames"),
@@ -208,15 +213,19 @@ def _device_name(device: torch.device) -> str:
 
 
 def _report(r: dict, path: Path) -> None:
-    if r["metric"] == "return":
+    if not r["agent_played"]:
+        head = "the agent was not played (eval.agent=false)"
+    elif r["metric"] == "return":
         head = f"mean return {r['mean_return']:.1f} (95% CI {r['return_ci95'][0]:.1f}-{r['return_ci95'][1]:.1f})"
     else:
         lo, hi = r["success_ci95"]
         head = f"success {r['success_rate']:.1%} (95% CI {lo:.1%}-{hi:.1%})"
-    lat = f"decision latency median {r.get('plan_ms_median', float('nan')):.1f} ms, p95 {r.get('plan_ms_p95', float('nan')):.1f} ms"
-    print(
-        f"{r['task']} over {r['episodes']} episodes{' (smoke)' if r['smoke'] else ''}: {head}; {lat}"
-    )
+    if r["agent_played"]:
+        head += (
+            f"; decision latency median {r.get('plan_ms_median', float('nan')):.1f} ms, "
+            f"p95 {r.get('plan_ms_p95', float('nan')):.1f} ms"
+        )
+    print(f"{r['task']} over {r['episodes']} episodes{' (smoke)' if r['smoke'] else ''}: {head}")
     for name, b in r["baselines"].items():
         val = (
             f"return {b['mean_return']:.1f}"

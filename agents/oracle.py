@@ -20,6 +20,9 @@ from agents.planning import PlannerConfig, make_planner, shift_plan
 class OracleMPC:
     """MPC on the true simulator for E episodes, one env (with its sim state) per episode."""
 
+    uses_frames = False
+    """It reads the simulator state, never the frames, so ``play`` may skip rendering them."""
+
     def __init__(self, envs: list, cfg: PlannerConfig, seed: int = 0):
         self.envs = [e.unwrapped for e in envs]
         self.cfg = cfg

@@ -87,6 +87,10 @@ class GoalEnv(gym.Env[np.ndarray, np.ndarray]):
         self._n_sub_steps = int(n_sub_steps)
         self._rendered_once = False
         self._closed = False
+        self.blind = False
+        """When True, ``reset`` and ``step`` return an all-zero frame instead of rendering one:
+        for policies that never look at frames (the baselines), whose episodes then cost physics
+        only. ``render`` and ``render_state`` still render."""
         # The offscreen buffer must hold the frame; it is read when the GL context is created.
         vis = physics.model.vis.global_
         vis.offwidth = max(vis.offwidth, self.image_size)
@@ -328,7 +332,7 @@ class GoalEnv(gym.Env[np.ndarray, np.ndarray]):
         self._goal_image = self.render_state(goal)
         self.set_sim_state(start)
         self._env_steps = 0
-        return self._render(), self._info(self.get_sim_state())
+        return self._observe(), self._info(self.get_sim_state())
 
     def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         if self.goal_state is None:
@@ -343,7 +347,7 @@ class GoalEnv(gym.Env[np.ndarray, np.ndarray]):
             self._control_step(action)
             reward += float(self._reward())
             self._env_steps += 1
-        return self._render(), reward, False, False, self._info(self.get_sim_state())
+        return self._observe(), reward, False, False, self._info(self.get_sim_state())
 
     def render(self) -> np.ndarray:  # type: ignore[override]
         """The current frame, uint8 [H, W, 3]."""
@@ -367,6 +371,12 @@ class GoalEnv(gym.Env[np.ndarray, np.ndarray]):
             "goal_distance": float(distance),
             "env_steps": int(self._env_steps),
         }
+
+    def _observe(self) -> np.ndarray:
+        """The observation of ``reset`` and ``step``: the frame, or zeros when ``blind``."""
+        if self.blind:
+            return np.zeros((self.image_size, self.image_size, 3), dtype=np.uint8)
+        return self._render()
 
     def _render(self) -> np.ndarray:
         size = self.image_size

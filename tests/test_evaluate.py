@@ -100,3 +100,38 @@ def test_wilson_interval():
     lo, hi = wilson(180, 200)
     assert lo == pytest.approx(0.8506, abs=1e-3) and hi == pytest.approx(0.9343, abs=1e-3)
     assert wilson(0, 10)[0] == 0.0 and wilson(10, 10)[1] == 1.0
+
+
+def test_baselines_only_run(tiny_run, cache, tmp_path):
+    run_cli(
+        "agents.evaluate",
+        "preset=debug",
+        "eval.agent=false",
+        f"checkpoint={tiny_run}",
+        f"run_dir={tmp_path}",
+        "progress=false",
+        cache=cache,
+    )
+    result = json.loads((tmp_path / "eval.json").read_text())
+    assert result["agent_played"] is False and "success_rate" not in result
+    assert set(result["baselines"]) == {"random", "zero", "oracle"}
+    assert result["baselines"]["random"]["episodes"] == result["episodes"] == 2
+
+
+def test_blind_baselines_play_the_same_episodes():
+    """Baselines skip rendering (GoalEnv.blind); their episodes must not change for it."""
+    from agents.baselines import RandomPolicy
+    from agents.episodes import play
+    from envs.tasks import get_task
+
+    class Looking(RandomPolicy):
+        uses_frames = True  # the same policy, but play renders its frames
+
+    task = get_task("reacher-pose")
+    env = task.make_env(image_size=32, action_repeat=5)
+    episodes = task.episodes(0, 3)
+    blind = play(RandomPolicy(2, seed=1), [env], episodes, task, desc="b", progress=False)
+    seen = play(Looking(2, seed=1), [env], episodes, task, desc="s", progress=False)
+    assert blind.episodes == seen.episodes
+    assert not env.unwrapped.blind  # play restores rendering
+    env.close()
