@@ -128,3 +128,18 @@ def test_get_task():
         get_task("reacher-pose", domain="walker")
     with pytest.raises(ValueError, match="walk"):
         get_task("dmc-generic", domain="walker", task="fly")
+
+
+@pytest.mark.parametrize("name", list(TASKS))
+def test_each_task_names_the_model_it_needs(name):
+    """goal_reaching trains a task's model from task_env_overrides and evaluate looks for it under
+    world_key: both must name the same world and looks (reacher-easy-return draws the target)."""
+    from worldmodel.cli import load_config
+    from worldmodel.config import env_key, task_env_overrides, world_key
+
+    task = TASKS[name]
+    cfg = load_config(task_env_overrides(task.world, task.env_kwargs))
+    assert env_key(cfg.env) == world_key(task.world, task.env_kwargs)
+    assert cfg.env.name == task.world
+    expected = {"reacher-easy-return": "reacher-target", "dmc-generic": "dmc-cartpole-swingup"}
+    assert world_key(task.world, task.env_kwargs) == expected.get(name, task.world)
