@@ -194,3 +194,11 @@ def test_baselines():
     zero = ZeroPolicy(action_dim=2)
     zero.reset(frames[0])
     np.testing.assert_array_equal(zero.act(frames[0]), np.zeros(2, dtype=np.float32))
+
+
+def test_cuda_graphs_only_on_cuda():
+    from agents.cuda_graph import CapturedCall, GraphUnsupported
+
+    assert make_agent("cem", cuda_graph=True).cuda_graph is False  # a CPU model plans eagerly
+    with pytest.raises(GraphUnsupported, match="CUDA tensors"):
+        CapturedCall(lambda x: x + 1, (torch.zeros(2),))
