@@ -69,8 +69,13 @@ def evaluate(cfg: EvaluateConfig) -> dict:
     run_dir.mkdir(parents=True, exist_ok=True)
     episodes = task.episodes(cfg.eval.seed, cfg.eval.episodes)
     print(
-        f"{task.name}: {len(episodes)} episodes, budget {task.budget} env steps, planner {cfg.planner.name} "
-        f"({cfg.planner.samples}x{cfg.planner.iterations}, horizon {cfg.planner.horizon}) on {device}"
+        f"{task.name}: {len(episodes)} episodes, budget {task.budget} env steps, "
+        + (
+            f"planner {cfg.planner.name} ({cfg.planner.samples}x{cfg.planner.iterations}, "
+            f"horizon {cfg.planner.horizon}) on {device}"
+            if cfg.eval.agent
+            else f"baselines only ({', '.join(cfg.eval.baselines)})"
+        )
     )
 
     result = {
