@@ -111,6 +111,12 @@ def _pct(x: float | None) -> str:
     return "n/a" if x is None else f"{100 * x:.1f}%"
 
 
+def _fewer(baseline: dict, row: dict) -> str:
+    """A note when a baseline ran on fewer episodes than the row (PROTOCOL.md: flag it)."""
+    n = baseline.get("episodes", row["episodes"])
+    return f" ({n} ep., smoke)" if n < row["episodes"] else ""
+
+
 def _device(row: dict) -> str:
     name = row.get("device_name") or row.get("device", "?")
     return "H100" if "H100" in name else ("CPU" if row.get("device") == "cpu" else name)
@@ -133,14 +139,15 @@ def table(rows: list[dict], info: dict) -> str:
         if r["metric"] == "return":
             main = f"{r['mean_return']:.0f} ({r['return_ci95'][0]:.0f}-{r['return_ci95'][1]:.0f})"
             cols = [
-                f"{b[k]['mean_return']:.0f}" if k in b else "-"
+                f"{b[k]['mean_return']:.0f}{_fewer(b[k], r)}" if k in b else "-"
                 for k in ("random", "zero", "oracle")
             ]
         else:
             lo, hi = r["success_ci95"]
             main = f"{_pct(r['success_rate'])} ({_pct(lo)}-{_pct(hi)})"
             cols = [
-                _pct(b[k]["success_rate"]) if k in b else "-" for k in ("random", "zero", "oracle")
+                f"{_pct(b[k]['success_rate'])}{_fewer(b[k], r)}" if k in b else "-"
+                for k in ("random", "zero", "oracle")
             ]
         smoke = " (smoke)" if r.get("smoke") else ""
         lines.append(
