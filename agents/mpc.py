@@ -158,13 +158,9 @@ class LatentMPCAgent:
         if self.cuda_graph:
             result = self._plan_graphed(batch, init)
         else:
-            rollout = self._rollout_fn(self._history)
-            cost = goal_cost(self._z_goal, self.cost, self.cost_weighting)
             plan_context = nullcontext() if self.planner.needs_grad else torch.inference_mode()
-            with plan_context, self._autocast():
-                result = self.planner.plan(
-                    rollout, cost, batch, init=init, generator=self.generator
-                )
+            with plan_context:
+                result = self._plan(self._history, self._z_goal, init, batch)
         self._synchronize()
         self.last_plan_ms = (time.perf_counter() - start) * 1e3
         self.last_rollout_calls = result.rollout_calls
@@ -189,20 +185,33 @@ class LatentMPCAgent:
                     )
                 except GraphUnsupported as err:
                     warnings.warn(f"planning without CUDA graphs: {err}", stacklevel=2)
-                    self.cuda_graph = False
-                    return self._plan_fn(batch)(*inputs)
+                    self.cuda_graph = self.compile = False
+                    return self._plan(*inputs, batch)
             return self._graphs[batch](*inputs)
 
     def _plan_fn(self, batch: int) -> Callable[[Tensor, Tensor, Tensor], PlanResult]:
-        """(history [E, T, D], goal [E, D], init [E, H, A]) -> the plan; capturable."""
+        """:meth:`_plan` for ``batch`` episodes as a capturable function of its tensors (the
+        autocast weight cache off, compiled if ``compile``)."""
 
         def plan(history: Tensor, z_goal: Tensor, init: Tensor) -> PlanResult:
-            rollout = self._rollout_fn(history)  # expands the history inside the graph
-            cost = goal_cost(z_goal, self.cost, self.cost_weighting)
-            with self._autocast(cache=False):
-                return self.planner.plan(rollout, cost, batch, init=init, generator=self.generator)
+            return self._plan(history, z_goal, init, batch, autocast_cache=False)
 
         return torch.compile(plan, dynamic=False) if self.compile else plan
+
+    def _plan(
+        self,
+        history: Tensor,
+        z_goal: Tensor,
+        init: Tensor | None,
+        batch: int,
+        autocast_cache: bool = True,
+    ) -> PlanResult:
+        """One plan from history ``[E, T, D]`` toward ``z_goal [E, D]``, warm-started from
+        ``init [E, H, A]`` (or None)."""
+        rollout = self._rollout_fn(history)  # expands the history (inside the graph, if any)
+        cost = goal_cost(z_goal, self.cost, self.cost_weighting)
+        with self._autocast(cache=autocast_cache):
+            return self.planner.plan(rollout, cost, batch, init=init, generator=self.generator)
 
     def _rollout_fn(self, history: Tensor) -> RolloutFn:
         """The planner's rollout: actions ``[E, N, H, A]`` -> embeddings ``[E, N, H, D]``,

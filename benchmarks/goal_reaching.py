@@ -46,14 +46,7 @@ def main() -> None:
         help="run nothing: rebuild the JSON and table from results/goal_reaching/*/eval.json",
     )
     args = parser.parse_args()
-    if args.table_only:
-        order = list(TASKS)
-        found = [json.loads(p.read_text()) for p in (RESULTS / "goal_reaching").glob("*/eval.json")]
-        rows = sorted(found, key=lambda r: (order.index(r["task"]), r["planner"]["name"]))
-        args.tasks = []
-    else:
-        rows = []
-    for name in args.tasks:
+    for name in [] if args.table_only else args.tasks:
         task = TASKS[name]
         run_dir = Path("runs") / f"{world_key(task.world, task.env_kwargs)}-{args.preset}"
         run(
@@ -68,7 +61,6 @@ def main() -> None:
             ]
         )
         for i, planner in enumerate(args.planners):
-            out = RESULTS / "goal_reaching" / f"{name}-{planner}"
             cmd = [
                 sys.executable,
                 "-m",
@@ -77,34 +69,22 @@ def main() -> None:
                 f"checkpoint={run_dir / 'checkpoint.pt'}",
                 f"planner={planner}",
                 f"eval.episodes={args.episodes}",
-                f"run_dir={out}",
+                f"run_dir={RESULTS / 'goal_reaching' / f'{name}-{planner}'}",
                 f"device={args.device}",
                 *args.extra,
             ]
             if i > 0:
                 cmd.append("eval.baselines=[]")
             run(cmd)
-            rows.append(json.loads((out / "eval.json").read_text()))
+    # Every (task, planner) pair keeps its latest eval.json: the table holds this run's rows and
+    # earlier runs' rows of the pairs it did not redo, so runs can be split across machines.
+    order = list(TASKS)
+    found = [json.loads(p.read_text()) for p in (RESULTS / "goal_reaching").glob("*/eval.json")]
+    rows = sorted(found, key=lambda r: (order.index(r["task"]), r["planner"]["name"]))
     info = machine()
-    rows = rows if args.table_only else _merge_previous(rows)
     write_json("goal_reaching.json", {"machine": info, "results": rows})
     (RESULTS / "goal_reaching.md").write_text(table(rows, info))
     print(table(rows, info))
-
-
-def _merge_previous(rows: list[dict]) -> list[dict]:
-    """Keep earlier rows of (task, planner) pairs this run did not redo, so runs can be split."""
-    path = RESULTS / "goal_reaching.json"
-    if not path.exists():
-        return rows
-    done = {(r["task"], r["planner"]["name"]) for r in rows}
-    old = [
-        r
-        for r in json.loads(path.read_text())["results"]
-        if (r["task"], r["planner"]["name"]) not in done
-    ]
-    order = list(TASKS)
-    return sorted(old + rows, key=lambda r: (order.index(r["task"]), r["planner"]["name"]))
 
 
 def _pct(x: float | None) -> str:
