@@ -11,7 +11,7 @@ import torch
 from torch import Tensor
 
 from agents.cuda_graph import CapturedCall, GraphUnsupported
-from agents.planning import Planner, PlanResult, RolloutFn, goal_cost, shift_plan
+from agents.planners.base import Planner, PlanResult, RolloutFn, goal_cost, shift_plan
 
 
 class WorldModel(Protocol):

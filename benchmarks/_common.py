@@ -8,7 +8,7 @@ import platform
 import time
 from pathlib import Path
 
-from worldmodel.provenance import cpu_name, git_commit
+from worldmodel.runtime.provenance import cpu_name, git_commit
 
 RESULTS = Path(__file__).resolve().parent / "results"
 

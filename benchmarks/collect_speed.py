@@ -25,7 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from worldmodel.provenance import cpu_name
+from worldmodel.runtime.provenance import cpu_name
 
 REPO = Path(__file__).resolve().parents[1]
 TARGET_SPEEDUP = 1.7
@@ -65,7 +65,7 @@ def layout(frames: int, episode_length: int, workers: int) -> tuple[int, int]:
 
 def config(args: argparse.Namespace, root: str, workers: int, episodes: int, shard_episodes: int):
     """The collect settings of one run (a ``worldmodel.config.Config``)."""
-    from worldmodel.cli import load_config
+    from worldmodel.runtime.cli import load_config
 
     return load_config(
         [

@@ -15,11 +15,11 @@ import argparse
 import torch
 
 from agents.mpc import LatentMPCAgent
-from agents.planning import PlannerConfig, make_planner
+from agents.planners import PlannerConfig, make_planner
 from benchmarks._common import machine, write_json
-from worldmodel.cli import load_config
-from worldmodel.device import resolve_device
 from worldmodel.model import JEPA, WorldModel
+from worldmodel.runtime.cli import load_config
+from worldmodel.runtime.device import resolve_device
 
 
 def build_model(

@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks._common import machine
-from worldmodel.provenance import git_commit
+from worldmodel.runtime.provenance import git_commit
 
 REPO = Path(__file__).resolve().parents[1]
 REPRESENTATIONS = ("pixels", "jepa", "state")  # longest first, so that parallel runs pack well

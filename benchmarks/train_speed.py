@@ -14,9 +14,9 @@ import time
 import torch
 
 from benchmarks._common import machine, write_json
-from worldmodel.cli import load_config
-from worldmodel.device import autocast, autocast_dtype, resolve_device
 from worldmodel.model import JEPA
+from worldmodel.runtime.cli import load_config
+from worldmodel.runtime.device import autocast, autocast_dtype, resolve_device
 
 
 def measure(preset: str, device: torch.device, steps: int) -> dict:

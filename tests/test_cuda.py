@@ -13,7 +13,7 @@ import torch
 
 from agents.cuda_graph import CapturedCall
 from agents.mpc import LatentMPCAgent
-from agents.planning import PlannerConfig, make_planner
+from agents.planners import PlannerConfig, make_planner
 from tests.conftest import run_cli
 from worldmodel.config import ModelConfig
 from worldmodel.model import JEPA, WorldModel

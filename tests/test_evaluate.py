@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from agents.episodes import wilson
+from agents.evaluation.episodes import wilson
 from tests.conftest import run_cli
 
 FIELDS = (
@@ -120,8 +120,8 @@ def test_baselines_only_run(tiny_run, cache, tmp_path):
 
 def test_blind_baselines_play_the_same_episodes():
     """Baselines skip rendering (GoalEnv.blind); their episodes must not change for it."""
-    from agents.baselines import RandomPolicy
-    from agents.episodes import play
+    from agents.evaluation.baselines import RandomPolicy
+    from agents.evaluation.episodes import play
     from envs.tasks import get_task
 
     class Looking(RandomPolicy):

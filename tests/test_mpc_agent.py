@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import torch
 
-from agents.baselines import RandomPolicy, ZeroPolicy
+from agents.evaluation.baselines import RandomPolicy, ZeroPolicy
 from agents.mpc import LatentMPCAgent
-from agents.planning import PlannerConfig, make_planner, shift_plan
+from agents.planners import PlannerConfig, make_planner, shift_plan
 
 SIZE = 12  # image side in pixels; the dot lives on the pixel grid [0, SIZE - 1]^2
 SPEED = 1.5  # pixels moved per unit action

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from agents.planning import PlannerConfig, goal_cost, make_planner, shift_plan
+from agents.planners import PlannerConfig, goal_cost, make_planner, shift_plan
 
 NAMES = ("cem", "mppi", "gd")
 B = torch.tensor([[0.5, 0.1], [-0.1, 0.4]])  # [D, A], invertible

@@ -17,8 +17,8 @@ from gymnasium.wrappers import AddRenderObservation, TimeLimit
 
 import envs
 import worldmodel
-from agents import representation
-from agents.representation import SB3_HINT, JEPAFeatures, JEPAObservation, StateObservation
+from agents.rl import representation
+from agents.rl.representation import SB3_HINT, JEPAFeatures, JEPAObservation, StateObservation
 from tests.conftest import run_cli
 
 sb3 = pytest.importorskip("stable_baselines3")
@@ -209,7 +209,7 @@ def test_rl_command_writes_curve_and_result(checkpoint, tmp_path):
 
 
 def test_missing_sb3_gives_the_install_hint(monkeypatch, capsys):
-    from agents import rl
+    from agents.rl import train as rl
 
     for name in [m for m in sys.modules if m.split(".")[0] == "stable_baselines3"]:
         monkeypatch.setitem(sys.modules, name, None)  # importing it now raises ImportError
@@ -221,7 +221,7 @@ def test_missing_sb3_gives_the_install_hint(monkeypatch, capsys):
 
 
 def test_bad_settings_fail_at_start(capsys):
-    from agents import rl
+    from agents.rl import train as rl
 
     with pytest.raises(SystemExit) as e:
         rl.main(["algo=dqn"])

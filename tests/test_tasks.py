@@ -134,8 +134,8 @@ def test_get_task():
 def test_each_task_names_the_model_it_needs(name):
     """goal_reaching trains a task's model from task_env_overrides and evaluate looks for it under
     world_key: both must name the same world and looks (reacher-easy-return draws the target)."""
-    from worldmodel.cli import load_config
     from worldmodel.config import env_key, task_env_overrides, world_key
+    from worldmodel.runtime.cli import load_config
 
     task = TASKS[name]
     cfg = load_config(task_env_overrides(task.world, task.env_kwargs))

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from worldmodel.checkpoint import CheckpointError, config_from_dict, read
-from worldmodel.device import resolve_device
 from worldmodel.model import JEPA, WorldModel
+from worldmodel.runtime.device import resolve_device
 
 
 def load(path: str, device: str = "auto", env: Any = None) -> WorldModel:

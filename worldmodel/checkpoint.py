@@ -13,8 +13,8 @@ from typing import Any
 
 import torch
 
-from worldmodel.atomic import atomic_path
 from worldmodel.config import Config, DataConfig, EnvConfig, ModelConfig, TrainConfig
+from worldmodel.runtime.atomic import atomic_path
 
 FORMAT = "worldmodel-checkpoint"
 FORMAT_VERSION = 1

@@ -22,8 +22,8 @@ import numpy as np
 
 from worldmodel import data as D
 from worldmodel.config import Config, DataConfig, EnvConfig, env_key, env_kwargs
-from worldmodel.paths import cache_dir
-from worldmodel.progress import progress
+from worldmodel.runtime.paths import cache_dir
+from worldmodel.runtime.progress import progress
 
 USAGE = """usage: python -m worldmodel.collect [key=value ...]
 Collect an offline data set of pixel episodes, e.g.
@@ -288,7 +288,7 @@ def _check_policy(data: DataConfig) -> None:
 
 
 def main(argv: list[str] | None = None) -> Path:
-    from worldmodel.cli import run_command
+    from worldmodel.runtime.cli import run_command
 
     return run_command(collect, argv, usage=USAGE)  # shards seed themselves from (seed, index)
 

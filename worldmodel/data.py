@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from worldmodel.atomic import atomic_path, umask
+from worldmodel.runtime.atomic import atomic_path, umask
 
 FORMAT = "worldmodel-episodes"
 FORMAT_VERSION = 1

@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from worldmodel.distributed import gather
+from worldmodel.runtime.distributed import gather
 
 
 def sigreg(

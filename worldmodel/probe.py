@@ -53,7 +53,7 @@ def probe(cfg: Config) -> dict:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    from worldmodel.cli import run_command
+    from worldmodel.runtime.cli import run_command
 
     return run_command(probe, argv, usage=USAGE)
 

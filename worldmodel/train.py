@@ -18,17 +18,17 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 
 from worldmodel import checkpoint as ckpt
-from worldmodel import distributed as dist
 from worldmodel.collect import collect, default_data_dir
 from worldmodel.config import Config, env_key, env_kwargs
 from worldmodel.data import EpisodeDataset
-from worldmodel.device import autocast, autocast_dtype, resolve_device
 from worldmodel.diagnostics import diagnose, headline
 from worldmodel.model import JEPA, WorldModel
 from worldmodel.objectives import ema_update
-from worldmodel.progress import progress
-from worldmodel.runlog import RunLogger
-from worldmodel.seeding import seed_everything
+from worldmodel.runtime import distributed as dist
+from worldmodel.runtime.device import autocast, autocast_dtype, resolve_device
+from worldmodel.runtime.progress import progress
+from worldmodel.runtime.runlog import RunLogger
+from worldmodel.runtime.seeding import seed_everything
 
 USAGE = """usage: python -m worldmodel.train [key=value ...]
 Train a JEPA world model (collecting its data set first if needed), e.g.
@@ -308,7 +308,7 @@ def _check_run_dir(cfg: Config, path: Path) -> dict | None:
 
 
 def main(argv: list[str] | None = None) -> Path:
-    from worldmodel.cli import run_command
+    from worldmodel.runtime.cli import run_command
 
     return run_command(train, argv, usage=USAGE, errors=(ValueError, TypeError, TrainingError))
 

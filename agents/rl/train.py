@@ -23,13 +23,13 @@ from gymnasium.wrappers import TimeLimit
 from tqdm import tqdm
 
 import envs
-from agents.representation import JEPAObservation, StateObservation, optional
-from agents.rl_config import RLConfig
+from agents.rl.config import RLConfig
+from agents.rl.representation import JEPAObservation, StateObservation, optional
 from worldmodel.api import load
 from worldmodel.config import env_key, env_kwargs
-from worldmodel.device import resolve_device
 from worldmodel.model import WorldModel
-from worldmodel.seeding import seed_everything
+from worldmodel.runtime.device import resolve_device
+from worldmodel.runtime.seeding import seed_everything
 
 USAGE = """usage: python -m agents.rl [env=reacher] [algo=sac|ppo] [representation=jepa|pixels|state] [checkpoint=PATH] [key=value ...]
   python -m agents.rl representation=jepa checkpoint=runs/reacher-cpu rl.steps=50000
@@ -150,7 +150,7 @@ def make_agent(sb3, cfg: RLConfig, env, model: WorldModel | None, decisions: int
     if cfg.representation == "pixels":
         policy = "CnnPolicy"  # NatureCNN, trained from scratch (needs frames >= 36 px)
     elif cfg.rl.finetune:
-        from agents.representation import JEPAExtractor
+        from agents.rl.representation import JEPAExtractor
 
         policy = "CnnPolicy"
         policy_kwargs = {
@@ -234,7 +234,7 @@ def write_curve(rows: list[tuple[int, float]], run_dir: Path, title: str, final:
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
-    from worldmodel.cli import run_command
+    from worldmodel.runtime.cli import run_command
 
     return run_command(
         train,

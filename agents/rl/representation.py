@@ -25,8 +25,8 @@ from gymnasium import spaces
 from torch import nn
 
 import worldmodel
-from worldmodel.device import resolve_device
 from worldmodel.model import WorldModel, frames_to_input
+from worldmodel.runtime.device import resolve_device
 
 SB3_HINT = 'pip install "worldmodel[sb3]"'
 """How to install the optional RL dependencies (stable-baselines3, shimmy, matplotlib)."""

@@ -12,7 +12,7 @@ from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from worldmodel.config import Config, register
-from worldmodel.paths import configs_dir
+from worldmodel.runtime.paths import configs_dir
 
 T = TypeVar("T")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from agents.planning import PlannerConfig
+from agents.planners.base import PlannerConfig
 from worldmodel.config import Config
 
 

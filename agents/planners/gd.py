@@ -3,7 +3,14 @@
 import torch
 from torch import Tensor
 
-from agents.planning import CostFn, PlannerConfig, PlanResult, RolloutFn, initial_mean, keep_best
+from agents.planners.base import (
+    CostFn,
+    PlannerConfig,
+    PlanResult,
+    RolloutFn,
+    initial_mean,
+    keep_best,
+)
 
 _ATANH_LIMIT = 0.999  # keeps atanh of a saturated warm start finite (atanh(0.999) ~ 3.8)
 

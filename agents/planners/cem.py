@@ -2,14 +2,14 @@
 
 from torch import Tensor
 
-from agents.sampling import SamplingPlanner
+from agents.planners.sampling import SamplingPlanner
 
 
 class CEMPlanner(SamplingPlanner):
     """CEM: the ``elites`` lowest-cost samples, equally weighted, give the next mean and std.
 
     The sampling loop (one rollout call per iteration for all episodes and samples, clamping,
-    best-so-far plan) is :class:`agents.sampling.SamplingPlanner`'s.
+    best-so-far plan) is :class:`agents.planners.sampling.SamplingPlanner`'s.
     """
 
     def elite_weights(self, elite_cost: Tensor) -> Tensor:

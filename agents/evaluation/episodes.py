@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from worldmodel.atomic import atomic_path
-from worldmodel.progress import progress as progress_bar
+from worldmodel.runtime.atomic import atomic_path
+from worldmodel.runtime.progress import progress as progress_bar
 
 
 @dataclass

@@ -117,19 +117,6 @@ class Planner(Protocol):
     ) -> PlanResult: ...
 
 
-def make_planner(cfg: PlannerConfig, action_dim: int, device: torch.device | str) -> Planner:
-    """Build the planner that ``cfg.name`` names, for ``action_dim``-d actions on ``device``."""
-    # Imported here: the planner modules import this one for the shared types.
-    from agents.cem import CEMPlanner
-    from agents.gd import GDPlanner
-    from agents.mppi import MPPIPlanner
-
-    planners: dict[str, type] = {"cem": CEMPlanner, "mppi": MPPIPlanner, "gd": GDPlanner}
-    if cfg.name not in planners:
-        raise ValueError(f"unknown planner {cfg.name!r}; choose one of {tuple(planners)}")
-    return planners[cfg.name](cfg, action_dim, torch.device(device))
-
-
 def goal_cost(z_goal: Tensor, metric: str = "l2", weighting: str = "last") -> CostFn:
     """Cost of predicted embeddings ``[E, N, H, D]`` against one goal per episode ``z_goal [E, D]``.
 

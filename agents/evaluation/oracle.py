@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import torch
 
-from agents.planning import PlannerConfig, make_planner, shift_plan
+from agents.planners import PlannerConfig, make_planner, shift_plan
 
 
 class OracleMPC:

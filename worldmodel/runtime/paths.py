@@ -8,7 +8,7 @@ from pathlib import Path
 
 def configs_dir() -> Path:
     """The Hydra config folder: ``<repo>/configs`` in a checkout, ``worldmodel/_configs`` in a wheel."""
-    here = Path(__file__).resolve().parent
+    here = Path(__file__).resolve().parent.parent  # the worldmodel package
     for candidate in (here / "_configs", here.parent / "configs"):
         if candidate.is_dir():
             return candidate

@@ -3,7 +3,7 @@
 import torch
 from torch import Tensor
 
-from agents.sampling import SamplingPlanner
+from agents.planners.sampling import SamplingPlanner
 
 
 class MPPIPlanner(SamplingPlanner):
@@ -13,7 +13,7 @@ class MPPIPlanner(SamplingPlanner):
     temperature is large for the cost's scale: it then falls back to CEM, never to the mean of
     all samples. Set ``elites = samples`` for textbook MPPI over every sample. ``temperature`` is
     in cost units; small values approach the single best sample. The sampling loop is
-    :class:`agents.sampling.SamplingPlanner`'s.
+    :class:`agents.planners.sampling.SamplingPlanner`'s.
     """
 
     def elite_weights(self, elite_cost: Tensor) -> Tensor:

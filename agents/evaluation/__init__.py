@@ -1,0 +1,1 @@
+"""Evaluation: PROTOCOL tasks played by the agent and the baselines (``python -m agents.evaluate``)."""
