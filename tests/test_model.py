@@ -99,3 +99,72 @@ def test_bad_model_settings_are_named():
         JEPA(ModelConfig(regularizer="nope", **SMALL), 32, 2)
     with pytest.raises(ValueError, match="model.encoder"):
         JEPA(ModelConfig(encoder="nope", **SMALL), 32, 2)
+
+
+def tiny_world_model(image_size=32):
+    cfg = ModelConfig(**SMALL)
+    jepa = JEPA(cfg, image_size=image_size, action_dim=2)
+    return WorldModel(
+        jepa.encoder,
+        jepa.predictor,
+        image_size=image_size,
+        action_dim=2,
+        history=cfg.history,
+        embed_dim=16,
+    )
+
+
+def test_encode_refuses_frames_that_are_not_pixels():
+    wm = tiny_world_model()
+    frames = np.random.default_rng(0).integers(0, 256, (2, 32, 32, 3), dtype=np.uint8)
+    with pytest.raises(ValueError, match=r"uint8 pixel frames .*\[0, 1\]"):
+        wm.encode(frames / 255.0)  # float in [0, 1]
+    with pytest.raises(ValueError, match="float32"):
+        wm.encode(torch.from_numpy(frames).float())  # float pixels too: refused, not guessed
+    with pytest.raises(ValueError, match=r"0\.\.255, got values in 0\.\.300"):
+        wm.encode(np.linspace(0, 300, 32 * 32 * 3).astype(int).reshape(1, 32, 32, 3))  # 300 wraps
+    with pytest.raises(ValueError, match=r"-1\.\.-1"):
+        wm.encode(torch.full((1, 32, 32, 3), -1))
+    # Integer pixels in range are pixels: same embeddings as uint8.
+    z = wm.encode(frames)
+    assert torch.equal(wm.encode(frames.astype(np.int64)), z)
+    assert torch.equal(wm.encode(frames.tolist()), z)
+
+
+@pytest.mark.parametrize(
+    "shape, hint",
+    [
+        ((2, 3, 32, 32), "move channels last"),
+        ((32, 32, 3), "add a batch axis"),
+        ((3, 32, 32), "move channels last and add a batch axis"),
+        ((2, 64, 64, 3), "resize frames"),
+        ((2, 32, 32), "channel axis last"),
+    ],
+)
+def test_encode_shape_hints(shape, hint):
+    with pytest.raises(ValueError, match=hint) as err:
+        tiny_world_model().encode(np.zeros(shape, np.uint8))
+    if hint != "resize frames":
+        assert "resize" not in str(err.value)
+
+
+def test_rollout_takes_numpy_and_float64_and_returns_no_graph():
+    wm = tiny_world_model()
+    hist = torch.randn(3, wm.history, 16)
+    acts = torch.rand(3, 4, 2) * 2 - 1
+    ref = wm.rollout(hist, acts)
+    assert not ref.requires_grad and ref.grad_fn is None
+    out = wm.rollout(hist.numpy(), acts.numpy())  # NumPy float32
+    assert torch.equal(out, ref) and not out.requires_grad
+    out64 = wm.rollout(hist.double(), acts.double().numpy())  # float64 tensor and array
+    assert out64.dtype == torch.float32 and torch.allclose(out64, ref, atol=1e-6)
+    with pytest.raises(ValueError, match="actions"):
+        wm.rollout(hist, "left")
+    # A planner that differentiates through the rollout (gd) still gets a graph to its actions.
+    with torch.no_grad():  # the predictor's last layer starts at zero: give it some weight
+        for p in wm.predictor.parameters():
+            p.add_(0.1 * torch.randn_like(p))
+    acts_param = acts.clone().requires_grad_(True)
+    (grad,) = torch.autograd.grad(wm.rollout(hist, acts_param).square().sum(), acts_param)
+    assert grad.shape == acts.shape and grad.abs().sum() > 0
+    assert all(p.grad is None for p in wm.parameters())

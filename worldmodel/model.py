@@ -125,25 +125,55 @@ class WorldModel(nn.Module):
 
     @torch.no_grad()
     def encode(self, frames: np.ndarray | torch.Tensor) -> torch.Tensor:
-        """uint8 frames [B, H, W, 3] (NumPy or torch) -> float32 embeddings [B, D]."""
-        frames = (
-            frames
-            if torch.is_tensor(frames)
-            else torch.from_numpy(np.array(frames, dtype=np.uint8))
-        )
-        if (
-            frames.ndim != 4
-            or frames.shape[-1] != 3
-            or frames.shape[1:3] != (self.image_size, self.image_size)
-        ):
-            raise ValueError(
-                f"encode expects uint8 frames [B, {self.image_size}, {self.image_size}, 3], got "
-                f"{tuple(frames.shape)}; resize frames to the model's image size"
-            )
+        """uint8 frames [B, H, W, 3] (NumPy or torch) -> float32 embeddings [B, D].
+
+        Integer frames with values in 0..255 are accepted as pixels; float frames are refused
+        (a frame in [0, 1] read as pixels would give other embeddings without any error).
+        """
+        frames = frames if torch.is_tensor(frames) else torch.from_numpy(np.asarray(frames))
+        self._check_frame_shape(tuple(frames.shape))
+        if frames.dtype != torch.uint8:
+            if frames.is_floating_point() or frames.is_complex() or frames.dtype == torch.bool:
+                raise ValueError(
+                    f"encode expects uint8 pixel frames (0..255), got {frames.dtype}; frames in "
+                    f"[0, 1] must be converted: (frames * 255).round() as uint8"
+                )
+            lo, hi = (int(frames.min()), int(frames.max())) if frames.numel() else (0, 0)
+            if lo < 0 or hi > 255:
+                raise ValueError(
+                    f"encode expects pixel values 0..255, got values in {lo}..{hi}; "
+                    f"clip or rescale the frames to 0..255 (uint8)"
+                )
+            frames = frames.to(torch.uint8)
         return self.encoder(frames_to_input(frames.to(self.device))).float()
 
-    def rollout(self, history: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
-        """history [B, T, D], actions [B, H, A] -> predicted embeddings [B, H, D]."""
+    def _check_frame_shape(self, shape: tuple[int, ...]) -> None:
+        """Refuse frames that are not [B, S, S, 3], with the fix for the likely mistake."""
+        s = self.image_size
+        if len(shape) == 4 and shape[1:] == (s, s, 3):
+            return
+        if len(shape) == 3 and shape == (s, s, 3):
+            fix = "a single frame: add a batch axis (frames[None])"
+        elif len(shape) == 4 and shape[1] == 3 and shape[2:] == (s, s):
+            fix = "channels first: move channels last (frames.permute(0, 2, 3, 1))"
+        elif len(shape) == 3 and shape == (3, s, s):
+            fix = "a single channel-first frame: move channels last and add a batch axis"
+        elif len(shape) == 4 and shape[-1] == 3:
+            fix = "resize frames to the model's image size"
+        else:
+            fix = "frames must be a batch of RGB images with the channel axis last"
+        raise ValueError(f"encode expects uint8 frames [B, {s}, {s}, 3], got {shape}; {fix}")
+
+    def rollout(
+        self, history: torch.Tensor | np.ndarray, actions: torch.Tensor | np.ndarray
+    ) -> torch.Tensor:
+        """history [B, T, D], actions [B, H, A] -> predicted embeddings [B, H, D].
+
+        NumPy arrays and float64 input are converted to the model's device and dtype. The result
+        carries no autograd graph unless an input requires grad (a planner that differentiates
+        through the rollout, such as ``gd``, passes actions that do).
+        """
+        history, actions = self._as_input(history, "history"), self._as_input(actions, "actions")
         if (
             history.ndim != 3
             or history.shape[1] != self.history
@@ -160,4 +190,22 @@ class WorldModel(nn.Module):
             raise ValueError(
                 f"rollout expects actions [B, H, {self.action_dim}], got {tuple(actions.shape)}"
             )
-        return rollout(self.predictor, history, actions.to(history.dtype))
+        differentiate = torch.is_grad_enabled() and (history.requires_grad or actions.requires_grad)
+        with torch.set_grad_enabled(differentiate):
+            return rollout(self.predictor, history, actions.to(history.dtype))
+
+    def _as_input(self, x: torch.Tensor | np.ndarray, name: str) -> torch.Tensor:
+        """A float tensor on the model's device (low-precision floats kept, for autocast)."""
+        if not torch.is_tensor(x):
+            try:
+                x = torch.as_tensor(np.asarray(x))
+            except (TypeError, ValueError) as e:
+                raise ValueError(
+                    f"rollout expects {name} as a torch tensor or NumPy array of numbers, got "
+                    f"{type(x).__name__} ({e})"
+                ) from None
+        if x.is_complex() or x.dtype == torch.bool:
+            raise ValueError(f"rollout expects real-valued {name}, got {x.dtype}")
+        if x.dtype not in (torch.float16, torch.bfloat16):
+            x = x.to(next(self.predictor.parameters()).dtype)
+        return x.to(self.device)
