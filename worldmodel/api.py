@@ -17,6 +17,12 @@ def load(path: str, device: str = "auto", env: Any = None) -> WorldModel:
     """
     dev = resolve_device(device)
     payload = read(path)
+    missing = [key for key in ("config", "env", "model", "step") if key not in payload]
+    if missing:
+        raise CheckpointError(
+            f"{payload['path']}: checkpoint lacks {', '.join(missing)} (a partial or hand-made "
+            f"file); use the checkpoint.pt written by `python -m worldmodel.train`"
+        )
     cfg = config_from_dict(payload["config"])
     meta = payload["env"]
     jepa = JEPA(cfg.model, meta["image_size"], meta["action_dim"])

@@ -6,6 +6,7 @@ A checkpoint is a ``torch.save`` of a dict of tensors and plain Python values, r
 
 from __future__ import annotations
 
+import io
 import pickle
 import zipfile
 from pathlib import Path
@@ -26,8 +27,12 @@ class CheckpointError(ValueError):
 
 def save(path: str | Path, payload: dict[str, Any]) -> None:
     """Write ``payload`` to ``path`` atomically (temporary file in the same folder, then rename)."""
+    # Serialised in memory first: torch's own file writer reports a full disk as a RuntimeError
+    # without its errno, while a Python write raises OSError(ENOSPC), which atomic_path explains.
+    buffer = io.BytesIO()
+    torch.save({"format": FORMAT, "format_version": FORMAT_VERSION, **payload}, buffer)
     with atomic_path(path) as tmp:
-        torch.save({"format": FORMAT, "format_version": FORMAT_VERSION, **payload}, tmp)
+        tmp.write_bytes(buffer.getbuffer())
 
 
 def read(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
@@ -39,6 +44,14 @@ def read(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str
         raise CheckpointError(
             f"{path}: no such checkpoint; train one with `python -m worldmodel.train`"
         )
+    with open(path, "rb") as f:
+        head = f.read(4)
+    if head != b"PK\x03\x04":  # torch.save writes a zip archive; a text file is not one
+        raise CheckpointError(
+            f"{path}: not a worldmodel checkpoint (not a torch.save archive; it starts with "
+            f"{head!r}); give the checkpoint.pt written by `python -m worldmodel.train`, or its "
+            f"run folder"
+        )
     try:
         payload = torch.load(path, map_location=map_location, weights_only=True)
     except (
@@ -48,6 +61,8 @@ def read(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str
         zipfile.BadZipFile,
         OSError,
         ValueError,
+        KeyError,  # the unpickler's reaction to some non-checkpoint bytes
+        IndexError,
     ) as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise CheckpointError(

@@ -165,6 +165,24 @@ class EpisodeDataset:
         self._offsets = np.cumsum([0, *counts])
         self.num_episodes = int(self._offsets[-1])
         self.episode_length = int(manifest["episode_length"])
+        self._check_manifest_matches_shards()
+
+    def _check_manifest_matches_shards(self) -> None:
+        """The manifest's counts must describe the arrays (a hand-edited manifest may not)."""
+        where = f"{self.root}/manifest.json"
+        for entry, shard in zip(self.manifest["shards"], self.shards):
+            episodes, steps = shard.actions.shape[:2]
+            if steps != self.episode_length:
+                raise DatasetError(
+                    f"{where}: episode_length={self.episode_length} but "
+                    f"{self.root / entry['name']}/actions.npy holds episodes of {steps} steps; "
+                    f"the manifest does not describe this data: restore it or collect again"
+                )
+            if entry.get("episodes", episodes) != episodes:
+                raise DatasetError(
+                    f"{where}: lists {entry['episodes']} episodes for {entry['name']} but its "
+                    f"arrays hold {episodes}; restore the manifest or collect again"
+                )
 
     def _open(self, entry: dict[str, Any], verify: bool) -> Shard:
         folder = self.root / entry["name"]
