@@ -1,8 +1,8 @@
 """Capture a whole plan (every iteration of a sampling planner) as one CUDA graph and replay it.
 
-A CEM plan at PROTOCOL.md settings launches a few thousand small kernels (30 iterations x 5
-predictor steps x a dozen ops, plus sampling and the refit); on a GPU their launch overhead, not
-their arithmetic, sets the decision latency. Replaying one captured graph removes that overhead.
+A CEM plan at the reference settings of docs/protocol.md launches a few thousand small kernels
+(30 iterations x 5 predictor steps x a dozen ops, plus sampling and the refit); on a GPU their
+launch overhead, not their arithmetic, sets the decision latency. Replaying one captured graph removes that overhead.
 """
 
 from __future__ import annotations

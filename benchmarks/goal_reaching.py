@@ -1,4 +1,4 @@
-"""PROTOCOL.md goal-reaching benchmark: every task, CEM and MPPI, with the default CPU models.
+"""Goal-reaching benchmark of docs/protocol.md: every task, CEM and MPPI, with the default CPU models.
 
     python -m benchmarks.goal_reaching [--tasks reacher-pose ...] [--planners cem mppi]
                                        [--episodes 200] [--preset cpu] [--device auto]
@@ -104,7 +104,7 @@ def _device(row: dict) -> str:
 
 def table(rows: list[dict], info: dict) -> str:
     lines = [
-        f"Goal reaching, PROTOCOL.md v{rows[0]['protocol_version'] if rows else '?'}; table built "
+        f"Goal reaching, docs/protocol.md v{rows[0]['protocol_version'] if rows else '?'}; table built "
         f"{info['date']} at commit {info.get('commit')}. Each row's date, commit, device and "
         "checkpoint are in goal_reaching.json and its eval.json. Latency is one plan for E "
         "episodes at once (E = 1 on CPU, 25 on CUDA).",

@@ -3,7 +3,7 @@
 ``envs.make(name, **kwargs)`` builds one of :data:`WORLDS`; importing ``envs`` also registers
 them with gymnasium as ``worldmodel/Reacher-v0``, ``worldmodel/PointMass-v0``,
 ``worldmodel/Wall-v0`` and ``worldmodel/DMC-v0`` (``domain=``, ``task=``). Tasks with seeded
-episode lists (PROTOCOL.md) live in :mod:`envs.tasks`.
+episode lists (docs/protocol.md) live in :mod:`envs.tasks`.
 """
 
 from envs.rendering import ensure_gl_backend

@@ -15,6 +15,7 @@ from envs.rendering import gl_errors_explained
 
 with gl_errors_explained("importing dm_control (it loads the OpenGL backend on import)"):
     from dm_control import mujoco, suite
+    from dm_control.mujoco.wrapper.mjbindings import enums
     from dm_control.rl import control
     from dm_control.suite import base
 
@@ -54,12 +55,15 @@ def check_domain_task(domain: str, task: str) -> None:
 
 
 class DMCEnv(GoalEnv):
-    """Any dm_control suite task, with goal images (PROTOCOL.md's ``dmc-generic`` world).
+    """Any dm_control suite task, with goal images (the ``dmc-generic`` world of docs/protocol.md).
 
     Episode parameters: the entries of the model fields in ``_PARAM_FIELDS`` that the task's
     reset changes (found at construction by a few probe resets), e.g. a target position. Other
     model changes a reset may make (e.g. quadruped/escape's terrain heightfield) are not in it.
-    Success: every joint position within 0.1 of the goal's, ``max |qpos - goal qpos| < 0.1``.
+    Success: every joint position within 0.1 of the goal's, ``max |qpos - goal qpos| < 0.1``,
+    with the difference of a hinge joint's angle wrapped to [-pi, pi) (protocol version 2): a
+    pole that swung a full turn is at its goal. Slide joints compare plainly; ball and free
+    joints compare their qpos entries (positions and quaternions) as they are.
     """
 
     success_threshold = 0.1
@@ -93,6 +97,7 @@ class DMCEnv(GoalEnv):
         self._ctrl_high = np.broadcast_to(spec.maximum, spec.shape).astype(np.float64)
         self._ctrl_is_unit = bool(np.all(self._ctrl_low == -1) and np.all(self._ctrl_high == 1))
         self._nq, self._nv = physics.model.nq, physics.model.nv
+        self._hinge_qpos = hinge_qpos_indices(physics.model)
 
     # ---- episode parameters ---------------------------------------------------------------
 
@@ -156,14 +161,22 @@ class DMCEnv(GoalEnv):
             return self.get_sim_state()
 
     def goal_distances(self, states: np.ndarray, goal_state: np.ndarray) -> np.ndarray:
-        """``max |qpos - goal qpos|`` over the joints: ``[..., S]`` -> ``[...]``."""
-        diff = np.abs(states[..., : self._nq] - goal_state[: self._nq])
+        """``max |qpos - goal qpos|`` over the joints, hinge angles wrapped: ``[..., S]`` -> ``[...]``."""
+        diff = states[..., : self._nq] - goal_state[: self._nq]  # [..., nq]
+        diff[..., self._hinge_qpos] = _wrap(diff[..., self._hinge_qpos])
+        diff = np.abs(diff)
         return diff.max(axis=-1) if self._nq else np.zeros(diff.shape[:-1])
 
     def state_features(self, states: np.ndarray) -> dict[str, np.ndarray]:
         states = np.atleast_2d(states)
         nq, nv = self._nq, self._nv
         return {"qpos": states[:, :nq], "qvel": states[:, nq : nq + nv]}
+
+
+def hinge_qpos_indices(model) -> np.ndarray:
+    """qpos indices of the model's hinge joints (``jnt_type == mjJNT_HINGE``), one per hinge."""
+    hinge = np.asarray(model.jnt_type) == int(enums.mjtJoint.mjJNT_HINGE)
+    return np.asarray(model.jnt_qposadr)[hinge].astype(np.intp)
 
 
 def _wrap(angle: np.ndarray) -> np.ndarray:
@@ -175,7 +188,7 @@ class ReacherEnv(DMCEnv):
     """dm_control reacher (two-link planar arm) with goal images.
 
     State: ``[shoulder, wrist, shoulder vel, wrist vel, target x, target y]``.
-    Success (PROTOCOL.md): both joint angles within 0.05 rad of the goal's, wrapped.
+    Success (docs/protocol.md): both joint angles within 0.05 rad of the goal's, wrapped.
 
     Args:
         target_size: "easy" (0.05) or "hard" (0.015), dm_control's reacher target sizes.
@@ -261,7 +274,7 @@ class PointMassEnv(DMCEnv):
 
     State: ``[x, y, x vel, y vel, target x, target y]``; :meth:`pair_states` puts the target at
     the goal's position in both states. Default start and goal: independent uniform positions
-    in the arena, at rest. Success (PROTOCOL.md): mass within 0.02 of the goal.
+    in the arena, at rest. Success (docs/protocol.md): mass within 0.02 of the goal.
     """
 
     success_threshold = 0.02

@@ -1,4 +1,4 @@
-"""The benchmark tasks of PROTOCOL.md (version 1): worlds, budgets, metrics and episode lists.
+"""The benchmark tasks of docs/protocol.md: worlds, budgets, metrics and episode lists.
 
 A task turns a seed into a list of (start, goal) pairs of full simulator states, by the
 procedure documented on its sampler below. ``Task.episodes(seed, n)`` draws the pairs in order
@@ -24,8 +24,9 @@ import envs
 if TYPE_CHECKING:
     from envs.base import GoalEnv
 
-PROTOCOL_VERSION = 1
-"""Bumped whenever a task's world, budget, success test or episode procedure changes."""
+PROTOCOL_VERSION = 2
+"""Bumped whenever a task's world, budget, success test or episode procedure changes (see
+docs/protocol.md; 2: dmc-generic wraps hinge angles in its qpos success test)."""
 
 _MAX_REDRAWS = 1000
 
@@ -83,7 +84,7 @@ def reach_target_pair(env: GoalEnv, rng: np.random.Generator) -> tuple[np.ndarra
 
 @dataclass(frozen=True)
 class Task:
-    """One row of PROTOCOL.md's task table."""
+    """One row of the task table of docs/protocol.md."""
 
     name: str
     """Task name, a key of :data:`TASKS`."""
@@ -161,7 +162,7 @@ TASKS: dict[str, Task] = {
         ),
     )
 }
-"""PROTOCOL.md's tasks by name; ``dmc-generic`` defaults to cartpole/swingup."""
+"""The tasks of docs/protocol.md by name; ``dmc-generic`` defaults to cartpole/swingup."""
 
 _TASK_KWARGS = {"dmc-generic": ("domain", "task")}
 

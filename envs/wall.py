@@ -28,7 +28,7 @@ _MARGIN = 0.02
 
 
 class WallEnv(GoalEnv):
-    """Point agent, two rooms, one door (PROTOCOL.md's ``wall-door`` world). Reward is 0.
+    """Point agent, two rooms, one door (the ``wall-door`` world of docs/protocol.md). Reward is 0.
 
     Default start: uniform in a room chosen at random, at rest, with a random door; default
     goal: uniform in the other room. Success: within 5% of the arena's width of the goal.

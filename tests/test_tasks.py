@@ -1,4 +1,4 @@
-"""PROTOCOL.md tasks: seeded, deterministic episode lists built by the documented procedures."""
+"""The tasks of docs/protocol.md: seeded, deterministic episode lists built by the documented procedures."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ def lists():
 
 
 def test_table_matches_protocol():
-    assert PROTOCOL_VERSION == 1
+    assert PROTOCOL_VERSION == 2
     rows = {n: (t.world, t.budget, t.metric, t.early_end) for n, t in TASKS.items()}
     assert rows == {
         "reacher-pose": ("reacher", 50, "success", True),
@@ -143,3 +143,35 @@ def test_each_task_names_the_model_it_needs(name):
     assert cfg.env.name == task.world
     expected = {"reacher-easy-return": "reacher-target", "dmc-generic": "dmc-cartpole-swingup"}
     assert world_key(task.world, task.env_kwargs) == expected.get(name, task.world)
+
+
+def test_dmc_generic_success_wraps_hinge_angles_only():
+    """Protocol 2: a hinge a full turn away is at its goal; slide, ball and free joints are not."""
+    from envs.dmc import DMCEnv, hinge_qpos_indices
+
+    cartpole = DMCEnv("cartpole", "swingup", image_size=16)  # qpos: [cart slide, pole hinge]
+    assert list(hinge_qpos_indices(cartpole.physics.model)) == [1]
+    goal = cartpole.get_sim_state()
+    turned = goal.copy()
+    turned[1] += 2 * np.pi + 0.05  # one full turn of the pole, 0.05 rad off
+    assert cartpole.goal_distance(turned, goal) == pytest.approx(0.05)
+    assert cartpole.is_success(turned, goal)
+    turned[1] = goal[1] - 2 * np.pi + 0.2
+    assert cartpole.goal_distance(turned, goal) == pytest.approx(0.2)
+    slid = goal.copy()
+    slid[0] += 2 * np.pi  # the cart's slide joint is a length: never wrapped
+    assert cartpole.goal_distance(slid, goal) == pytest.approx(2 * np.pi)
+    assert not cartpole.is_success(slid, goal)
+    cartpole.close()
+
+    quadruped = DMCEnv("quadruped", "walk", image_size=16)  # qpos[:7]: free joint (pos, quat)
+    hinges = hinge_qpos_indices(quadruped.physics.model)
+    assert 0 not in hinges and list(hinges) == list(range(7, quadruped.physics.model.nq))
+    goal = quadruped.get_sim_state()
+    moved = goal.copy()
+    moved[0] += 2 * np.pi  # the free joint's x position: compared as it is
+    moved[7:] += 2 * np.pi  # every hinge a full turn: wrapped to zero
+    assert quadruped.goal_distance(moved, goal) == pytest.approx(2 * np.pi)
+    moved[0] = goal[0]
+    assert quadruped.goal_distance(moved, goal) < 1e-9
+    quadruped.close()
