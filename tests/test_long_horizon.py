@@ -1,0 +1,151 @@
+"""Long-horizon planning: the latent graph, graph subgoals and the learned distance.
+
+On a toy world with a wall and a gap (tests/toy_wall.py) a straight descent of the Euclidean
+distance stalls at the wall; each new planner or cost must find the way through the gap.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import toy_wall as T
+
+from agents.planners import PlannerConfig, goal_cost, make_planner
+from agents.planners.subgoals import GraphSubgoals
+from worldmodel.distance import (
+    DistanceConfig,
+    distance_by_offset,
+    fit_distance,
+    load_distance,
+    monotone_share,
+    save_distance,
+)
+from worldmodel.graph import GraphConfig, LatentGraph, build_graph
+from worldmodel.runtime.errors import InputError
+
+GOAL = torch.tensor([T.GOAL])
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """Small MLPs: one thread is faster than two that fight over shared cores."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def toy_graph() -> LatentGraph:
+    return build_graph(T.random_trajectories(200, 40, seed=0), GraphConfig(max_nodes=20000))
+
+
+@pytest.fixture(scope="module")
+def toy_distance(toy_graph):
+    cfg = DistanceConfig(steps=1500, batch_size=512, hidden=128, sources=256)
+    return fit_distance(toy_graph, cfg, show_progress=False)
+
+
+def _cem_policy(cost_for):
+    planner = make_planner(
+        PlannerConfig(samples=100, iterations=10, elites=10, horizon=5), 2, "cpu"
+    )
+    gen = torch.Generator().manual_seed(0)
+
+    def policy(z: torch.Tensor) -> torch.Tensor:
+        return planner.plan(T.rollout_fn(z), cost_for(z), 1, generator=gen).actions[:, 0]
+
+    return policy
+
+
+@torch.no_grad()
+def test_straight_descent_stalls_at_the_wall():
+    reached, left = T.play(_cem_policy(lambda z: goal_cost(GOAL, "l2", "all")))
+    assert not reached and left > 0.5
+
+
+def test_graph_never_joins_the_two_sides_except_through_the_gap(toy_graph):
+    a, b = toy_graph.nodes[toy_graph.src], toy_graph.nodes[toy_graph.dst]
+    crossing = np.sign(a[:, 0]) != np.sign(b[:, 0])
+    mid_y = (a[crossing, 1] + b[crossing, 1]) / 2
+    assert crossing.any(), "the random data does pass through the gap"
+    assert np.all(np.abs(mid_y - T.GAP_Y) < T.GAP_HALF + T.STEP)
+
+
+@torch.no_grad()
+def test_graph_subgoals_lead_through_the_gap(toy_graph):
+    subgoals = GraphSubgoals(toy_graph, lookahead=4)
+    subgoals.reset(GOAL)
+    first = subgoals.select(torch.tensor([T.START]))
+    assert float(first[0, 1]) > T.START[1] + 0.3, "the first subgoal heads up, toward the gap"
+    path = subgoals.last_path_length[0]
+    straight = np.linalg.norm(np.subtract(T.GOAL, T.START)) / T.STEP
+    assert path > 1.3 * straight, "the graph's way is longer than the straight line"
+    reached, _ = T.play(_cem_policy(lambda z: goal_cost(subgoals.select(z), "l2", "all")))
+    assert reached
+
+
+@torch.no_grad()
+def test_learned_distance_cost_leads_through_the_gap(toy_distance):
+    head, _ = toy_distance
+    assert float(head(torch.tensor([[0.0, T.GAP_Y]]), GOAL)) < float(
+        head(torch.tensor([T.START]), GOAL)
+    ), "the gap is nearer the goal than the start is"
+    reached, _ = T.play(_cem_policy(lambda z: lambda zz: head(zz, GOAL[:, None, None]).mean(-1)))
+    assert reached
+
+
+def test_learned_distance_grows_along_the_trajectories_of_a_chain():
+    # A 1-D chain: positions 0..1 in steps of 0.05, random walks; z = (position, 0).
+    rng = np.random.default_rng(0)
+    pos = np.zeros((100, 31))
+    pos[:, 0] = rng.uniform(0, 1, 100)
+    for t in range(30):
+        pos[:, t + 1] = np.clip(pos[:, t] + 0.05 * rng.choice([-1, 1], 100), 0, 1)
+    z = torch.from_numpy(np.stack([pos, np.zeros_like(pos)], -1)).float()
+    graph = build_graph(z, GraphConfig(neighbours=4, radius=0.5))
+    head, info = fit_distance(
+        graph,
+        DistanceConfig(steps=800, batch_size=256, hidden=64, sources=128),
+        show_progress=False,
+    )
+    by_offset = info["by_offset"]
+    assert monotone_share(by_offset) == 1.0, by_offset
+    assert by_offset["0"] < 1.0 < by_offset["10"]
+    # along one straight walk the distance from its start grows with every step
+    line = torch.stack([torch.linspace(0, 1, 21), torch.zeros(21)], -1)
+    with torch.no_grad():
+        d = head(line[:1], line).numpy()
+    assert np.all(np.diff(d[:11:2]) > 0), d  # the first 10 steps (the walks are ~30 long)
+
+
+def test_graph_and_distance_files_round_trip_and_refuse_bad_files(
+    tmp_path, toy_graph, toy_distance
+):
+    head, info = toy_distance
+    toy_graph.save(tmp_path / "graph.npz")
+    again = LatentGraph.load(tmp_path / "graph.npz")
+    assert np.array_equal(again.nodes, toy_graph.nodes) and again.step_scale == pytest.approx(
+        toy_graph.step_scale
+    )
+    save_distance(tmp_path / "distance.pt", head, DistanceConfig(hidden=128), info)
+    loaded = load_distance(tmp_path / "distance.pt")
+    probe = torch.randn(5, 2)
+    assert torch.allclose(loaded(probe, GOAL), head(probe, GOAL))
+    (tmp_path / "bad.npz").write_text("not a graph")
+    (tmp_path / "bad.pt").write_text("not a head")
+    with pytest.raises(InputError, match="bad.npz"):
+        LatentGraph.load(tmp_path / "bad.npz")
+    with pytest.raises(InputError, match="bad.pt"):
+        load_distance(tmp_path / "bad.pt")
+
+
+def test_distance_by_offset_is_zero_at_the_goal_for_a_perfect_head():
+    class Exact(torch.nn.Module):
+        def forward(self, z, g):
+            return (z - g).norm(dim=-1)
+
+    z = torch.arange(10.0)[None, :, None].expand(3, -1, 1)
+    out = distance_by_offset(Exact(), z, offsets=(0, 1, 5))
+    assert out == {"0": 0.0, "1": 1.0, "5": 5.0}

@@ -1,0 +1,300 @@
+"""A learned goal-conditioned distance in latent space: how many decisions from z to g.
+
+The world model's embedding distance ``||z - g||`` is greedy: it knows nothing of walls, doors
+or the way round. ``DistanceHead`` learns ``d(z, g)``, the number of decisions of the shortest
+way the offline data knows from embedding ``z`` to embedding ``g``, by regression on the
+shortest-path distances of the latent graph (:mod:`worldmodel.graph`): transitions of the
+reward-free trajectories, stitched where two frames show nearly the same state. Pairs never
+joined by the graph sit at ``max_distance``. Planning can then score predicted embeddings by
+``d`` instead of the Euclidean distance (``cost.metric=learned``).
+
+It works on frozen embeddings (the encoder is not touched) and takes a minute or two on a CPU.
+``DistanceHead`` maps ``z [..., D]`` and ``g [..., D]`` to ``[...]``.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from worldmodel.graph import FILE as GRAPH_FILE
+from worldmodel.graph import GraphConfig, LatentGraph, build_graph
+from worldmodel.runtime.atomic import atomic_path
+from worldmodel.runtime.errors import InputError
+from worldmodel.runtime.progress import progress
+
+FILE = "distance.pt"
+"""File name of a distance head, saved next to its world model's checkpoint."""
+
+
+@dataclass
+class DistanceConfig:
+    """Settings of the learned distance."""
+
+    steps: int = 4000
+    """Optimizer steps."""
+    batch_size: int = 1024
+    """(state, goal) pairs per step."""
+    hidden: int = 256
+    """Hidden width of the distance MLP."""
+    depth: int = 3
+    """Linear layers of the distance MLP."""
+    lr: float = 1e-3
+    """Adam learning rate (cosine decay to 0)."""
+    sources: int = 512
+    """Goal nodes whose shortest-path distances to every node are the regression targets."""
+    max_distance: float = 100.0
+    """Clip of distances, in decisions (pairs the graph never joins sit here)."""
+    near: int = 10
+    """Half the pairs join a goal node to a node at most this many frames from it on its own
+    trajectory (near goals need the most precision)."""
+
+    def __post_init__(self) -> None:
+        for name in ("steps", "batch_size", "hidden", "depth", "sources"):
+            if getattr(self, name) < 1:
+                raise InputError(f"distance.{name} must be at least 1, got {getattr(self, name)}")
+        if self.max_distance <= 0 or self.lr <= 0:
+            raise InputError("distance.max_distance and distance.lr must be positive")
+
+
+class DistanceHead(nn.Module):
+    """``d(z, g) >= 0`` in decisions: an MLP on ``[z, g, z - g]``, softplus output.
+
+    ``forward(z [..., D], g [..., D]) -> [...]``; ``g`` broadcasts against ``z``.
+    """
+
+    def __init__(self, embed_dim: int, hidden: int = 256, depth: int = 3):
+        super().__init__()
+        self.embed_dim, self.hidden, self.depth = embed_dim, hidden, depth
+        layers: list[nn.Module] = []
+        width = 3 * embed_dim
+        for _ in range(depth - 1):
+            layers += [nn.Linear(width, hidden), nn.LayerNorm(hidden), nn.GELU()]
+            width = hidden
+        layers.append(nn.Linear(width, 1))
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, z: Tensor, g: Tensor) -> Tensor:
+        z, g = torch.broadcast_tensors(z.float(), g.float())
+        x = torch.cat([z, g, z - g], dim=-1)  # [..., 3D]
+        return nn.functional.softplus(self.net(x)[..., 0])  # [...]
+
+
+def fit_distance(
+    graph: LatentGraph,
+    cfg: DistanceConfig,
+    *,
+    seed: int = 0,
+    show_progress: bool = True,
+) -> tuple[DistanceHead, dict[str, Any]]:
+    """Fit a :class:`DistanceHead` to the shortest-path distances of ``graph`` (on the CPU).
+
+    Targets: distances ``[S, M]`` from ``cfg.sources`` random goal nodes to every node, clipped
+    at ``max_distance``; the loss is the squared error in log(1 + d), so that near goals, where
+    planning needs precision, count as much as far ones. Returns the head (eval mode) and a
+    summary: the final loss and the mean predicted distance against the trajectory offset k.
+    """
+    rng = np.random.default_rng(seed)
+    torch.manual_seed(seed)
+    nodes = torch.from_numpy(graph.nodes).float()  # [M, D]
+    sources = rng.choice(graph.size, size=min(cfg.sources, graph.size), replace=False)
+    targets = torch.from_numpy(
+        np.minimum(graph.distances_from(sources), cfg.max_distance)
+    )  # [S, M]
+    head = DistanceHead(nodes.shape[1], cfg.hidden, cfg.depth)
+    opt = torch.optim.Adam(head.parameters(), lr=cfg.lr)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, cfg.steps)
+    gen = torch.Generator().manual_seed(seed)
+    src_nodes = nodes[torch.from_numpy(sources)]  # [S, D]
+    length = graph.size // (int(graph.episode.max()) + 1)  # nodes per trajectory
+    bar = progress(total=cfg.steps, desc="distance", unit="step", enabled=show_progress)
+    loss_value = float("nan")
+    for _ in range(cfg.steps):
+        s = torch.randint(len(sources), (cfg.batch_size,), generator=gen)
+        i = torch.randint(graph.size, (cfg.batch_size,), generator=gen)
+        # half the pairs near in time on the source's own trajectory: near goals need precision
+        near = torch.rand(cfg.batch_size, generator=gen) < 0.5
+        offset = torch.randint(-cfg.near, cfg.near + 1, (cfg.batch_size,), generator=gen)
+        src_idx = torch.from_numpy(sources)[s]
+        t = torch.from_numpy(graph.time // max(1, int(graph.config.get("stride", 1))))[src_idx]
+        t_near = (t + offset).clamp(0, length - 1)
+        i = torch.where(near, src_idx - t + t_near, i)
+        flip = torch.rand(cfg.batch_size, generator=gen) < 0.5  # both directions (undirected)
+        a, b = nodes[i], src_nodes[s]
+        z, g = torch.where(flip[:, None], b, a), torch.where(flip[:, None], a, b)
+        pred = head(z, g)
+        loss = (torch.log1p(pred) - torch.log1p(targets[s, i])).square().mean()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sched.step()
+        loss_value = float(loss.detach())
+        bar.update(1)
+    bar.close()
+    head.eval()
+    by_episode = _trajectories(graph)
+    return head, {"final_loss": loss_value, "by_offset": distance_by_offset(head, by_episode)}
+
+
+def _trajectories(graph: LatentGraph) -> Tensor:
+    """The graph's nodes as trajectories ``[E, T, D]`` (nodes are stored trajectory by trajectory)."""
+    episodes = int(graph.episode.max()) + 1
+    return torch.from_numpy(graph.nodes).float().view(episodes, -1, graph.nodes.shape[1])
+
+
+@torch.no_grad()
+def distance_by_offset(
+    head: DistanceHead, z: Tensor, offsets: tuple[int, ...] = (0, 1, 2, 5, 10, 20, 40)
+) -> dict[str, float]:
+    """Mean predicted d(z_t, z_{t+k}) over trajectories ``z [E, T+1, D]``, for each offset k."""
+    out = {}
+    for k in offsets:
+        if k >= z.shape[1]:
+            break
+        out[str(k)] = float(head(z[:, : z.shape[1] - k], z[:, k:]).mean())
+    return out
+
+
+def save_distance(path: str | Path, head: DistanceHead, cfg: DistanceConfig, info: dict) -> None:
+    """Atomically write the head's state dict and its config as plain data."""
+    payload = {
+        "kind": "worldmodel-distance",
+        "embed_dim": head.embed_dim,
+        "hidden": head.hidden,
+        "depth": head.depth,
+        "config": asdict(cfg),
+        "state_dict": head.state_dict(),
+        "info": info,
+    }
+    with atomic_path(Path(path)) as tmp:
+        torch.save(payload, tmp)
+
+
+def load_distance(path: str | Path, device: str | torch.device = "cpu") -> DistanceHead:
+    """A :class:`DistanceHead` from ``path`` (loaded with ``weights_only=True``)."""
+    path = Path(path)
+    try:
+        payload = torch.load(path, map_location=device, weights_only=True)
+    except Exception as e:  # noqa: BLE001 - any unreadable file is a bad input here
+        raise InputError(
+            f"{path}: not a readable distance head ({type(e).__name__}: {str(e).splitlines()[0]})"
+        ) from None
+    if not isinstance(payload, dict) or payload.get("kind") != "worldmodel-distance":
+        raise InputError(
+            f"{path}: not a distance head; make one with `python -m worldmodel.distance checkpoint=...`"
+        )
+    head = DistanceHead(int(payload["embed_dim"]), int(payload["hidden"]), int(payload["depth"]))
+    try:
+        head.load_state_dict(payload["state_dict"])
+    except RuntimeError as e:
+        raise InputError(f"{path}: weights do not fit ({str(e).splitlines()[0]})") from None
+    return head.to(device).eval()
+
+
+def monotone_share(by_offset: dict[str, float]) -> float:
+    """Share of consecutive offsets whose mean distance grows (1.0: monotone)."""
+    vals = list(by_offset.values())
+    if len(vals) < 2:
+        return float("nan")
+    return float(np.mean([b > a for a, b in zip(vals, vals[1:])]))
+
+
+__all__ = [
+    "FILE",
+    "DistanceConfig",
+    "DistanceHead",
+    "distance_by_offset",
+    "fit_distance",
+    "load_distance",
+    "save_distance",
+]
+
+
+# ---- the command -------------------------------------------------------------------------
+
+
+@dataclass
+class DistanceCommandConfig:
+    """Settings of ``python -m worldmodel.distance``."""
+
+    checkpoint: str = ""
+    """World model whose training data the graph and the distance are built from (required)."""
+    graph: GraphConfig = field(default_factory=GraphConfig)
+    """The latent graph over the training frames."""
+    distance: DistanceConfig = field(default_factory=DistanceConfig)
+    """The learned distance, regressed on the graph's shortest paths."""
+    seed: int = 0
+    """Seed of the sampled regression pairs."""
+    device: str = "cpu"
+    """Device that encodes the training frames: auto | cpu | cuda | cuda:N."""
+    progress: bool = True
+    """Show progress bars."""
+
+
+USAGE = """usage: python -m worldmodel.distance checkpoint=PATH [graph.max_nodes=...] [distance.steps=...]
+Builds the latent graph of the model's training frames and the learned distance on it, next to
+the checkpoint (graph.npz, distance.pt), for planner.subgoals=graph and cost.metric=learned."""
+
+
+def build(cfg: DistanceCommandConfig) -> dict[str, Any]:
+    """Encode the model's training episodes, build the graph, fit the distance, save both."""
+    from worldmodel.api import load
+    from worldmodel.checkpoint import config_from_dict
+    from worldmodel.data import EpisodeDataset
+    from worldmodel.diagnostics import encode_episodes
+
+    if not cfg.checkpoint:
+        raise InputError("checkpoint= is required, e.g. checkpoint=runs/wall-cpu/checkpoint.pt")
+    model = load(cfg.checkpoint, device=cfg.device)
+    trained = config_from_dict(model.info["config"])
+    dataset = EpisodeDataset(model.info["data"]["dir"], verify=False)
+    train_eps, _ = dataset.split(trained.data.val_fraction)
+    per_episode = dataset.episode_length + 1
+    keep = train_eps[: max(1, cfg.graph.max_nodes * cfg.graph.stride // per_episode)]
+    start = time.perf_counter()
+    z = encode_episodes(model, dataset, keep)  # [E, T+1, D]
+    graph = build_graph(z, cfg.graph)
+    head, info = fit_distance(graph, cfg.distance, seed=cfg.seed, show_progress=cfg.progress)
+    out = Path(model.info["path"]).parent
+    graph.save(out / GRAPH_FILE)
+    summary = {
+        "checkpoint": model.info["path"],
+        "nodes": graph.size,
+        "edges": int(len(graph.src)),
+        "step_scale": graph.step_scale,
+        "seconds": round(time.perf_counter() - start, 1),
+        **info,
+        "monotone_share": monotone_share(info["by_offset"]),
+    }
+    save_distance(out / FILE, head, cfg.distance, summary)
+    offsets = ", ".join(f"{k}: {v:.1f}" for k, v in info["by_offset"].items())
+    print(
+        f"{out / GRAPH_FILE}: {graph.size} nodes, {len(graph.src)} edges\n"
+        f"{out / FILE}: mean learned distance (decisions) by trajectory offset {{{offsets}}}"
+    )
+    return summary
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    from worldmodel.runtime.cli import run_command
+
+    return run_command(
+        build,
+        argv,
+        config_name="distance",
+        schema=DistanceCommandConfig,
+        schema_name="distance_schema",
+        usage=USAGE,
+    )
+
+
+if __name__ == "__main__":
+    import sys
+
+    main(sys.argv[1:])
