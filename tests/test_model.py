@@ -129,6 +129,8 @@ def test_encode_refuses_frames_that_are_not_pixels():
     z = wm.encode(frames)
     assert torch.equal(wm.encode(frames.astype(np.int64)), z)
     assert torch.equal(wm.encode(frames.tolist()), z)
+    flipped = frames[:, ::-1]  # negative strides, as a flipped render has
+    assert torch.equal(wm.encode(flipped), wm.encode(flipped.copy()))
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,7 @@ from torch import nn
 
 from worldmodel.config import ModelConfig
 from worldmodel.encoder import build_encoder
-from worldmodel.objectives import InverseDynamics, sigreg, vicreg
+from worldmodel.objectives import InverseDynamics, sigreg, temporal_sigreg, vicreg
 from worldmodel.predictor import build_predictor, rollout
 
 REGULARIZERS = ("sigreg", "vicreg", "ema")
@@ -83,6 +83,9 @@ class JEPA(nn.Module):
         elif cfg.regularizer == "vicreg":
             parts["vicreg"] = vicreg(flat, cfg.vicreg_std_weight, cfg.vicreg_cov_weight)
             loss = loss + parts["vicreg"]
+        if cfg.temporal_weight > 0:
+            parts["temporal"] = temporal_sigreg(z, cfg.sigreg_projections, generator=generator)
+            loss = loss + cfg.temporal_weight * parts["temporal"]
         if self.idm is not None:
             a_hat = self.idm(z[:, :-1].flatten(0, 1), z[:, 1:].flatten(0, 1))
             parts["idm"] = F.mse_loss(a_hat.float(), actions.flatten(0, 1).float())
@@ -130,7 +133,9 @@ class WorldModel(nn.Module):
         Integer frames with values in 0..255 are accepted as pixels; float frames are refused
         (a frame in [0, 1] read as pixels would give other embeddings without any error).
         """
-        frames = frames if torch.is_tensor(frames) else torch.from_numpy(np.asarray(frames))
+        frames = (
+            frames if torch.is_tensor(frames) else torch.from_numpy(np.ascontiguousarray(frames))
+        )
         self._check_frame_shape(tuple(frames.shape))
         if frames.dtype != torch.uint8:
             if frames.is_floating_point() or frames.is_complex() or frames.dtype == torch.bool:
