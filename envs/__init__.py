@@ -4,6 +4,14 @@
 them with gymnasium as ``worldmodel/Reacher-v0``, ``worldmodel/PointMass-v0``,
 ``worldmodel/Wall-v0`` and ``worldmodel/DMC-v0`` (``domain=``, ``task=``). Tasks with seeded
 episode lists (docs/protocol.md) live in :mod:`envs.tasks`.
+
+The worlds never end an episode by themselves (budgets belong to the task). So that a standard
+Gymnasium or Stable-Baselines3 loop ends episodes, the registered ids carry
+``max_episode_steps=200`` (:data:`MAX_EPISODE_STEPS`): 1000 env steps, the dm_control suite's
+episode length and the default ``rl.episode_length`` of ``agents.rl``, at the default
+``action_repeat=5``. With another action repeat, pass the matching limit:
+``gymnasium.make("worldmodel/Reacher-v0", action_repeat=2, max_episode_steps=500)``.
+``envs.make`` returns the world without a time limit.
 """
 
 from envs.rendering import ensure_gl_backend
@@ -35,6 +43,11 @@ GYM_IDS = {
     "dmc": "worldmodel/DMC-v0",
 }
 """gymnasium id of each world."""
+
+EPISODE_ENV_STEPS = 1000
+"""Env steps (physics control steps) per episode of a registered id: dm_control's 1000."""
+MAX_EPISODE_STEPS = EPISODE_ENV_STEPS // 5
+"""``max_episode_steps`` of the registered ids, in decisions at the default action_repeat=5."""
 
 
 def env_class(name: str) -> type["GoalEnv"]:
@@ -68,6 +81,8 @@ def make(name: str, **kwargs: Any) -> "GoalEnv":
 
 for _name, _gym_id in GYM_IDS.items():
     if _gym_id not in gymnasium.registry:
-        gymnasium.register(id=_gym_id, entry_point=_ENTRY_POINTS[_name])
+        gymnasium.register(
+            id=_gym_id, entry_point=_ENTRY_POINTS[_name], max_episode_steps=MAX_EPISODE_STEPS
+        )
 
-__all__ = ["GYM_IDS", "WORLDS", "ensure_gl_backend", "env_class", "make"]
+__all__ = ["GYM_IDS", "MAX_EPISODE_STEPS", "WORLDS", "ensure_gl_backend", "env_class", "make"]

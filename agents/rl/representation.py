@@ -57,7 +57,7 @@ def _load(model_or_path: WorldModel | str | Path, device: str) -> WorldModel:
     return worldmodel.load(str(model_or_path), device=device)
 
 
-class JEPAObservation(gym.ObservationWrapper):
+class JEPAObservation(gym.ObservationWrapper, gym.utils.RecordConstructorArgs):
     """Frames -> frozen JEPA embeddings of the last ``frame_history`` frames.
 
     The encoder runs in eval mode under ``torch.inference_mode`` on ``device`` (``auto``: the
@@ -84,7 +84,11 @@ class JEPAObservation(gym.ObservationWrapper):
         device: str = "auto",
         frame_history: int | None = None,
     ) -> None:
-        super().__init__(env)
+        # Recorded in env.spec, so that gymnasium.make(env.spec) rebuilds this wrapper too.
+        gym.utils.RecordConstructorArgs.__init__(
+            self, model_or_path=model_or_path, device=device, frame_history=frame_history
+        )
+        gym.ObservationWrapper.__init__(self, env)
         self.frame_shape = _check_frame_space(env.observation_space, "JEPAObservation")
         self.model = _load(model_or_path, device)
         self.k = int(frame_history or self.model.history)
@@ -120,7 +124,7 @@ class JEPAObservation(gym.ObservationWrapper):
             return model.encoder(x)[0].float().cpu().numpy()
 
 
-class StateObservation(gym.Wrapper):
+class StateObservation(gym.Wrapper, gym.utils.RecordConstructorArgs):
     """Frames -> the privileged state features of our worlds, float32 ``[F]``.
 
     The features are ``env.unwrapped.state_features(info["state"])`` concatenated in their
@@ -129,7 +133,8 @@ class StateObservation(gym.Wrapper):
     """
 
     def __init__(self, env: gym.Env) -> None:
-        super().__init__(env)
+        gym.utils.RecordConstructorArgs.__init__(self)
+        gym.Wrapper.__init__(self, env)
         world = env.unwrapped
         if not hasattr(world, "state_features"):
             raise TypeError(
