@@ -63,3 +63,26 @@ def test_ema_update_moves_target_towards_online():
     new_gap = (online.weight - target.weight).abs().mean().item()
     assert new_gap == pytest.approx(0.9 * gap, rel=1e-5)
     assert not target.weight.requires_grad
+
+
+def test_within_episode_share_is_zero_for_an_embedding_of_episode_constants():
+    from worldmodel.objectives import within_episode_share
+
+    torch.manual_seed(0)
+    constant = torch.randn(20, 1, 8).expand(-1, 30, -1)  # [E, T, D]: one code per episode
+    moving = torch.randn(20, 30, 8)
+    assert within_episode_share(constant) == pytest.approx(0.0, abs=1e-6)
+    assert within_episode_share(moving) > 0.9
+    assert 0.2 < within_episode_share(constant + 0.5 * moving) < 0.4
+
+
+def test_temporal_sigreg_punishes_episode_constants_and_not_what_moves():
+    from worldmodel.objectives import temporal_sigreg
+
+    gen = torch.Generator().manual_seed(0)
+    constant = torch.randn(64, 1, 16, generator=gen).expand(-1, 6, -1)  # [B, L, D]
+    moving = torch.randn(64, 6, 16, generator=gen)
+    on_constant = temporal_sigreg(constant, 64, generator=torch.Generator().manual_seed(1))
+    on_moving = temporal_sigreg(moving, 64, generator=torch.Generator().manual_seed(1))
+    assert on_constant > 50 * on_moving
+    assert on_moving < 5.0  # near its finite-sample floor for N(0, I) deviations

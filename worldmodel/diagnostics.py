@@ -15,7 +15,7 @@ import torch
 
 from worldmodel.data import EpisodeDataset
 from worldmodel.model import WorldModel
-from worldmodel.objectives import effective_rank
+from worldmodel.objectives import effective_rank, within_episode_share
 
 
 @torch.no_grad()
@@ -39,15 +39,13 @@ def encode_episodes(
 def embedding_stats(z: torch.Tensor) -> dict:
     """z [E, T, D] -> std per dimension, effective rank, within-episode variance share."""
     flat = z.flatten(0, 1)
-    total = flat.var(0).sum()
-    within = z.var(1).mean(0).sum()
     std = flat.std(0)
     return {
         "embed_std_per_dim": [round(float(s), 4) for s in std],
         "embed_std_mean": float(std.mean()),
         "embed_std_min": float(std.min()),
         "effective_rank": effective_rank(flat),
-        "within_episode_var_share": float(within / total.clamp_min(1e-12)),
+        "within_episode_var_share": within_episode_share(z),
     }
 
 

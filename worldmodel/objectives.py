@@ -44,6 +44,32 @@ def sigreg(
     return integral.mean() * z.shape[0]
 
 
+def temporal_sigreg(
+    z: torch.Tensor, projections: int = 256, generator: torch.Generator | None = None
+) -> torch.Tensor:
+    """SIGReg on embeddings centred over the time axis of each sequence: z [B, L, D] -> scalar.
+
+    ``z - mean_t z`` (scaled by sqrt(L / (L - 1)) so that its variance is the within-sequence
+    variance) holds only what changes within a sequence. An encoder that codes only what is
+    constant in an episode makes it zero, the farthest point from N(0, I): so this term is
+    satisfied only by an embedding whose every direction moves within episodes.
+    """
+    length = z.shape[1]
+    if length < 2:
+        raise ValueError(f"temporal_sigreg needs sequences of at least 2 frames, got {length}")
+    centred = (z - z.mean(dim=1, keepdim=True)) * math.sqrt(length / (length - 1))
+    return sigreg(centred.flatten(0, 1), projections, generator=generator)
+
+
+def within_episode_share(z: torch.Tensor) -> float:
+    """Share of the variance of z [E, T, D] that lies within episodes (0: only episode
+    constants are coded, 1: nothing is constant per episode)."""
+    flat = z.flatten(0, 1).float()
+    total = flat.var(0).sum()
+    within = z.float().var(1).mean(0).sum()
+    return float(within / total.clamp_min(1e-12))
+
+
 def vicreg(
     z: torch.Tensor, std_weight: float = 1.0, cov_weight: float = 0.04, eps: float = 1e-4
 ) -> torch.Tensor:
