@@ -106,6 +106,27 @@ class WallEnv(GoalEnv):
         """Distance of the agent to the goal position: ``[..., S]`` -> ``[...]``."""
         return np.linalg.norm(states[..., :2] - goal_state[:2], axis=-1)
 
+    def path_distances(self, states: np.ndarray, goal_state: np.ndarray) -> np.ndarray:
+        """Shortest way to the goal position through the door: ``[..., S]`` -> ``[...]``.
+
+        In the goal's room it is the straight line; from the other room it is the straight line
+        to the door's centre line (x = 0) at the crossing height, clamped to where the agent
+        fits through the door, and on to the goal (the wall's thickness is neglected).
+        """
+        pos = states[..., :2]
+        goal = np.asarray(goal_state)[:2]
+        door = float(np.asarray(goal_state)[4])
+        half = DOOR_HALF_WIDTH - self._agent_radius
+        straight = np.linalg.norm(pos - goal, axis=-1)
+        # height where the straight line from pos to goal meets x = 0, clamped to the door
+        dx = goal[0] - pos[..., 0]
+        frac = np.divide(-pos[..., 0], dx, out=np.zeros_like(dx), where=np.abs(dx) > 1e-9)
+        y_cross = np.clip(pos[..., 1] + frac * (goal[1] - pos[..., 1]), door - half, door + half)
+        cross = np.stack([np.zeros_like(y_cross), y_cross], axis=-1)
+        via = np.linalg.norm(pos - cross, axis=-1) + np.linalg.norm(cross - goal, axis=-1)
+        same_room = np.sign(pos[..., 0]) == np.sign(goal[0])
+        return np.where(same_room, straight, via)
+
     def room(self, state: np.ndarray) -> int:
         """-1 if the agent of ``state`` is left of the wall's centre line, else +1."""
         return -1 if state[0] < 0 else 1

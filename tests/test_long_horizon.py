@@ -149,3 +149,27 @@ def test_distance_by_offset_is_zero_at_the_goal_for_a_perfect_head():
     z = torch.arange(10.0)[None, :, None].expand(3, -1, 1)
     out = distance_by_offset(Exact(), z, offsets=(0, 1, 5))
     assert out == {"0": 0.0, "1": 1.0, "5": 5.0}
+
+
+def test_wall_path_distance_goes_through_the_door():
+    import envs
+
+    env = envs.make("wall", image_size=16)
+    try:
+        wall = env.unwrapped
+        door = 0.4
+        goal = np.array([0.5, -0.5, 0.0, 0.0, door])
+        states = np.array(
+            [[-0.5, -0.5, 0, 0, door], [0.2, -0.5, 0, 0, door], [-0.5, 0.4, 0, 0, door]]
+        )
+        path = wall.path_distances(states, goal)
+        straight = wall.goal_distances(states, goal)
+        assert path[1] == pytest.approx(straight[1])  # same room: the straight line
+        assert path[0] > straight[0] + 0.5  # behind the wall: round by the door
+        # a straight line through the door is the way
+        level = np.array([0.5, 0.4, 0.0, 0.0, door])
+        assert wall.path_distances(states[2:], level)[0] == pytest.approx(1.0)
+        # the world's default keeps the goal distance
+        assert np.allclose(type(wall).__mro__[1].path_distances(wall, states, goal), straight)
+    finally:
+        env.close()
