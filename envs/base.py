@@ -133,6 +133,13 @@ class GoalEnv(gym.Env[np.ndarray, np.ndarray]):
         """The quantity that the success test thresholds, for sim states ``[..., S]`` -> ``[...]``."""
         raise NotImplementedError
 
+    def path_distances(self, states: np.ndarray, goal_state: np.ndarray) -> np.ndarray:
+        """Length of the shortest free way to the goal, ``[..., S]`` -> ``[...]``, in the units
+        of ``goal_distances``: the cost of the oracle whose planner structure reaches goals
+        behind obstacles (``eval.oracle_cost=path``). Worlds with no obstacle between start and
+        goal keep ``goal_distances``; the wall world goes through its door."""
+        return self.goal_distances(states, goal_state)
+
     def state_features(self, states: np.ndarray) -> dict[str, np.ndarray]:
         """Privileged features of sim states ``[N, S]`` for linear probes: name -> ``[N, k]``."""
         raise NotImplementedError
