@@ -9,7 +9,21 @@ import json
 import os
 import time
 from pathlib import Path
+from types import ModuleType
 from typing import Any
+
+
+def import_wandb() -> ModuleType:
+    """The optional wandb package, or a ValueError that says how to install it (callable at
+    start-up, to refuse ``logger=wandb`` before any work is done)."""
+    try:
+        import wandb
+    except ImportError:
+        raise ValueError(
+            "logger=wandb needs the optional package wandb, which is not installed: "
+            'pip install "worldmodel[wandb]" (or use logger=none)'
+        ) from None
+    return wandb
 
 
 class RunLogger:
@@ -30,14 +44,11 @@ class RunLogger:
             return
         if backend not in ("none", "wandb"):
             raise ValueError(f"logger={backend!r}: choose none or wandb")
+        wandb = import_wandb() if backend == "wandb" else None
         run_dir.mkdir(parents=True, exist_ok=True)
         self.file = open(run_dir / "metrics.jsonl", "a")
         self.start = time.time()
-        if backend == "wandb":
-            try:
-                import wandb
-            except ImportError:
-                raise ValueError("logger=wandb needs wandb: pip install wandb") from None
+        if wandb is not None:
             os.environ.setdefault("WANDB_SILENT", "true")
             self.run = wandb.init(
                 project=project, name=name, dir=str(run_dir), config=config, mode=wandb_mode
