@@ -173,3 +173,39 @@ def test_wall_path_distance_goes_through_the_door():
         assert np.allclose(type(wall).__mro__[1].path_distances(wall, states, goal), straight)
     finally:
         env.close()
+
+
+@pytest.mark.slow
+def test_distance_command_and_both_planners_end_to_end(tiny_run, tmp_path):
+    import json
+    import shutil
+
+    from conftest import run_cli
+
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run)
+    checkpoint = run / "checkpoint.pt"
+    evaluate = ["agents.evaluate", "preset=debug", f"checkpoint={checkpoint}", "eval.episodes=2"]
+    # before the graph exists: one clear line naming the file and the command that builds it
+    missing = run_cli(
+        *evaluate, "planner=cem_graph", f"run_dir={tmp_path}/e0", cache=tmp_path, check=False
+    )
+    assert missing.returncode == 2 and "graph.npz" in missing.stderr
+    assert "python -m worldmodel.distance" in missing.stderr and "Traceback" not in missing.stderr
+
+    out = run_cli(
+        "worldmodel.distance",
+        f"checkpoint={checkpoint}",
+        "distance.steps=30",
+        "progress=false",
+        cache=tmp_path,
+    )
+    assert (run / "graph.npz").exists() and (run / "distance.pt").exists(), out.stdout
+    for planner, key in (("cem_graph", "subgoals"), ("cem_learned", "metric")):
+        run_cli(*evaluate, f"planner={planner}", f"run_dir={tmp_path}/{planner}", cache=tmp_path)
+        result = json.loads((tmp_path / planner / "eval.json").read_text())
+        assert result["episodes"] == 2 and result["plan_ms_median"] > 0
+        oracle = result["baselines"]["oracle"]["settings"]
+        assert "shortest-way" in oracle["cost"], "the oracle row has the same planner structure"
+        stated = json.dumps(result)
+        assert ('"subgoals": "graph"' in stated) if key == "subgoals" else ('"learned"' in stated)

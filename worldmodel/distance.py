@@ -289,8 +289,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         argv,
         config_name="distance",
         schema=DistanceCommandConfig,
-        schema_name="distance_schema",
         usage=USAGE,
+        name="worldmodel.distance",
     )
 
 
