@@ -11,7 +11,10 @@ import torch
 from torch import Tensor
 
 from agents.cuda_graph import CapturedCall, GraphUnsupported
-from agents.planners.base import Planner, PlanResult, RolloutFn, goal_cost, shift_plan
+from agents.planners.base import Planner, PlanResult, RolloutFn, shift_plan
+from agents.planners.cost import CostConfig, StepDistance, make_cost
+from agents.planners.subgoals import Subgoals
+from worldmodel.runtime.errors import InputError
 
 
 class WorldModel(Protocol):
@@ -40,7 +43,7 @@ class LatentMPCAgent:
     appends them to a per-episode history of the last ``model.history`` embeddings (padded at the
     first step by repeating the first embedding), and every ``replan_every`` decisions plans all
     episodes in one batch, warm-started from the previous plan shifted by the steps executed since
-    (if ``planner.cfg.warm_start``). In between it executes the next action of the stored plan.
+    (if ``planner.warm_start``). In between it executes the next action of the stored plan.
 
     Encoding and sampling planners run under ``torch.inference_mode()``; a planner with
     ``needs_grad`` (gd) instead encodes under ``torch.no_grad()`` and plans with gradients enabled,
@@ -49,8 +52,11 @@ class LatentMPCAgent:
     planner's maths and the stored embeddings stay fp32.
 
     Build the planner on ``model.device``; ``seed`` seeds the planner's generator there.
-    ``cost_weighting="last"`` (DINO-WM) scores only where a plan ends, so with replanning every
-    step the agent may keep postponing its arrival at a goal nearer than the horizon; "all" does not.
+    ``cost`` is the goal cost (:class:`agents.planners.cost.CostConfig`; default: l2, mean over
+    all predicted steps); ``distance`` replaces its metric (e.g. a learned distance).
+    ``subgoals`` (e.g. :class:`agents.planners.subgoals.GraphSubgoals`) makes it a two-level
+    planner: before each plan it turns the goal embedding into a nearer subgoal, and the
+    planner plans toward that; its time counts in the decision latency.
 
     On CUDA with ``cuda_graph`` (and a sampling planner), the first plan for a batch size is
     captured as one CUDA graph (:mod:`agents.cuda_graph`) that every later plan replays: the same
@@ -64,29 +70,33 @@ class LatentMPCAgent:
     ``last_plan_cost`` (``[E]`` numpy, the model's cost of the current plan).
     """
 
+    uses_frames = True
+    """It encodes the frames (``play`` renders them)."""
+
     def __init__(
         self,
         model: WorldModel,
         planner: Planner,
-        cost: str = "l2",
-        cost_weighting: str = "last",
+        cost: CostConfig | None = None,
         replan_every: int = 1,
         autocast_dtype: torch.dtype | None = None,
         seed: int = 0,
         cuda_graph: bool = True,
         compile: bool = False,
+        distance: StepDistance | None = None,
+        subgoals: Subgoals | None = None,
     ) -> None:
-        horizon = planner.cfg.horizon
+        horizon = planner.horizon
         if not 1 <= replan_every <= horizon:
-            raise ValueError(
+            raise InputError(
                 f"replan_every={replan_every} must be between 1 and the planner horizon {horizon}: "
                 "the stored plan has only that many actions"
             )
-        goal_cost(torch.zeros(1, 1), cost, cost_weighting)  # fail now on an unknown cost
         self.model = model
         self.planner = planner
-        self.cost = cost
-        self.cost_weighting = cost_weighting
+        self.cost = cost or CostConfig()
+        self.distance = distance
+        self.subgoals = subgoals
         self.replan_every = replan_every
         self.autocast_dtype = autocast_dtype
         self.device = torch.device(model.device)
@@ -119,6 +129,8 @@ class LatentMPCAgent:
         """Start E episodes toward ``goal_images [E, H, W, 3]`` (uint8); encodes them once."""
         with self._no_grad_context(), self._autocast():
             self._z_goal = self.model.encode(goal_images).float()  # [E, D]
+        if self.subgoals is not None:
+            self.subgoals.reset(self._z_goal)
         self._history = None
         self.current_plan = None
         self._steps_since_plan = 0
@@ -130,7 +142,7 @@ class LatentMPCAgent:
             raise RuntimeError("call reset_batch(goal_images) before act_batch(frames)")
         batch = self._z_goal.shape[0]
         if len(frames) != batch:
-            raise ValueError(f"got {len(frames)} frames for {batch} episodes set by reset_batch")
+            raise InputError(f"got {len(frames)} frames for {batch} episodes set by reset_batch")
         with self._no_grad_context():
             with self._autocast():
                 z = self.model.encode(frames).float()  # [E, D]
@@ -151,16 +163,20 @@ class LatentMPCAgent:
     # ------------------------------------------------------------------ planning
     def _replan(self, batch: int) -> None:
         init = None
-        if self.current_plan is not None and self.planner.cfg.warm_start:
+        if self.current_plan is not None and self.planner.warm_start:
             init = shift_plan(self.current_plan, steps=self._steps_since_plan)
         self._synchronize()
         start = time.perf_counter()
+        assert self._history is not None and self._z_goal is not None
+        goal = self._z_goal  # [E, D]
+        if self.subgoals is not None:
+            goal = self.subgoals.select(self._history[:, -1])
         if self.cuda_graph:
-            result = self._plan_graphed(batch, init)
+            result = self._plan_graphed(batch, init, goal)
         else:
             plan_context = nullcontext() if self.planner.needs_grad else torch.inference_mode()
             with plan_context:
-                result = self._plan(self._history, self._z_goal, init, batch)
+                result = self._plan(self._history, goal, init, batch)
         self._synchronize()
         self.last_plan_ms = (time.perf_counter() - start) * 1e3
         self.last_rollout_calls = result.rollout_calls
@@ -169,15 +185,16 @@ class LatentMPCAgent:
         self.current_plan = result.actions.detach().clone()
         self._steps_since_plan = 0
 
-    def _plan_graphed(self, batch: int, init: Tensor | None) -> PlanResult:
-        """One plan through the CUDA graph captured for ``batch`` episodes (captured on first use).
-        A missing warm start is an all-zero one, which is what the planners start from anyway."""
-        assert self._history is not None and self._z_goal is not None
-        horizon, action_dim = self.planner.cfg.horizon, self.model.action_dim
+    def _plan_graphed(self, batch: int, init: Tensor | None, goal: Tensor) -> PlanResult:
+        """One plan toward ``goal [E, D]`` through the CUDA graph captured for ``batch`` episodes
+        (captured on first use). A missing warm start is an all-zero one, which is what the
+        planners start from anyway."""
+        assert self._history is not None
+        horizon, action_dim = self.planner.horizon, self.model.action_dim
         with torch.inference_mode():
             if init is None:
                 init = torch.zeros(batch, horizon, action_dim, device=self.device)
-            inputs = (self._history, self._z_goal, init.float())
+            inputs = (self._history, goal, init.float())
             if batch not in self._graphs:
                 try:
                     self._graphs[batch] = CapturedCall(
@@ -209,7 +226,7 @@ class LatentMPCAgent:
         """One plan from history ``[E, T, D]`` toward ``z_goal [E, D]``, warm-started from
         ``init [E, H, A]`` (or None)."""
         rollout = self._rollout_fn(history)  # expands the history (inside the graph, if any)
-        cost = goal_cost(z_goal, self.cost, self.cost_weighting)
+        cost = make_cost(self.cost, z_goal, self.distance)
         with self._autocast(cache=autocast_cache):
             return self.planner.plan(rollout, cost, batch, init=init, generator=self.generator)
 

@@ -58,8 +58,6 @@ def time_plan(
     agent = LatentMPCAgent(
         model,
         planner,
-        cost=cfg.cost,
-        cost_weighting=cfg.cost_weighting,
         autocast_dtype=dtype,
         cuda_graph=graph,
         compile=compile,

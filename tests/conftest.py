@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -47,3 +50,26 @@ def tiny_run(tmp_path_factory, cache) -> Path:
     run_dir = tmp_path_factory.mktemp("tiny_run")
     run_cli("worldmodel.train", "preset=debug", f"run_dir={run_dir}", "progress=false", cache=cache)
     return run_dir
+
+
+def interrupt_cli(
+    module: str, *args: str, cache: Path, ready: Callable[[], bool], timeout: float = 240
+) -> subprocess.CompletedProcess:
+    """Start ``python -m module args``, press Ctrl-C (SIGINT) once ``ready()``, and wait."""
+    env = {"WANDB_MODE": "disabled", **os.environ, "WORLDMODEL_CACHE": str(cache)}
+    cmd = [sys.executable, "-m", module, *args]
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=REPO
+    )
+    deadline = time.monotonic() + timeout
+    while not ready():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            out, err = proc.communicate()
+            raise AssertionError(
+                f"{' '.join(cmd)} ended or stalled before it was ready:\n{out}\n{err}"
+            )
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    return subprocess.CompletedProcess(cmd, proc.returncode, out, err)

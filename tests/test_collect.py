@@ -11,7 +11,7 @@ import pytest
 
 import envs
 from envs.tasks import PROTOCOL_VERSION
-from tests.conftest import REPO, run_cli
+from tests.conftest import REPO, interrupt_cli, run_cli
 from worldmodel import data as D
 from worldmodel.collect import main
 
@@ -238,3 +238,21 @@ def test_user_policy_in_spawned_workers(cache, tmp_path, monkeypatch):
     actions = arrays(root)["actions"]
     assert actions.shape == (EPISODES, STEPS, 2)
     np.testing.assert_array_equal(actions, np.broadcast_to([1.0, -0.5], actions.shape))
+
+
+def test_ctrl_c_keeps_finished_shards_in_one_line(cache, tmp_path):
+    root = tmp_path / "data"
+    out = interrupt_cli(
+        "worldmodel.collect",
+        *DEBUG,
+        "data.episodes=400",
+        "data.workers=2",
+        f"data.dir={root}",
+        cache=cache,
+        ready=lambda: bool((D.read_manifest(root) or {}).get("shards")),
+    )
+    assert out.returncode == 130 and "Traceback" not in out.stderr
+    line = out.stderr.strip().splitlines()[-1]
+    assert out.stderr.count("interrupted:") == 1 and line.startswith("interrupted:")
+    assert "shards are kept in" in line and "rerun the same command to resume" in line
+    assert not D.read_manifest(root)["complete"]

@@ -42,9 +42,7 @@ def test_graphed_plans_equal_eager_plans(name, amp):
     actions = {}
     for graph in (False, True):
         planner = make_planner(PlannerConfig(name=name, samples=64, iterations=6), 2, "cuda")
-        agent = LatentMPCAgent(
-            model, planner, autocast_dtype=amp, seed=3, cuda_graph=graph, cost_weighting="all"
-        )
+        agent = LatentMPCAgent(model, planner, autocast_dtype=amp, seed=3, cuda_graph=graph)
         agent.reset_batch(goals)
         actions[graph] = np.stack([agent.act_batch(f) for f in frames])  # [steps, E, A]
         assert agent.cuda_graph is graph

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
 
@@ -81,8 +82,20 @@ def test_checkpoint_of_another_world_is_rejected(tiny_run, cache, tmp_path):
 @pytest.mark.parametrize(
     "args, expected",
     [
-        (["task=reacher-nope"], "unknown task"),
-        (["planner=rrt"], "Available options in 'planner'"),
+        (["task=reacher-nope"], "task='reacher-nope' is unknown; choose one of reacher-pose"),
+        (["seed=7"], "seed is not a setting of agents.evaluate; the evaluation seed is eval.seed"),
+        (["env.image_size=32"], "env.image_size is not a setting of agents.evaluate; the world"),
+        (["env=wall"], "env is not a setting of agents.evaluate"),
+        (["model.depth=2"], "model.depth is not a setting of agents.evaluate; the model comes"),
+        (["train.steps=2"], "train.steps is not a setting of agents.evaluate"),
+        (["planner.cost=l1"], "the goal cost is cost.metric=l2|l1|cosine"),
+        (["cost.metric=huber"], "cost.metric='huber' is unknown"),
+        (["eval.baselines=[randm]"], "eval.baselines='randm' is unknown; choose one of random"),
+        (["eval.episodes=0"], "eval.episodes must be >= 1, got 0"),
+        (["eval.episodes=-3"], "eval.episodes must be >= 1, got -3"),
+        (["eval.amp=fp16"], "eval.amp='fp16' is unknown"),
+        (["eval.replan_every=9"], "eval.replan_every=9 exceeds planner.horizon=5"),
+        (["planner=rrt"], "planner='rrt' is unknown; choose one of cem"),
         (["planner.elites=999"], "planner.elites=999"),
         (["checkpoint=/nonexistent/ckpt.pt"], "no such checkpoint"),
     ],
@@ -94,6 +107,8 @@ def test_bad_evaluate_input(args, expected, tiny_run, cache, tmp_path):
         "agents.evaluate", "preset=debug", f"run_dir={tmp_path}", *args, cache=cache, check=False
     )
     assert out.returncode == 2 and expected in out.stderr and "Traceback" not in out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1  # one line
+    assert not (tmp_path / "eval.json").exists()  # refused before any episode was played
 
 
 def test_wilson_interval():
@@ -135,3 +150,27 @@ def test_blind_baselines_play_the_same_episodes():
     assert blind.episodes == seen.episodes
     assert not env.unwrapped.blind  # play restores rendering
     env.close()
+
+
+def test_run_folder_depends_on_the_checkpoint_and_refuses_another_ones(tiny_run, cache, tmp_path):
+    common = ["preset=debug", "progress=false", "eval.baselines=[]", "eval.videos=1"]
+    run_cli("agents.evaluate", *common, f"checkpoint={tiny_run}", cache=cache, cwd=tmp_path)
+    folder = tmp_path / "runs" / "eval" / tiny_run.name / "reacher-pose-cem-seed0"
+    assert (folder / "eval.json").exists()
+    stale = folder / "videos" / "episode_099.mp4"
+    stale.write_bytes(b"old")  # a video an earlier run of the same checkpoint left
+    run_cli("agents.evaluate", *common, f"checkpoint={tiny_run}", cache=cache, cwd=tmp_path)
+    assert not stale.exists() and len(list((folder / "videos").glob("*.mp4"))) == 1
+    other = tmp_path / "other_run"
+    shutil.copytree(tiny_run, other)
+    out = run_cli(
+        "agents.evaluate",
+        *common,
+        f"checkpoint={other}",
+        f"run_dir={folder}",
+        cache=cache,
+        cwd=tmp_path,
+        check=False,
+    )
+    assert out.returncode == 2 and "holds the results of another checkpoint" in out.stderr
+    assert json.loads((folder / "eval.json").read_text())["checkpoint"].startswith(str(tiny_run))

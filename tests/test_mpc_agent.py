@@ -6,7 +6,7 @@ import torch
 
 from agents.evaluation.baselines import RandomPolicy, ZeroPolicy
 from agents.mpc import LatentMPCAgent
-from agents.planners import PlannerConfig, make_planner, shift_plan
+from agents.planners import CostConfig, PlannerConfig, make_planner, shift_plan
 
 SIZE = 12  # image side in pixels; the dot lives on the pixel grid [0, SIZE - 1]^2
 SPEED = 1.5  # pixels moved per unit action
@@ -66,11 +66,10 @@ class DotModel(torch.nn.Module):
 
 
 def make_agent(name="cem", model=None, **kwargs) -> LatentMPCAgent:
-    """An agent with a small planner; its cost is the mean over all predicted steps, since a
-    last-step cost lets a receding-horizon agent keep postponing its arrival."""
+    """An agent with a small planner; its cost is the default, the mean over all predicted
+    steps, since a last-step cost lets a receding-horizon agent keep postponing its arrival."""
     model = model or DotModel()
     planner = make_planner(PlannerConfig(name=name, **SMALL[name]), model.action_dim, "cpu")
-    kwargs.setdefault("cost_weighting", "all")
     return LatentMPCAgent(model, planner, **kwargs)
 
 
@@ -117,7 +116,8 @@ class SpyPlanner:
     """Delegates to a real planner and records each warm-start ``init`` it is given."""
 
     def __init__(self, planner) -> None:
-        self.inner, self.cfg, self.needs_grad = planner, planner.cfg, planner.needs_grad
+        self.inner, self.needs_grad = planner, planner.needs_grad
+        self.horizon, self.warm_start = planner.horizon, planner.warm_start
         self.inits: list[torch.Tensor | None] = []
 
     def plan(self, rollout, cost, batch, init=None, generator=None):
@@ -177,8 +177,8 @@ def test_bf16_autocast_acts_in_fp32():
 def test_misuse_errors():
     with pytest.raises(ValueError, match="horizon"):
         make_agent("cem", replan_every=6)
-    with pytest.raises(ValueError, match="l2"):
-        make_agent("cem", cost="huber")
+    with pytest.raises(ValueError, match="cost.metric='huber'.*l2"):
+        make_agent("cem", cost=CostConfig(metric="huber"))
     with pytest.raises(RuntimeError, match="reset_batch"):
         make_agent("cem").act_batch(render(np.zeros((1, 2))))
 

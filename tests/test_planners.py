@@ -3,7 +3,14 @@
 import pytest
 import torch
 
-from agents.planners import PlannerConfig, goal_cost, make_planner, shift_plan
+from agents.planners import (
+    CostConfig,
+    PlannerConfig,
+    goal_cost,
+    make_cost,
+    make_planner,
+    shift_plan,
+)
 
 NAMES = ("cem", "mppi", "gd")
 B = torch.tensor([[0.5, 0.1], [-0.1, 0.4]])  # [D, A], invertible
@@ -151,3 +158,18 @@ def test_unknown_names_list_the_choices():
         goal_cost(torch.zeros(1, 2), "huber")
     with pytest.raises(ValueError, match="elites"):
         PlannerConfig(samples=10, elites=20)
+
+
+def test_the_goal_cost_has_one_default_and_takes_a_plugged_metric():
+    """CostConfig owns the goal cost: its default weighting is "all" (last-step-only lets a
+    receding-horizon agent postpone its arrival), planners no longer carry cost settings, and a
+    metric such as a learned distance plugs in as a function of (z, g)."""
+    assert CostConfig().weighting == "all" and CostConfig().metric == "l2"
+    assert not {"cost", "cost_weighting"} & set(PlannerConfig.__dataclass_fields__)
+    goal = torch.tensor([[0.0, 0.0]])
+    z = torch.tensor([[[[3.0, 4.0], [0.0, 0.0]]]])  # [E=1, N=1, H=2, D=2]
+    assert goal_cost(goal)(z).item() == pytest.approx(2.5)  # the mean over both steps
+    steps = make_cost(CostConfig(weighting="last"), goal, distance=lambda z, g: (z - g).sum(-1) + 7)
+    assert steps(z).item() == pytest.approx(7.0)
+    with pytest.raises(ValueError, match="cost.weighting='first'"):
+        CostConfig(weighting="first")

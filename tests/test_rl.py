@@ -229,3 +229,11 @@ def test_bad_settings_fail_at_start(capsys):
     with pytest.raises(SystemExit):
         rl.main(["representation=pixels", "rl.finetune=true"])
     assert "needs representation=jepa" in capsys.readouterr().err
+    for args, expected in [
+        (["preset=debug"], "preset is not a setting of agents.rl; agents.rl has no size presets"),
+        (["eval.episodes=3"], "the final evaluation is rl.eval_episodes="),
+        (["representation=pixels", "env.image_size=32"], "needs env.image_size >= 36"),
+    ]:
+        with pytest.raises(SystemExit) as e:
+            rl.main(args)
+        assert e.value.code == 2 and expected in capsys.readouterr().err

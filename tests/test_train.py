@@ -10,7 +10,7 @@ import pytest
 import torch
 
 import worldmodel
-from tests.conftest import run_cli
+from tests.conftest import interrupt_cli, run_cli
 from worldmodel import checkpoint as ckpt
 
 
@@ -155,10 +155,24 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path, cache, monkeypa
 @pytest.mark.parametrize(
     "args, expected",
     [
-        (["env=nope"], "Available options in 'env'"),
-        (["preset=huge"], "Available options in 'preset'"),
-        (["train.stpes=3"], "Key 'stpes' not in 'TrainConfig'"),
-        (["train.steps=many"], "could not be converted to Integer"),
+        (["env=nope"], "env='nope' is unknown; choose one of dmc, point_mass, reacher, wall"),
+        (["preset=huge"], "preset='huge' is unknown; choose one of cpu, debug, gpu"),
+        (
+            ["train.stpes=3"],
+            "train.stpes is not a setting of worldmodel.train; did you mean train.steps?",
+        ),
+        (["train.steps=many"], "train.steps: Value 'many' of type 'str' could not be converted"),
+        (["train.steps=-3"], "train.steps must be >= 1, got -3"),
+        (["train.batch_size=0"], "train.batch_size must be >= 1, got 0"),
+        (["train.amp=fp16"], "train.amp='fp16' is unknown; choose one of auto, bf16, none"),
+        (["model.encoder=resnet"], "model.encoder='resnet' is unknown; choose one of cnn, vit"),
+        (["model.predictor=rnn"], "model.predictor='rnn'"),
+        (["model.encoder=vit", "model.patch_size=5"], "not a multiple of model.patch_size=5"),
+        (["logger=tensorboard"], "logger='tensorboard' is unknown; choose one of none, wandb"),
+        (["data.val_fraction=0"], "data.val_fraction must be > 0"),
+        (["task=reacher-pose"], "task is not a setting of worldmodel.train"),
+        (["-m", "seed=1,2"], "for s in 0 1 2; do python -m worldmodel.train seed=$s"),
+        (["seed=1,2"], "sweeps"),
         (["model.regularizer=magic"], "model.regularizer"),
         (["device=tpu"], "device='tpu'"),
     ],
@@ -249,3 +263,84 @@ def test_wandb_logger_runs_offline(tmp_path, cache, monkeypatch):
     offline = list((run_dir / "wandb").glob("offline-run-*"))
     assert offline, "wandb should write an offline run into the run folder"
     assert (run_dir / "metrics.jsonl").exists()  # always written, whatever the logger
+
+
+def _steps(run_dir):
+    path = run_dir / "metrics.jsonl"
+    if not path.exists():
+        return []
+    return [json.loads(line)["step"] for line in path.read_text().splitlines() if line.strip()]
+
+
+def test_ctrl_c_saves_a_checkpoint_and_prints_the_resume_command(tmp_path, cache):
+    run_dir = tmp_path / "run"
+    args = ["preset=debug", "train.steps=100000", "train.eval_every=100000"]
+    args += [f"run_dir={run_dir}", "progress=false"]
+    out = interrupt_cli(
+        "worldmodel.train", *args, cache=cache, ready=lambda: len(_steps(run_dir)) >= 3
+    )
+    assert out.returncode == 130 and "Traceback" not in out.stderr
+    line = out.stderr.strip().splitlines()[-1]
+    assert out.stderr.count("interrupted:") == 1 and line.startswith("interrupted:")  # one line
+    payload = ckpt.read(run_dir / "checkpoint.pt")
+    assert payload["step"] > 0 and not payload["complete"]
+    assert f"checkpoint saved at step {payload['step']}" in line
+    assert line.endswith(
+        f"continue with: python -m worldmodel.train {' '.join(args)} resume=true"
+    ), repr(line)
+    resumed = run_cli(
+        "worldmodel.train",
+        *args[:-2],
+        f"train.steps={payload['step'] + 2}",
+        f"run_dir={run_dir}",
+        "resume=true",
+        cache=cache,
+    )
+    assert f"from step {payload['step']}" in resumed.stdout
+
+
+def test_resume_drops_the_metrics_logged_after_the_checkpoint(tmp_path, cache):
+    """A run killed after its last checkpoint logged steps that the resumed run repeats."""
+    run_dir = tmp_path / "run"
+    common = ["preset=debug", f"run_dir={run_dir}", "progress=false"]
+    run_cli("worldmodel.train", *common, "train.steps=3", cache=cache)
+    path = run_dir / "checkpoint.pt"
+    payload = ckpt.read(path)
+    payload["complete"] = False
+    ckpt.save(
+        path, {k: v for k, v in payload.items() if k not in ("format", "format_version", "path")}
+    )
+    with open(run_dir / "metrics.jsonl", "a") as f:  # steps 4 and 5 were logged, then the crash
+        f.write(json.dumps({"step": 4, "loss": 1.0}) + "\n" + json.dumps({"step": 5}) + "\n")
+    run_cli("worldmodel.train", *common, "train.steps=6", "resume=true", cache=cache)
+    steps = _steps(run_dir)
+    assert steps == sorted(steps) and steps.count(4) == 1 and max(steps) == 6
+
+
+def test_torchrun_refusal_on_rank_0_stops_every_rank_in_one_line(tmp_path, cache):
+    """rank 0 refuses a data set of other settings; rank 1 must not crash at a barrier."""
+    data = tmp_path / "data"
+    run_cli("worldmodel.collect", "preset=debug", f"data.dir={data}", "progress=false", cache=cache)
+    out = run_cli(
+        "worldmodel.train",
+        "preset=debug",
+        "seed=5",
+        f"data.dir={data}",
+        f"run_dir={tmp_path / 'ddp'}",
+        "progress=false",
+        "device=cpu",
+        cache=cache,
+        check=False,
+        launcher=[
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--nproc_per_node=2",
+            "--master_port=29534",
+            "-m",
+        ],
+        timeout=600,
+    )
+    assert out.returncode != 0
+    assert out.stderr.count("error: ") == 1 and "collected with seed=0" in out.stderr
+    assert "barrier" not in out.stderr and "DistBackendError" not in out.stderr

@@ -16,12 +16,13 @@ import torch
 
 from worldmodel.config import Config, DataConfig, EnvConfig, ModelConfig, TrainConfig
 from worldmodel.runtime.atomic import atomic_path
+from worldmodel.runtime.errors import InputError
 
 FORMAT = "worldmodel-checkpoint"
 FORMAT_VERSION = 1
 
 
-class CheckpointError(ValueError):
+class CheckpointError(InputError):
     """A checkpoint is missing, corrupt, or does not fit what it is loaded for."""
 
 

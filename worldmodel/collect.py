@@ -11,8 +11,10 @@ import hashlib
 import json
 import multiprocessing as mp
 import os
+import signal
 import sys
 import time
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -21,7 +23,8 @@ from typing import Any
 import numpy as np
 
 from worldmodel import data as D
-from worldmodel.config import Config, DataConfig, EnvConfig, env_key, env_kwargs
+from worldmodel.config import CollectConfig, Config, DataConfig, EnvConfig, env_key, env_kwargs
+from worldmodel.runtime.errors import InputError, Interrupted
 from worldmodel.runtime.paths import cache_dir
 from worldmodel.runtime.progress import progress
 
@@ -30,6 +33,15 @@ Collect an offline data set of pixel episodes, e.g.
   python -m worldmodel.collect env=reacher
   python -m worldmodel.collect env=dmc env.domain=cartpole env.task=swingup data.episodes=50
   python -m worldmodel.collect preset=debug data.dir=/tmp/data"""
+
+HINTS = {
+    "run_dir": "the data set goes to data.dir= (default: a folder under $WORLDMODEL_CACHE)",
+    "device": "collection runs on the CPU cores (data.workers=)",
+    "model": "model settings belong to python -m worldmodel.train",
+    "train": "training settings belong to python -m worldmodel.train",
+    "resume": "rerunning the same command resumes an interrupted collection",
+}
+"""What to use instead of the settings other commands have."""
 
 # Settings that define a data set: a folder collected with other values is not reused.
 IDENTITY = (
@@ -114,16 +126,16 @@ def collect_shard(job: ShardJob) -> dict[str, Any]:
     return entry
 
 
-def collect(cfg: Config) -> Path:
+def collect(cfg: CollectConfig | Config) -> Path:
     """Collect (or resume, or reuse) the data set ``cfg`` describes; returns its folder."""
     env, data = cfg.env, cfg.data
     if data.episodes < 1 or data.episode_length < 1 or data.shard_episodes < 1:
-        raise ValueError(
+        raise InputError(
             "data.episodes, data.episode_length and data.shard_episodes must all be >= 1 "
             f"(got {data.episodes}, {data.episode_length}, {data.shard_episodes})"
         )
     if data.workers < 0:
-        raise ValueError(f"data.workers must be >= 0 (0 = one per CPU core), got {data.workers}")
+        raise InputError(f"data.workers must be >= 0 (0 = one per CPU core), got {data.workers}")
     root = Path(data.dir) if data.dir else default_data_dir(env, data, cfg.seed)
     root.mkdir(parents=True, exist_ok=True)
     ident = dataset_identity(env, data, cfg.seed)
@@ -178,20 +190,14 @@ def collect(cfg: Config) -> Path:
         D.write_manifest(root, manifest)
         bar.update(entry["episodes"] * frames_per_ep)
 
-    if workers == 1:
-        for job in jobs:
-            record(collect_shard(job))
-    else:
-        ctx = mp.get_context("spawn")  # fresh GL contexts per worker; fork would share them
-        with ProcessPoolExecutor(workers, mp_context=ctx) as pool:
-            futures = [pool.submit(collect_shard, j) for j in jobs]
-            try:
-                for future in as_completed(futures):
-                    record(future.result())
-            except BaseException:
-                for future in futures:  # do not collect every other shard before failing
-                    future.cancel()
-                raise
+    try:
+        _run_jobs(jobs, workers, record)
+    except KeyboardInterrupt:
+        bar.close()
+        raise Interrupted(
+            f"{len(manifest['shards'])} of {num_shards} shards are kept in {root}; "
+            "rerun the same command to resume"
+        ) from None
     bar.close()
     elapsed = time.perf_counter() - start
     new_frames = len(jobs) and sum(j.episodes for j in jobs) * frames_per_ep
@@ -206,6 +212,31 @@ def collect(cfg: Config) -> Path:
         f"data set ready: {root}  [{manifest['frames']} frames; {rate:.0f} frames/s with {workers} worker(s)]"
     )
     return root
+
+
+def _run_jobs(jobs: list[ShardJob], workers: int, record: Callable[[dict], None]) -> None:
+    """Collect the shards, in this process or in ``workers`` spawned ones, recording each."""
+    if workers == 1:
+        for job in jobs:
+            record(collect_shard(job))
+        return
+    ctx = mp.get_context("spawn")  # fresh GL contexts per worker; fork would share them
+    # Workers ignore Ctrl-C: this process handles it (one line), and stops them.
+    with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_ignore_sigint) as pool:
+        futures = [pool.submit(collect_shard, j) for j in jobs]
+        try:
+            for future in as_completed(futures):
+                record(future.result())
+        except BaseException:
+            for future in futures:  # do not collect every other shard before failing
+                future.cancel()
+            for process in list(getattr(pool, "_processes", {}).values()):
+                process.terminate()  # a shard is written atomically: a killed one leaves nothing
+            raise
+
+
+def _ignore_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _drop_damaged(root: Path, manifest: dict[str, Any]) -> list[str]:
@@ -275,7 +306,7 @@ def _check_env(env: EnvConfig) -> None:
     import envs
 
     if env.name not in envs.WORLDS:
-        raise ValueError(f"unknown env {env.name!r}; choose one of: {', '.join(envs.WORLDS)}")
+        raise InputError(f"unknown env {env.name!r}; choose one of: {', '.join(envs.WORLDS)}")
     envs.make(env.name, **env_kwargs(env)).close()
 
 
@@ -284,13 +315,15 @@ def _check_policy(data: DataConfig) -> None:
     from worldmodel.policies import load_factory
 
     if load_factory(data.policy) is None and data.persistence < 1:
-        raise ValueError(f"data.persistence must be >= 1, got {data.persistence}")
+        raise InputError(f"data.persistence must be >= 1, got {data.persistence}")
 
 
 def main(argv: list[str] | None = None) -> Path:
     from worldmodel.runtime.cli import run_command
 
-    return run_command(collect, argv, usage=USAGE)  # shards seed themselves from (seed, index)
+    return run_command(
+        collect, argv, schema=CollectConfig, usage=USAGE, name="worldmodel.collect", hints=HINTS
+    )  # shards seed themselves from (seed, index)
 
 
 if __name__ == "__main__":

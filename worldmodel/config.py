@@ -1,8 +1,10 @@
-"""Typed configuration schema for the worldmodel commands (collect, train, probe).
+"""Typed configuration of the worldmodel commands: one schema per command (collect, train,
+probe), each built from the sections it uses and the shared run section.
 
-Every field has one line of doc. Hydra validates overrides against this schema, so a typo such
-as ``train.stpes=10`` fails at start-up naming the field. YAML files under ``configs/`` only pick
-values (world, preset); derived values (action dim, image shape) come from the env at run time.
+Every field has one line of doc (shown by ``--help``) and is checked at start-up, so a typo such
+as ``train.stpes=10`` or a bad value such as ``train.batch_size=0`` fails before any work, naming
+the field. YAML files under ``configs/`` only pick values (world, preset); derived values (action
+dim, image shape) come from the env at run time.
 """
 
 from __future__ import annotations
@@ -10,12 +12,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from hydra.core.config_store import ConfigStore
+from worldmodel.runtime.errors import ConfigError
+from worldmodel.runtime.schema import RUNTIME, check, choices
+
+WORLDS = ("reacher", "point_mass", "wall", "dmc")
+"""The worlds of ``envs.make`` (a test keeps this equal to ``envs.WORLDS``)."""
 
 
 @dataclass
 class EnvConfig:
-    name: str = "reacher"
+    name: str = field(default="reacher", metadata=choices(*WORLDS))
     """World: reacher | point_mass | wall | dmc (any dm_control domain/task)."""
     image_size: int = 64
     """Side of the square RGB frames the agent sees, in pixels."""
@@ -23,7 +29,7 @@ class EnvConfig:
     """Physics control steps each action is held for (one decision)."""
     camera_id: int = 0
     """Camera rendered for observations and goal images."""
-    target_size: str = "easy"
+    target_size: str = field(default="easy", metadata=choices("easy", "hard"))
     """reacher only: dm_control target size, easy | hard."""
     draw_target: bool = False
     """reacher only: draw the target disk (PROTOCOL.md pose tasks hide it)."""
@@ -31,6 +37,11 @@ class EnvConfig:
     """dmc only: dm_control domain, e.g. cartpole."""
     task: str | None = None
     """dmc only: dm_control task, e.g. swingup."""
+
+    def __post_init__(self) -> None:
+        check(self, "env", at_least={"image_size": 16, "action_repeat": 1, "camera_id": 0})
+        if self.name == "dmc" and not (self.domain and self.task):
+            raise ConfigError("env=dmc needs env.domain and env.task, e.g. env.domain=cartpole")
 
 
 @dataclass
@@ -43,21 +54,37 @@ class DataConfig:
     """Decisions (actions) per episode; each episode stores episode_length + 1 frames."""
     shard_episodes: int = 10
     """Episodes per shard file (the unit of atomic writes, resume and parallel work)."""
-    workers: int = 0
+    workers: int = field(default=0, metadata=RUNTIME)
     """Worker processes for collection; 0 = one per CPU core."""
     policy: str = "random"
     """Collection policy: 'random' (uniform actions held for 1..persistence decisions) or 'module:factory'."""
     persistence: int = 4
     """random policy: each action is held for a uniform number of decisions in 1..persistence."""
-    verify: bool = True
+    verify: bool = field(default=True, metadata=RUNTIME)
     """Check every shard's checksum when a data set is loaded."""
     val_fraction: float = 0.1
     """Share of episodes held out for validation and probes."""
 
+    def __post_init__(self) -> None:
+        check(
+            self,
+            "data",
+            at_least={"episodes": 1, "episode_length": 1, "shard_episodes": 1, "workers": 0},
+            above={"val_fraction": 0},
+            below={"val_fraction": 1},
+        )
+        if self.policy == "random":
+            check(self, "data", at_least={"persistence": 1})
+        elif self.policy.count(":") != 1 or not all(self.policy.split(":")):
+            raise ConfigError(
+                f"data.policy={self.policy!r} is neither 'random' nor 'package.module:factory'; "
+                f"e.g. data.policy=mypkg.policies:make_policy"
+            )
+
 
 @dataclass
 class ModelConfig:
-    encoder: str = "cnn"
+    encoder: str = field(default="cnn", metadata=choices("cnn", "vit"))
     """Encoder: cnn | vit."""
     channels: int = 32
     """Base channel width of the CNN encoder (doubles per stage) or width of the ViT."""
@@ -67,7 +94,7 @@ class ModelConfig:
     """vit only: patch side in pixels."""
     vit_depth: int = 4
     """vit only: transformer blocks."""
-    predictor: str = "mlp"
+    predictor: str = field(default="mlp", metadata=choices("mlp", "transformer"))
     """Predictor: mlp | transformer."""
     history: int = 2
     """Embeddings of past frames the predictor reads (a single frame shows no velocity)."""
@@ -75,7 +102,7 @@ class ModelConfig:
     """Hidden width of the predictor."""
     depth: int = 3
     """Layers (mlp) or blocks (transformer) of the predictor."""
-    regularizer: str = "sigreg"
+    regularizer: str = field(default="sigreg", metadata=choices("sigreg", "vicreg", "ema"))
     """Anti-collapse: sigreg | vicreg | ema."""
     sigreg_weight: float = 0.1
     """sigreg: weight of the Gaussianity penalty."""
@@ -89,6 +116,33 @@ class ModelConfig:
     """Inverse-dynamics loss weight (predict the action from consecutive embeddings); 0 = off."""
     ema_decay: float = 0.99
     """ema: decay of the target encoder."""
+    temporal_weight: float = 0.0
+    """Weight of SIGReg on each sequence's embeddings centred over time, which only what
+    changes within an episode can satisfy (what is constant per episode, e.g. a drawn target,
+    cannot fill the embedding); 0 = off."""
+
+    def __post_init__(self) -> None:
+        check(
+            self,
+            "model",
+            at_least={
+                "channels": 1,
+                "embed_dim": 1,
+                "patch_size": 1,
+                "vit_depth": 1,
+                "history": 1,
+                "hidden": 1,
+                "depth": 1,
+                "sigreg_weight": 0,
+                "sigreg_projections": 1,
+                "vicreg_std_weight": 0,
+                "vicreg_cov_weight": 0,
+                "idm_weight": 0,
+                "ema_decay": 0,
+                "temporal_weight": 0,
+            },
+            below={"ema_decay": 1},
+        )
 
 
 @dataclass
@@ -107,24 +161,105 @@ class TrainConfig:
     """Linear warmup steps."""
     grad_clip: float = 1.0
     """Gradient norm clip; 0 = off."""
-    amp: str = "auto"
+    amp: str = field(default="auto", metadata=choices("auto", "bf16", "none", runtime=True))
     """Autocast dtype: auto (bf16 on CUDA, off on CPU) | bf16 | none."""
-    compile: bool = False
+    compile: bool = field(default=False, metadata=RUNTIME)
     """Wrap the model in torch.compile."""
-    log_every: int = 50
+    log_every: int = field(default=50, metadata=RUNTIME)
     """Steps between metric lines."""
-    eval_every: int = 500
+    eval_every: int = field(default=500, metadata=RUNTIME)
     """Steps between diagnostics on held-out episodes."""
-    ckpt_every: int = 500
+    ckpt_every: int = field(default=500, metadata=RUNTIME)
     """Steps between periodic checkpoints."""
-    probe_episodes: int = 30
+    probe_episodes: int = field(default=30, metadata=RUNTIME)
     """Held-out episodes used by the diagnostics."""
-    threads: int = 0
+    threads: int = field(default=0, metadata=RUNTIME)
     """CPU threads for torch; 0 = torch's default."""
+
+    def __post_init__(self) -> None:
+        check(
+            self,
+            "train",
+            at_least={
+                "steps": 1,
+                "batch_size": 1,
+                "rollout_steps": 1,
+                "weight_decay": 0,
+                "warmup": 0,
+                "grad_clip": 0,
+                "log_every": 1,
+                "eval_every": 1,
+                "ckpt_every": 1,
+                "probe_episodes": 1,
+                "threads": 0,
+            },
+            above={"lr": 0},
+        )
+
+
+PRESETS = ("debug", "cpu", "gpu")
 
 
 @dataclass
-class Config:
+class RunConfig:
+    """How a command runs, never what it computes: the section every command that writes a run
+    folder shares. Its fields may differ between a run and its resumption."""
+
+    device: str = "auto"
+    """auto | cpu | cuda | cuda:N."""
+    run_dir: str | None = None
+    """Run folder; None = a folder under runs/ named after the settings."""
+    progress: bool = True
+    """Show progress bars."""
+
+    def __post_init__(self) -> None:
+        kind, _, index = self.device.partition(":")
+        if kind not in ("auto", "cpu", "cuda", "mps") or (index and not index.isdigit()):
+            raise ConfigError(
+                f"device={self.device!r} is not a device; use auto, cpu, cuda or cuda:N"
+            )
+
+
+@dataclass
+class LoggedRunConfig(RunConfig):
+    """The run section of a command that logs metrics (train)."""
+
+    logger: str = field(default="none", metadata=choices("none", "wandb"))
+    """none | wandb (offline unless wandb_mode=online)."""
+    wandb_mode: str = field(default="offline", metadata=choices("offline", "online", "disabled"))
+    """wandb mode when logger=wandb: offline | online | disabled."""
+    wandb_project: str = "worldmodel"
+    """wandb project name."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check(self, "")
+
+
+@dataclass
+class CollectConfig:
+    """Settings of ``python -m worldmodel.collect``."""
+
+    env: EnvConfig = field(default_factory=EnvConfig)
+    """The world the data comes from."""
+    data: DataConfig = field(default_factory=DataConfig)
+    """Offline data set."""
+    preset: str = field(default="cpu", metadata=choices(*PRESETS))
+    """Size preset: debug | cpu | gpu (set by choosing preset=...)."""
+    seed: int = 0
+    """Seed of the episodes (each shard seeds itself from seed and its index)."""
+    progress: bool = field(default=True, metadata=RUNTIME)
+    """Show progress bars."""
+
+    def __post_init__(self) -> None:
+        check(self, "")
+
+
+@dataclass
+class Config(LoggedRunConfig):
+    """Settings of ``python -m worldmodel.train``: the model's identity (env, data, model,
+    train, preset, seed), stored in every checkpoint, and how this run goes."""
+
     env: EnvConfig = field(default_factory=EnvConfig)
     """The world the data comes from."""
     data: DataConfig = field(default_factory=DataConfig)
@@ -133,37 +268,56 @@ class Config:
     """Encoder, predictor and anti-collapse objective."""
     train: TrainConfig = field(default_factory=TrainConfig)
     """Optimisation."""
-    preset: str = "cpu"
+    preset: str = field(default="cpu", metadata=choices(*PRESETS))
     """Size preset: debug | cpu | gpu (set by choosing preset=...)."""
     seed: int = 0
     """Seed for Python, NumPy, torch and the envs."""
-    device: str = "auto"
-    """auto | cpu | cuda | cuda:N."""
-    run_dir: str | None = None
-    """Run folder; None = runs/<env>-<preset>[-seedN]."""
-    resume: bool = False
+    resume: bool = field(default=False, metadata=RUNTIME)
     """Continue an interrupted run from run_dir's last checkpoint."""
-    logger: str = "none"
-    """none | wandb (offline unless wandb_mode=online)."""
-    wandb_mode: str = "offline"
-    """wandb mode when logger=wandb: offline | online | disabled."""
-    wandb_project: str = "worldmodel"
-    """wandb project name."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.model.encoder == "vit" and self.env.image_size % self.model.patch_size:
+            raise ConfigError(
+                f"env.image_size={self.env.image_size} is not a multiple of "
+                f"model.patch_size={self.model.patch_size}"
+            )
+
+
+@dataclass
+class ProbeData:
+    dir: str | None = None
+    """Data set folder; None = the one the model was trained on."""
+    verify: bool = True
+    """Check every shard's checksum when the data set is loaded."""
+
+
+@dataclass
+class ProbeSettings:
+    probe_episodes: int = 30
+    """Held-out episodes used by the diagnostics."""
+
+    def __post_init__(self) -> None:
+        check(self, "train", at_least={"probe_episodes": 1})
+
+
+@dataclass
+class ProbeConfig(RunConfig):
+    """Settings of ``python -m worldmodel.probe``: the world, model and data come from the
+    checkpoint; run_dir defaults to the checkpoint's folder."""
+
     checkpoint: str | None = None
-    """probe: checkpoint to diagnose."""
-    progress: bool = True
-    """Show progress bars."""
-    task: str | None = None
-    """agents.evaluate: PROTOCOL.md task (typed in agents/)."""
-    planner: Any = None
-    """agents.evaluate: planner settings (typed in agents/)."""
-    eval: Any = None
-    """agents.evaluate: evaluation settings (typed in agents/)."""
+    """Checkpoint (file or run folder) to diagnose; required."""
+    data: ProbeData = field(default_factory=ProbeData)
+    """Data set to probe on."""
+    train: ProbeSettings = field(default_factory=ProbeSettings)
+    """Diagnostics size (train.probe_episodes, as in training)."""
+    preset: str = field(default="cpu", metadata=choices(*PRESETS))
+    """Size preset: debug | cpu | gpu (sets train.probe_episodes)."""
 
-
-def register(name: str = "worldmodel_schema", node: type = Config) -> None:
-    """Register a schema with Hydra so YAML files can extend it."""
-    ConfigStore.instance().store(name=name, node=node)
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check(self, "")
 
 
 def env_kwargs(cfg: EnvConfig) -> dict[str, Any]:

@@ -6,6 +6,7 @@ import torch
 from torch import nn
 
 from worldmodel.config import ModelConfig
+from worldmodel.runtime.errors import InputError
 
 
 class CNNEncoder(nn.Module):
@@ -28,7 +29,7 @@ class CNNEncoder(nn.Module):
             ]
             c_in, c, size = c, c * 2, size // 2
         if size < 1:
-            raise ValueError(
+            raise InputError(
                 f"env.image_size={image_size} is too small for the CNN encoder (needs >= 16)"
             )
         self.conv = nn.Sequential(*layers)
@@ -45,7 +46,7 @@ class ViTEncoder(nn.Module):
     def __init__(self, image_size: int, patch: int, width: int, depth: int, embed_dim: int):
         super().__init__()
         if image_size % patch:
-            raise ValueError(
+            raise InputError(
                 f"env.image_size={image_size} is not a multiple of model.patch_size={patch}"
             )
         n = (image_size // patch) ** 2
@@ -70,4 +71,4 @@ def build_encoder(cfg: ModelConfig, image_size: int) -> nn.Module:
         return ViTEncoder(
             image_size, cfg.patch_size, max(32, cfg.channels * 2), cfg.vit_depth, cfg.embed_dim
         )
-    raise ValueError(f"unknown model.encoder={cfg.encoder!r}; choose cnn or vit")
+    raise InputError(f"unknown model.encoder={cfg.encoder!r}; choose cnn or vit")

@@ -9,6 +9,8 @@ from typing import Any, Protocol
 import numpy as np
 from gymnasium import spaces
 
+from worldmodel.runtime.errors import InputError
+
 
 class Policy(Protocol):
     """A collection policy: called once per decision; ``reset`` at each episode start."""
@@ -27,7 +29,7 @@ class PersistentRandomPolicy:
 
     def __init__(self, action_space: spaces.Box, rng: np.random.Generator, persistence: int = 4):
         if persistence < 1:
-            raise ValueError(f"data.persistence must be >= 1, got {persistence}")
+            raise InputError(f"data.persistence must be >= 1, got {persistence}")
         self.low, self.high = action_space.low, action_space.high
         self.rng, self.persistence = rng, persistence
         self._action: np.ndarray | None = None
@@ -60,7 +62,7 @@ class _CallablePolicy:
     def __call__(self, obs, info):
         action = np.asarray(self.fn(obs, info), np.float32)
         if action.shape != self.space.shape:
-            raise ValueError(
+            raise InputError(
                 f"data.policy={self.spec!r} returned an action of shape {action.shape}; this "
                 f"env's actions have shape {self.space.shape}"
             )
@@ -76,18 +78,18 @@ def load_factory(spec: str) -> Callable[..., Any] | None:
         return None
     module_name, sep, attr = spec.partition(":")
     if not sep or not module_name or not attr:
-        raise ValueError(
+        raise InputError(
             f"data.policy={spec!r} is neither 'random' nor 'package.module:factory'; "
             f"e.g. data.policy=mypkg.policies:make_policy"
         )
     try:
         factory = getattr(importlib.import_module(module_name), attr)
     except (ImportError, AttributeError) as e:
-        raise ValueError(
+        raise InputError(
             f"data.policy={spec!r} cannot be imported: {e} (is its folder on PYTHONPATH?)"
         ) from None
     if not callable(factory):
-        raise ValueError(f"data.policy={spec!r} names a {type(factory).__name__}, not a factory")
+        raise InputError(f"data.policy={spec!r} names a {type(factory).__name__}, not a factory")
     return factory
 
 

@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from worldmodel.config import ModelConfig
+from worldmodel.runtime.errors import InputError
 
 
 class MLPPredictor(nn.Module):
@@ -65,7 +66,7 @@ def build_predictor(cfg: ModelConfig, action_dim: int) -> nn.Module:
         return MLPPredictor(*args)
     if cfg.predictor == "transformer":
         return TransformerPredictor(*args)
-    raise ValueError(f"unknown model.predictor={cfg.predictor!r}; choose mlp or transformer")
+    raise InputError(f"unknown model.predictor={cfg.predictor!r}; choose mlp or transformer")
 
 
 def rollout(predictor: nn.Module, history: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:

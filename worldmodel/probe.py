@@ -13,17 +13,25 @@ from pathlib import Path
 
 from worldmodel.api import load
 from worldmodel.checkpoint import config_from_dict
-from worldmodel.config import Config
+from worldmodel.config import ProbeConfig
 from worldmodel.data import EpisodeDataset
 from worldmodel.diagnostics import diagnose, headline
+from worldmodel.runtime.errors import InputError
 
 USAGE = """usage: python -m worldmodel.probe checkpoint=PATH [data.dir=...] [run_dir=...]
 Writes probe.json next to the checkpoint (or into run_dir)."""
 
+HINTS = {
+    "env": "the world comes from the checkpoint",
+    "model": "the model comes from checkpoint=",
+    "seed": "the probes are deterministic",
+}
+"""What to use instead of the settings other commands have."""
 
-def probe(cfg: Config) -> dict:
+
+def probe(cfg: ProbeConfig) -> dict:
     if not cfg.checkpoint:
-        raise ValueError("checkpoint= is required, e.g. checkpoint=runs/reacher-cpu/checkpoint.pt")
+        raise InputError("checkpoint= is required, e.g. checkpoint=runs/reacher-cpu/checkpoint.pt")
     model = load(cfg.checkpoint, device=cfg.device)
     trained = config_from_dict(model.info["config"])
     data_dir = cfg.data.dir or model.info["data"]["dir"]
@@ -55,7 +63,15 @@ def probe(cfg: Config) -> dict:
 def main(argv: list[str] | None = None) -> dict:
     from worldmodel.runtime.cli import run_command
 
-    return run_command(probe, argv, usage=USAGE)
+    return run_command(
+        probe,
+        argv,
+        config_name="probe",
+        schema=ProbeConfig,
+        usage=USAGE,
+        name="worldmodel.probe",
+        hints=HINTS,
+    )
 
 
 if __name__ == "__main__":

@@ -10,8 +10,9 @@ import json
 import math
 import sys
 import time
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -19,15 +20,17 @@ from torch.nn.parallel import DistributedDataParallel
 
 from worldmodel import checkpoint as ckpt
 from worldmodel.collect import collect, default_data_dir
-from worldmodel.config import Config, env_key, env_kwargs
+from worldmodel.config import Config, LoggedRunConfig, env_key, env_kwargs
 from worldmodel.data import EpisodeDataset
 from worldmodel.diagnostics import diagnose, headline
 from worldmodel.model import JEPA, WorldModel
 from worldmodel.objectives import ema_update
 from worldmodel.runtime import distributed as dist
 from worldmodel.runtime.device import autocast, autocast_dtype, resolve_device
+from worldmodel.runtime.errors import InputError, Interrupted
 from worldmodel.runtime.progress import progress
 from worldmodel.runtime.runlog import RunLogger
+from worldmodel.runtime.schema import leaf_paths, runtime_paths
 from worldmodel.runtime.seeding import seed_everything
 
 USAGE = """usage: python -m worldmodel.train [key=value ...]
@@ -37,32 +40,14 @@ Train a JEPA world model (collecting its data set first if needed), e.g.
   python -m worldmodel.train preset=debug run_dir=/tmp/run
   torchrun --nproc_per_node=2 -m worldmodel.train env=reacher"""
 
-# Settings that may differ between a run and its resumption without changing the model.
-RUNTIME_FIELDS = (
-    "resume",
-    "progress",
-    "logger",
-    "wandb_mode",
-    "wandb_project",
-    "device",
-    "run_dir",
-    "checkpoint",
-)
-RUNTIME_SUBFIELDS = {
-    "data.workers",
-    "data.verify",
-    "train.threads",
-    "train.log_every",
-    "train.eval_every",
-    "train.ckpt_every",
-    "train.compile",
-    "train.probe_episodes",
-    "train.amp",
-}
+RUNTIME = runtime_paths(Config, LoggedRunConfig)
+"""Settings that may differ between a run and its resumption without changing the model: the run
+section (by definition) and the fields marked runtime (threads, log_every, ...)."""
 
 
-class TrainingError(RuntimeError):
-    """Training cannot go on (a non-finite loss, a mismatched run folder)."""
+class TrainingError(InputError):
+    """Training cannot go on for a reason the user can fix (a non-finite loss, a mismatched run
+    folder)."""
 
 
 def default_run_dir(cfg: Config) -> Path:
@@ -71,28 +56,94 @@ def default_run_dir(cfg: Config) -> Path:
 
 
 def train(cfg: Config) -> Path:
-    """Train the model ``cfg`` describes; returns the path of the final checkpoint."""
-    device = resolve_device(cfg.device)
-    if dist.init_from_env(device.type) and device.type == "cuda":
-        device = torch.device("cuda", dist.rank() % torch.cuda.device_count())
-    is_main = dist.rank() == 0
-    seed_everything(cfg.seed, dist.rank())
-    if cfg.train.threads:
-        torch.set_num_threads(cfg.train.threads)
+    """Train the model ``cfg`` describes; returns the path of the final checkpoint.
+
+    Ctrl-C saves a checkpoint at the interruption and says how to resume it."""
+    device = setup(cfg)
     run_dir = Path(cfg.run_dir) if cfg.run_dir else default_run_dir(cfg)
     path = run_dir / "checkpoint.pt"
     existing = _check_run_dir(cfg, path)
     if existing is not None and existing.get("complete") and not cfg.resume:
-        if is_main:
+        if dist.rank() == 0:
             print(
                 f"{path} already holds this model, trained for {existing['step']} steps: reusing it"
             )
         return path
+    run = build(cfg, device, path, existing)
+    bar = progress(
+        total=cfg.train.steps,
+        initial=run.step,
+        desc="train",
+        unit="step",
+        enabled=run.is_main and cfg.progress,
+    )
+    try:
+        while run.step < cfg.train.steps:
+            metrics = step(run)
+            bar.update(1)
+            if run.step % cfg.train.log_every == 0 or run.step == cfg.train.steps:
+                bar.set_postfix(loss=f"{metrics['loss']:.4f}", fps=f"{metrics['frames_per_s']:.0f}")
+                run.log.log(run.step, metrics)
+            if run.step < cfg.train.steps:
+                if run.is_main and run.step % cfg.train.eval_every == 0:
+                    bar.write(f"step {run.step}: {headline(evaluate(run))}")
+                if run.step % cfg.train.ckpt_every == 0:
+                    save(run, complete=False)
+    except KeyboardInterrupt:
+        bar.close()
+        save(run, complete=False)
+        run.log.close()
+        raise Interrupted(
+            f"checkpoint saved at step {run.step} in {path}", ("resume=true",)
+        ) from None
+    bar.close()
+    finish(run)
+    return path
 
-    # Data: rank 0 collects (or reuses) it; the others wait and open the same folder.
-    if is_main:
-        data_dir = collect(cfg)
-    dist.barrier()
+
+@dataclass
+class Run:
+    """What the training loop works on, made by :func:`build`."""
+
+    cfg: Config
+    device: torch.device
+    path: Path
+    """The run's checkpoint file."""
+    dataset: EpisodeDataset
+    train_eps: np.ndarray
+    val_eps: np.ndarray
+    model: JEPA
+    net: torch.nn.Module
+    """The model as trained: wrapped in DDP and/or compiled."""
+    opt: torch.optim.Optimizer
+    step: int
+    rng: np.random.Generator
+    proj_gen: torch.Generator
+    log: RunLogger
+    meta: dict
+    """The env and data facts stored in the checkpoint."""
+    state_features: Any
+    is_main: bool
+    started: float = field(default_factory=time.perf_counter)
+    frames: int = 0
+
+
+def setup(cfg: Config) -> torch.device:
+    """The device (one per rank under torchrun), the process group, the seeds, the threads."""
+    device = resolve_device(cfg.device)
+    if dist.init_from_env(device.type) and device.type == "cuda":
+        device = torch.device("cuda", dist.rank() % torch.cuda.device_count())
+    seed_everything(cfg.seed, dist.rank())
+    if cfg.train.threads:
+        torch.set_num_threads(cfg.train.threads)
+    return device
+
+
+def build(cfg: Config, device: torch.device, path: Path, existing: dict | None) -> Run:
+    """Data (rank 0 collects or reuses it; a refusal there stops every rank alike), model,
+    optimiser, logger, and the state of the interrupted run when resuming."""
+    is_main = dist.rank() == 0
+    dist.on_main(lambda: collect(cfg))
     data_dir = Path(cfg.data.dir) if cfg.data.dir else default_data_dir(cfg.env, cfg.data, cfg.seed)
     dataset = EpisodeDataset(
         data_dir,
@@ -101,21 +152,21 @@ def train(cfg: Config) -> Path:
     )
     train_eps, val_eps = dataset.split(cfg.data.val_fraction)
     action_dim, size = int(dataset.manifest["action_dim"]), cfg.env.image_size
-    env_meta = {
-        "name": cfg.env.name,
-        "key": env_key(cfg.env),
-        "image_size": size,
-        "action_dim": action_dim,
-        "action_repeat": cfg.env.action_repeat,
-        "kwargs": env_kwargs(cfg.env),
+    meta = {
+        "env": {
+            "name": cfg.env.name,
+            "key": env_key(cfg.env),
+            "image_size": size,
+            "action_dim": action_dim,
+            "action_repeat": cfg.env.action_repeat,
+            "kwargs": env_kwargs(cfg.env),
+        },
+        "data": {
+            "dir": str(data_dir),
+            "frames": dataset.manifest["frames"],
+            "episodes": dataset.num_episodes,
+        },
     }
-    data_meta = {
-        "dir": str(data_dir),
-        "frames": dataset.manifest["frames"],
-        "episodes": dataset.num_episodes,
-    }
-
-    # Model, optimiser, and the state of an interrupted run.
     model = JEPA(cfg.model, size, action_dim).to(device)
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
@@ -126,118 +177,133 @@ def train(cfg: Config) -> Path:
         step = int(existing["step"])
         if is_main:
             print(f"resuming {path} from step {step}")
-    net = DistributedDataParallel(model) if dist.is_distributed() else model
+            _truncate_metrics(path.parent / "metrics.jsonl", step)
+    net: torch.nn.Module = DistributedDataParallel(model) if dist.is_distributed() else model
     if cfg.train.compile:
-        net = torch.compile(net)
-    amp = autocast_dtype(cfg.train.amp, device)
-    rng = np.random.default_rng([cfg.seed, dist.rank(), step])
-    proj_gen = torch.Generator().manual_seed(
-        cfg.seed * 7919 + step
-    )  # same directions on every rank
-    length = cfg.model.history + cfg.train.rollout_steps
-    env_for_probe = _state_features(cfg)
-
+        net = torch.compile(net)  # type: ignore[assignment]
     log = RunLogger(
-        run_dir,
+        path.parent,
         asdict(cfg),
         cfg.logger,
         enabled=is_main,
         wandb_mode=cfg.wandb_mode,
         project=cfg.wandb_project,
-        name=run_dir.name,
+        name=path.parent.name,
     )
     if is_main:
-        (run_dir / "config.json").write_text(json.dumps(asdict(cfg), indent=2) + "\n")
+        (path.parent / "config.json").write_text(json.dumps(asdict(cfg), indent=2) + "\n")
+    return Run(
+        cfg=cfg,
+        device=device,
+        path=path,
+        dataset=dataset,
+        train_eps=train_eps,
+        val_eps=val_eps,
+        model=model,
+        net=net,
+        opt=opt,
+        step=step,
+        rng=np.random.default_rng([cfg.seed, dist.rank(), step]),
+        proj_gen=torch.Generator().manual_seed(cfg.seed * 7919 + step),  # same on every rank
+        log=log,
+        meta=meta,
+        state_features=_state_features(cfg),
+        is_main=is_main,
+    )
 
-    def save(complete: bool, diagnostics: dict | None = None) -> None:
-        if is_main:
-            ckpt.save(
-                path,
-                {
-                    "step": step,
-                    "config": asdict(cfg),
-                    "env": env_meta,
-                    "data": data_meta,
-                    "model": model.state_dict(),
-                    "optimizer": opt.state_dict(),
-                    "complete": complete,
-                    "diagnostics": diagnostics or {},
-                },
-            )
 
-    def evaluate() -> dict:
-        wm = world_model(model, cfg, size, action_dim)
-        stats = diagnose(
-            wm,
-            dataset,
-            train_eps,
-            val_eps,
-            env_for_probe,
-            cfg.train.rollout_steps + 2,
-            cfg.train.probe_episodes,
+def step(run: Run) -> dict[str, float]:
+    """One optimiser step on a fresh batch; returns the step's metrics."""
+    cfg = run.cfg
+    length = cfg.model.history + cfg.train.rollout_steps
+    obs, act = run.dataset.sample(run.rng, run.train_eps, cfg.train.batch_size, length)
+    obs = torch.from_numpy(obs).to(run.device, non_blocking=True)  # uint8 [B, L, H, W, 3]
+    act = torch.from_numpy(act).to(run.device, non_blocking=True)  # [B, L-1, A]
+    lr = _lr(cfg, run.step)
+    for group in run.opt.param_groups:
+        group["lr"] = lr
+    with autocast(run.device, autocast_dtype(cfg.train.amp, run.device)):
+        loss, parts = run.net(obs, act, run.proj_gen)
+    if not torch.isfinite(loss):
+        run.log.close()
+        kept = run.path if run.path.exists() else "(none yet)"
+        raise TrainingError(
+            f"loss became {loss.item()} at step {run.step}; training stopped. The last good "
+            f"checkpoint is kept at {kept}. Lower train.lr or raise the regularizer weight"
         )
-        model.train()
-        return stats
+    run.opt.zero_grad(set_to_none=True)
+    loss.backward()
+    if cfg.train.grad_clip > 0:
+        params = [p for p in run.model.parameters() if p.requires_grad]
+        torch.nn.utils.clip_grad_norm_(params, cfg.train.grad_clip)
+    run.opt.step()
+    if run.model.target_encoder is not None:
+        ema_update(run.model.target_encoder, run.model.encoder, cfg.model.ema_decay)
+    run.step += 1
+    run.frames += obs.shape[0] * obs.shape[1] * dist.world_size()
+    metrics = {k: float(v.detach()) for k, v in parts.items()}
+    metrics.update(lr=lr, frames_per_s=run.frames / (time.perf_counter() - run.started))
+    return metrics
 
-    bar = progress(
-        total=cfg.train.steps,
-        initial=step,
-        desc="train",
-        unit="step",
-        enabled=is_main and cfg.progress,
+
+def evaluate(run: Run) -> dict:
+    """Diagnostics on held-out episodes (rank 0), logged; the model is left in training mode."""
+    cfg = run.cfg
+    wm = world_model(run.model, cfg, cfg.env.image_size, run.meta["env"]["action_dim"])
+    stats = diagnose(
+        wm,
+        run.dataset,
+        run.train_eps,
+        run.val_eps,
+        run.state_features,
+        cfg.train.rollout_steps + 2,
+        cfg.train.probe_episodes,
     )
-    t0, frames = time.perf_counter(), 0
-    model.train()
-    while step < cfg.train.steps:
-        obs, act = dataset.sample(rng, train_eps, cfg.train.batch_size, length)
-        obs = torch.from_numpy(obs).to(device, non_blocking=True)  # uint8 [B, L, H, W, 3]
-        act = torch.from_numpy(act).to(device, non_blocking=True)  # [B, L-1, A]
-        lr = _lr(cfg, step)
-        for group in opt.param_groups:
-            group["lr"] = lr
-        with autocast(device, amp):
-            loss, parts = net(obs, act, proj_gen)
-        if not torch.isfinite(loss):
-            log.close()
-            raise TrainingError(
-                f"loss became {loss.item()} at step {step}; training stopped. The last good checkpoint "
-                f"is kept at {path if path.exists() else '(none yet)'}. Lower train.lr or raise the regularizer weight"
-            )
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        if cfg.train.grad_clip > 0:
-            torch.nn.utils.clip_grad_norm_(params, cfg.train.grad_clip)
-        opt.step()
-        if model.target_encoder is not None:
-            ema_update(model.target_encoder, model.encoder, cfg.model.ema_decay)
-        step += 1
-        frames += obs.shape[0] * obs.shape[1] * dist.world_size()
-        bar.update(1)
-        if step % cfg.train.log_every == 0 or step == cfg.train.steps:
-            metrics = {k: float(v.detach()) for k, v in parts.items()}
-            metrics.update(lr=lr, frames_per_s=frames / (time.perf_counter() - t0))
-            bar.set_postfix(loss=f"{metrics['loss']:.4f}", fps=f"{metrics['frames_per_s']:.0f}")
-            log.log(step, metrics)
-        if is_main and step % cfg.train.eval_every == 0 and step < cfg.train.steps:
-            stats = evaluate()
-            log.log(step, {f"diag/{k}": v for k, v in stats.items() if not isinstance(v, list)})
-            bar.write(f"step {step}: {headline(stats)}")
-        if step % cfg.train.ckpt_every == 0 and step < cfg.train.steps:
-            save(complete=False)
-    bar.close()
-    stats = evaluate() if is_main else {}
-    save(complete=True, diagnostics=stats)
-    if is_main:
+    run.model.train()
+    run.log.log(run.step, {f"diag/{k}": v for k, v in stats.items() if not isinstance(v, list)})
+    return stats
+
+
+def save(run: Run, complete: bool, diagnostics: dict | None = None) -> None:
+    """The checkpoint, written atomically by rank 0: plain data only."""
+    if run.is_main:
+        ckpt.save(
+            run.path,
+            {
+                "step": run.step,
+                "config": asdict(run.cfg),
+                **run.meta,
+                "model": run.model.state_dict(),
+                "optimizer": run.opt.state_dict(),
+                "complete": complete,
+                "diagnostics": diagnostics or {},
+            },
+        )
+
+
+def finish(run: Run) -> None:
+    """Final diagnostics, the complete checkpoint, probe.json and the summary lines."""
+    stats = evaluate(run) if run.is_main else {}
+    save(run, complete=True, diagnostics=stats)
+    if run.is_main:
+        run_dir = run.path.parent
         (run_dir / "probe.json").write_text(json.dumps(stats, indent=2) + "\n")
-        log.log(step, {f"diag/{k}": v for k, v in stats.items() if not isinstance(v, list)})
-        log.close()
-        fps = frames / max(time.perf_counter() - t0, 1e-9)
+        run.log.close()
+        fps = run.frames / max(time.perf_counter() - run.started, 1e-9)
         print(
-            f"checkpoint: {path}\nmetrics:    {run_dir / 'metrics.jsonl'}\ndiagnostics: {run_dir / 'probe.json'}"
+            f"checkpoint: {run.path}\nmetrics:    {run_dir / 'metrics.jsonl'}\n"
+            f"diagnostics: {run_dir / 'probe.json'}"
         )
-        print(f"trained {step} steps at {fps:.0f} frames/s; {headline(stats)}")
+        print(f"trained {run.step} steps at {fps:.0f} frames/s; {headline(stats)}")
     dist.barrier()
-    return path
+
+
+def _truncate_metrics(path: Path, step: int) -> None:
+    """Drop the rows logged after the checkpoint a resumed run continues from (the steps it
+    repeats), so that metrics.jsonl holds each step once."""
+    if path.exists():
+        rows = path.read_text().splitlines(keepends=True)
+        path.write_text("".join(r for r in rows if json.loads(r).get("step", 0) <= step))
 
 
 def world_model(model: JEPA, cfg: Config, size: int, action_dim: int) -> WorldModel:
@@ -281,19 +347,12 @@ def _check_run_dir(cfg: Config, path: Path) -> dict | None:
             )
         return None
     payload = ckpt.read(path)
-    old, new = payload["config"], asdict(cfg)
-    ignore = RUNTIME_SUBFIELDS | ({"train.steps"} if cfg.resume else set())
-    diffs = [
-        f"{sec}.{k}: {old.get(sec, {}).get(k)!r} -> {v!r}"
-        for sec in ("env", "data", "model", "train")
-        for k, v in new[sec].items()
-        if old.get(sec, {}).get(k) != v and f"{sec}.{k}" not in ignore
-    ]
-    diffs += [
-        f"{k}: {old.get(k)!r} -> {v!r}"
-        for k, v in new.items()
-        if not isinstance(v, dict) and k not in RUNTIME_FIELDS and old.get(k) != v
-    ]
+    ignore = RUNTIME | ({"train.steps"} if cfg.resume else set())
+    diffs = []
+    for key, _ in leaf_paths(Config):
+        old, new = _get(payload["config"], key), _get(asdict(cfg), key)
+        if key not in ignore and old != new:
+            diffs.append(f"{key}: {old!r} -> {new!r}")
     if diffs:
         raise TrainingError(
             f"{path} was trained with other settings ({'; '.join(diffs[:4])}); choose another run_dir= "
@@ -307,10 +366,16 @@ def _check_run_dir(cfg: Config, path: Path) -> dict | None:
     return payload
 
 
+def _get(values: dict, path: str):
+    for key in path.split("."):
+        values = values.get(key) if isinstance(values, dict) else None  # type: ignore[assignment]
+    return values
+
+
 def main(argv: list[str] | None = None) -> Path:
     from worldmodel.runtime.cli import run_command
 
-    return run_command(train, argv, usage=USAGE, errors=(ValueError, TypeError, TrainingError))
+    return run_command(train, argv, usage=USAGE, name="worldmodel.train")
 
 
 if __name__ == "__main__":

@@ -1,15 +1,37 @@
-"""Playing PROTOCOL.md episodes with any policy that has ``reset_batch`` / ``act_batch``."""
+"""Playing PROTOCOL.md episodes with any :class:`Policy` (``reset_batch`` / ``act_batch``)."""
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
 from worldmodel.runtime.atomic import atomic_path
 from worldmodel.runtime.progress import progress as progress_bar
+
+
+class Policy(Protocol):
+    """What ``play`` needs from a policy: the agent, the baselines and the oracle all have it."""
+
+    uses_frames: bool
+    """False if it never looks at the frames (``play`` then skips rendering them)."""
+    last_plan_ms: float
+    """Wall time of the last decision's plan; 0 when it planned nothing (not counted)."""
+    last_rollout_calls: int
+    """Rollout calls of the last decision's plan."""
+    last_transitions: int
+    """Latent (or simulated) transitions of the last decision's plan."""
+
+    def reset_batch(self, goal_images: np.ndarray) -> None:
+        """Start E episodes toward ``goal_images [E, H, W, 3]`` (uint8)."""
+        ...
+
+    def act_batch(self, frames: np.ndarray) -> np.ndarray:
+        """Actions ``[E, A]`` (float32, in [-1, 1]) for the current frames ``[E, H, W, 3]``."""
+        ...
 
 
 @dataclass
@@ -32,7 +54,7 @@ class RunStats:
 
 
 def play(
-    policy,
+    policy: Policy,
     envs: list,
     episodes: list,
     task,
@@ -51,7 +73,7 @@ def play(
     A policy with ``uses_frames = False`` (the baselines) plays with the frames not rendered
     (``GoalEnv.blind``) unless videos are asked for: the same episodes, at the cost of physics only.
     """
-    blind = not getattr(policy, "uses_frames", True) and videos == 0
+    blind = not policy.uses_frames and videos == 0
     for env in envs:
         env.unwrapped.blind = blind
     try:
@@ -61,7 +83,9 @@ def play(
             env.unwrapped.blind = False
 
 
-def _play(policy, envs, episodes, task, desc, videos, video_dir, video_scale, progress) -> RunStats:
+def _play(
+    policy: Policy, envs, episodes, task, desc, videos, video_dir, video_scale, progress
+) -> RunStats:
     stats = RunStats()
     repeat = envs[0].unwrapped.action_repeat
     decisions = math.ceil(task.budget / repeat)
@@ -97,7 +121,7 @@ def _play(policy, envs, episodes, task, desc, videos, video_dir, video_scale, pr
             if done.all():
                 break
             actions = policy.act_batch(np.stack(frames))  # [n, A]
-            if getattr(policy, "last_plan_ms", 0.0) > 0:
+            if policy.last_plan_ms > 0:
                 stats.plan_ms.append(policy.last_plan_ms)
                 stats.rollout_calls.append(policy.last_rollout_calls)
                 stats.transitions += policy.last_transitions

@@ -17,16 +17,19 @@ from pathlib import Path
 import torch
 
 from agents.evaluation.baselines import RandomPolicy, ZeroPolicy
-from agents.evaluation.config import EvaluateConfig
-from agents.evaluation.episodes import RunStats, play, summarize
+from agents.evaluation.config import HINTS, EvaluateConfig
+from agents.evaluation.episodes import Policy, RunStats, play, summarize
 from agents.evaluation.oracle import OracleMPC
 from agents.mpc import LatentMPCAgent
 from agents.planners import PlannerConfig, make_planner
-from envs.tasks import PROTOCOL_VERSION, get_task
+from agents.planners.aids import planning_aids
+from envs.tasks import PROTOCOL_VERSION, Task, get_task
 from worldmodel.api import load
 from worldmodel.checkpoint import CheckpointError
 from worldmodel.config import world_key
+from worldmodel.model import WorldModel
 from worldmodel.runtime.device import autocast_dtype, resolve_device
+from worldmodel.runtime.errors import InputError
 from worldmodel.runtime.provenance import cpu_name, git_commit
 from worldmodel.runtime.seeding import seed_everything
 
@@ -37,36 +40,22 @@ USAGE = """usage: python -m agents.evaluate task=TASK checkpoint=PATH [planner=c
 
 def evaluate(cfg: EvaluateConfig) -> dict:
     """Run the task with the agent and the baselines; returns what eval.json holds."""
-    task = get_task(
-        cfg.task,
-        **(
-            {"domain": cfg.eval.domain, "task": cfg.eval.dmc_task}
-            if cfg.task == "dmc-generic"
-            else {}
-        ),
-    )
     device = resolve_device(cfg.device)
     seed_everything(cfg.eval.seed)
-    key = world_key(task.world, task.env_kwargs)
-    checkpoint = cfg.checkpoint or str(Path("runs") / f"{key}-cpu" / "checkpoint.pt")
-    model = load(checkpoint, device=str(device))
-    _check_world(model, task, checkpoint)
+    task, model = load_task_and_model(cfg, device)
+    run_dir = prepare_run_dir(cfg, task, model)
+    parallel = max(
+        1, min(cfg.eval.parallel or (25 if device.type == "cuda" else 1), cfg.eval.episodes)
+    )
     meta = model.info["env"]
-    envs_kwargs = {"camera_id": meta["kwargs"].get("camera_id", 0)}
-    parallel = cfg.eval.parallel or (25 if device.type == "cuda" else 1)
-    parallel = max(1, min(parallel, cfg.eval.episodes))
     envs = [
         task.make_env(
-            image_size=model.image_size, action_repeat=meta["action_repeat"], **envs_kwargs
+            image_size=model.image_size,
+            action_repeat=meta["action_repeat"],
+            camera_id=meta["kwargs"].get("camera_id", 0),
         )
         for _ in range(parallel)
     ]
-    run_dir = (
-        Path(cfg.run_dir)
-        if cfg.run_dir
-        else Path("runs") / "eval" / f"{task.name}-{cfg.planner.name}-seed{cfg.eval.seed}"
-    )
-    run_dir.mkdir(parents=True, exist_ok=True)
     episodes = task.episodes(cfg.eval.seed, cfg.eval.episodes)
     print(
         f"{task.name}: {len(episodes)} episodes, budget {task.budget} env steps, "
@@ -77,7 +66,14 @@ def evaluate(cfg: EvaluateConfig) -> dict:
             else f"baselines only ({', '.join(cfg.eval.baselines)})"
         )
     )
-
+    agent_result, stats, cuda_graph = {}, RunStats(), False
+    if cfg.eval.agent:
+        agent_result, stats, cuda_graph = play_agent(
+            cfg, model, envs, episodes, task, run_dir, device
+        )
+    baselines = play_baselines(cfg, model.action_dim, envs, episodes, task)
+    for env in envs:
+        env.close()
     result = {
         "task": task.name,
         "protocol_version": PROTOCOL_VERSION,
@@ -86,57 +82,132 @@ def evaluate(cfg: EvaluateConfig) -> dict:
         "smoke": cfg.eval.episodes < 200,
         "metric": task.metric,
         "agent_played": cfg.eval.agent,
+        **agent_result,
+        **provenance(cfg, task, model, device),
+        "predictor_calls_per_decision": agent_result.get("rollout_calls_per_decision", 0)
+        * cfg.planner.horizon,
+        "encoder_calls_per_decision": 1,
+        "parallel_episodes": parallel,
+        "cuda_graph": cuda_graph,
+        "baselines": baselines,
+        "videos": stats.videos,
+        "date": time.strftime("%Y-%m-%d"),
     }
-    stats, cuda_graph = RunStats(), False
-    if cfg.eval.agent:
-        planner = make_planner(cfg.planner, model.action_dim, device)
-        agent = LatentMPCAgent(
-            model,
-            planner,
-            cost=cfg.planner.cost,
-            cost_weighting=cfg.planner.cost_weighting,
-            replan_every=cfg.eval.replan_every,
-            autocast_dtype=autocast_dtype(cfg.eval.amp, device),
-            seed=cfg.eval.seed,
-            cuda_graph=cfg.eval.cuda_graph,
-            compile=cfg.eval.compile,
-        )
-        stats = play(
-            agent,
-            envs,
-            episodes,
-            task,
-            desc=f"{cfg.planner.name}",
-            videos=cfg.eval.videos,
-            video_dir=run_dir / "videos",
-            video_scale=cfg.eval.video_scale,
-            progress=cfg.progress,
-        )
-        cuda_graph = agent.cuda_graph
-        result.update(summarize(stats, task.metric))
+    path = run_dir / "eval.json"
+    path.write_text(json.dumps(result, indent=2) + "\n")
+    _report(result, path)
+    return result
 
+
+def load_task_and_model(cfg: EvaluateConfig, device: torch.device) -> tuple[Task, WorldModel]:
+    """The task, and the world model of checkpoint= after checking it was trained on its world."""
+    dmc = {"domain": cfg.eval.domain, "task": cfg.eval.dmc_task}
+    task = get_task(cfg.task, **(dmc if cfg.task == "dmc-generic" else {}))
+    key = world_key(task.world, task.env_kwargs)
+    checkpoint = cfg.checkpoint or str(Path("runs") / f"{key}-cpu" / "checkpoint.pt")
+    model = load(checkpoint, device=str(device))
+    _check_world(model, task, checkpoint)
+    return task, model
+
+
+def prepare_run_dir(cfg: EvaluateConfig, task: Task, model: WorldModel) -> Path:
+    """The run folder: by default ``runs/eval/<checkpoint's run>/<task>-<planner>-seedN``.
+
+    A folder holding another checkpoint's eval.json is refused (its results would be mixed with
+    these); the videos of an earlier agent run of the same checkpoint are removed."""
+    checkpoint = Path(model.info["path"]).resolve()
+    run_dir = (
+        Path(cfg.run_dir)
+        if cfg.run_dir
+        else Path("runs")
+        / "eval"
+        / checkpoint.parent.name
+        / f"{task.name}-{cfg.planner.name}-seed{cfg.eval.seed}"
+    )
+    previous = run_dir / "eval.json"
+    if previous.exists():
+        try:
+            old = json.loads(previous.read_text()).get("checkpoint")
+        except (OSError, ValueError):
+            old = "an unreadable eval.json"
+        if old != str(checkpoint):
+            raise InputError(
+                f"{run_dir} holds the results of another checkpoint ({old}); choose another "
+                f"run_dir= or delete {run_dir}"
+            )
+    if cfg.eval.agent:
+        for video in (run_dir / "videos").glob("*.mp4"):
+            video.unlink()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    return run_dir
+
+
+def play_agent(
+    cfg: EvaluateConfig,
+    model: WorldModel,
+    envs: list,
+    episodes: list,
+    task: Task,
+    run_dir: Path,
+    device: torch.device,
+) -> tuple[dict, RunStats, bool]:
+    """The latent MPC agent plays every episode: its summary, its stats, whether it used CUDA
+    graphs."""
+    planner = make_planner(cfg.planner, model.action_dim, device)
+    distance, subgoals = planning_aids(cfg.planner, cfg.cost, model.info["path"], device)
+    agent = LatentMPCAgent(
+        model,
+        planner,
+        cost=cfg.cost,
+        distance=distance,
+        subgoals=subgoals,
+        replan_every=cfg.eval.replan_every,
+        autocast_dtype=autocast_dtype(cfg.eval.amp, device),
+        seed=cfg.eval.seed,
+        cuda_graph=cfg.eval.cuda_graph,
+        compile=cfg.eval.compile,
+    )
+    stats = play(
+        agent,
+        envs,
+        episodes,
+        task,
+        desc=f"{cfg.planner.name}",
+        videos=cfg.eval.videos,
+        video_dir=run_dir / "videos",
+        video_scale=cfg.eval.video_scale,
+        progress=cfg.progress,
+    )
+    return summarize(stats, task.metric), stats, agent.cuda_graph
+
+
+def play_baselines(
+    cfg: EvaluateConfig, action_dim: int, envs: list, episodes: list, task: Task
+) -> dict[str, dict]:
+    """The floors (random, zero) and the ceiling (oracle: CEM on the true simulator)."""
     baselines = {}
     n_base = cfg.eval.baseline_episodes or cfg.eval.episodes
-    action_dim = model.action_dim
+    oracle_cfg = PlannerConfig(
+        name="cem",
+        samples=cfg.eval.oracle_samples,
+        iterations=cfg.eval.oracle_iterations,
+        elites=cfg.eval.oracle_elites,
+        horizon=cfg.planner.horizon,
+    )
+    # The oracle shares the agent's planner structure: a planner that knows the way round
+    # obstacles (learned distance, graph subgoals) is matched by the true shortest-way cost.
+    path_cost = cfg.eval.oracle_cost == "path" or (
+        cfg.eval.oracle_cost == "auto"
+        and (cfg.cost.metric == "learned" or cfg.planner.subgoals != "none")
+    )
     for name in cfg.eval.baselines:
+        policy: Policy
         if name == "random":
             policy = RandomPolicy(action_dim, seed=cfg.eval.seed)
         elif name == "zero":
             policy = ZeroPolicy(action_dim)
-        elif name == "oracle":
-            oracle_cfg = PlannerConfig(
-                name="cem",
-                samples=cfg.eval.oracle_samples,
-                iterations=cfg.eval.oracle_iterations,
-                elites=cfg.eval.oracle_elites,
-                horizon=cfg.planner.horizon,
-                cost_weighting="all",
-            )
-            policy = OracleMPC(envs, oracle_cfg, seed=cfg.eval.seed)
-        else:
-            raise ValueError(
-                f"eval.baselines: unknown baseline {name!r}; choose from random, zero, oracle"
-            )
+        else:  # oracle; EvalSettings refuses any other name at start-up
+            policy = OracleMPC(envs, oracle_cfg, seed=cfg.eval.seed, path_cost=path_cost)
         base_stats = play(policy, envs, episodes[:n_base], task, desc=name, progress=cfg.progress)
         baselines[name] = summarize(base_stats, task.metric)
         if name == "oracle":
@@ -146,47 +217,44 @@ def evaluate(cfg: EvaluateConfig) -> dict:
                 "iterations": oracle_cfg.iterations,
                 "elites": oracle_cfg.elites,
                 "horizon": oracle_cfg.horizon,
-                "cost": "true goal distance, mean over the horizon",
+                "cost": (
+                    "true shortest-way distance (through doors), mean over the horizon"
+                    if path_cost
+                    else "true goal distance, mean over the horizon"
+                ),
                 "model": "MuJoCo",
             }
-    for env in envs:
-        env.close()
+    return baselines
 
+
+def provenance(cfg: EvaluateConfig, task: Task, model: WorldModel, device: torch.device) -> dict:
+    """What the numbers came from: settings (and their hash), checkpoint, device, commit."""
+    meta = model.info["env"]
     settings = {
         "task": task.name,
         "env_kwargs": task.env_kwargs,
         "planner": asdict(cfg.planner),
+        "cost": asdict(cfg.cost),
         "eval": asdict(cfg.eval),
         "checkpoint_step": model.info["step"],
         "protocol_version": PROTOCOL_VERSION,
     }
-    result.update(
-        planner={**asdict(cfg.planner), "action_repeat": meta["action_repeat"]},
-        predictor_calls_per_decision=result.get("rollout_calls_per_decision", 0)
-        * cfg.planner.horizon,
-        encoder_calls_per_decision=1,
-        parallel_episodes=parallel,
-        device=str(device),
-        device_name=_device_name(device),
-        torch_version=torch.__version__,
-        amp=cfg.eval.amp,
-        cuda_graph=cuda_graph,
-        checkpoint=str(Path(model.info["path"]).resolve()),
-        checkpoint_step=model.info["step"],
-        checkpoint_data_frames=model.info["data"].get("frames"),
-        image_size=model.image_size,
-        git_commit=git_commit(),
-        settings_hash=hashlib.sha256(
+    return {
+        "planner": {**asdict(cfg.planner), "action_repeat": meta["action_repeat"]},
+        "cost": asdict(cfg.cost),
+        "device": str(device),
+        "device_name": _device_name(device),
+        "torch_version": torch.__version__,
+        "amp": cfg.eval.amp,
+        "checkpoint": str(Path(model.info["path"]).resolve()),
+        "checkpoint_step": model.info["step"],
+        "checkpoint_data_frames": model.info["data"].get("frames"),
+        "image_size": model.image_size,
+        "git_commit": git_commit(),
+        "settings_hash": hashlib.sha256(
             json.dumps(settings, sort_keys=True, default=str).encode()
         ).hexdigest()[:12],
-        baselines=baselines,
-        videos=stats.videos,
-        date=time.strftime("%Y-%m-%d"),
-    )
-    path = run_dir / "eval.json"
-    path.write_text(json.dumps(result, indent=2) + "\n")
-    _report(result, path)
-    return result
+    }
 
 
 def _check_world(model, task, checkpoint: str) -> None:
@@ -251,8 +319,9 @@ def main(argv: list[str] | None = None) -> dict:
         argv,
         config_name="evaluate",
         schema=EvaluateConfig,
-        schema_name="evaluate_schema",
         usage=USAGE,
+        name="agents.evaluate",
+        hints=HINTS,
     )
 
 

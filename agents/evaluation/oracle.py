@@ -23,9 +23,12 @@ class OracleMPC:
     uses_frames = False
     """It reads the simulator state, never the frames, so ``play`` may skip rendering them."""
 
-    def __init__(self, envs: list, cfg: PlannerConfig, seed: int = 0):
+    def __init__(self, envs: list, cfg: PlannerConfig, seed: int = 0, path_cost: bool = False):
         self.envs = [e.unwrapped for e in envs]
         self.cfg = cfg
+        self.path_cost = path_cost
+        """Score by the shortest free way to the goal (``env.path_distances``, round walls)
+        instead of the straight goal distance."""
         self.action_dim = int(envs[0].action_space.shape[0])
         self.planner = make_planner(cfg, self.action_dim, torch.device("cpu"))
         self.generator = torch.Generator().manual_seed(seed)
@@ -49,14 +52,16 @@ class OracleMPC:
 
             def simulate(i: int) -> None:
                 traj = self.envs[i].simulate(states[i], acts[i])  # [N, H, S]
-                out[i, ..., 0] = self.envs[i].goal_distances(traj, goals[i])
+                env = self.envs[i]
+                score = env.path_distances if self.path_cost else env.goal_distances
+                out[i, ..., 0] = score(traj, goals[i])
 
             # Each episode has its own simulator; MuJoCo's native rollout releases the GIL.
             list(self._pool.map(simulate, range(len(self.envs))))
             return torch.from_numpy(out).float()
 
         def cost(dist: torch.Tensor) -> torch.Tensor:  # [E, N, H, 1] -> [E, N]
-            return dist[..., 0].mean(-1) if self.cfg.cost_weighting == "all" else dist[:, :, -1, 0]
+            return dist[..., 0].mean(-1)  # the true goal distance, mean over the horizon
 
         init = shift_plan(self.plan) if self.plan is not None else None
         start = time.perf_counter()

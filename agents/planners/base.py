@@ -1,4 +1,4 @@
-"""What every planner shares: the function types, the result, the config, goal costs.
+"""What every planner shares: the function types, the result, the config (goal costs: cost.py).
 
 Planners take functions, not models. A planner sees only
 
@@ -10,11 +10,14 @@ tested on a toy linear system with a known optimum, and never imports a model cl
 """
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 import torch
 from torch import Tensor
+
+from worldmodel.runtime.errors import InputError
+from worldmodel.runtime.schema import check, choices
 
 RolloutFn = Callable[[Tensor], Tensor]
 """Actions ``[E, N, H, A]`` -> predicted embeddings ``[E, N, H, D]``."""
@@ -23,16 +26,15 @@ CostFn = Callable[[Tensor], Tensor]
 """Embeddings ``[E, N, H, D]`` -> cost ``[E, N]`` (lower is better)."""
 
 PLANNERS = ("cem", "mppi", "gd")
-COSTS = ("l2", "l1", "cosine")
-WEIGHTINGS = ("last", "all")
 SHIFT_FILLS = ("last", "zero")
+SUBGOALS = ("none", "graph")
 
 
 @dataclass
 class PlannerConfig:
     """Settings of a latent planner (PROTOCOL.md's reported settings are the defaults)."""
 
-    name: str = "cem"
+    name: str = field(default="cem", metadata=choices(*PLANNERS))
     """Which planner: "cem", "mppi" or "gd"."""
     samples: int = 300
     """Action sequences per episode and iteration (for gd: parallel random restarts)."""
@@ -56,31 +58,28 @@ class PlannerConfig:
     """Adam steps of gd, each one rollout call."""
     warm_start: bool = True
     """Start each plan from the previous plan shifted by the steps executed since."""
-    cost: str = "l2"
-    """Goal cost: "l2" (Euclidean distance), "l1" (mean absolute) or "cosine" (1 - cosine)."""
-    cost_weighting: str = "all"
-    """Goal cost on the "last" predicted step only, or the mean over "all" steps."""
+    subgoals: str = field(default="none", metadata=choices(*SUBGOALS))
+    """High level: none (plan toward the goal) | graph (toward subgoals on the shortest path of
+    the latent graph over the training frames; build it with `python -m worldmodel.distance`)."""
+    lookahead: float = 5.0
+    """subgoals=graph: decisions along the graph's path from the current state to the subgoal."""
 
     def __post_init__(self) -> None:
-        for field, value, choices in (
-            ("name", self.name, PLANNERS),
-            ("cost", self.cost, COSTS),
-            ("cost_weighting", self.cost_weighting, WEIGHTINGS),
-        ):
-            if value not in choices:
-                raise ValueError(f"planner.{field}={value!r} is unknown; choose one of {choices}")
-        for field in ("samples", "iterations", "horizon", "elites", "gd_steps"):
-            if getattr(self, field) < 1:
-                raise ValueError(f"planner.{field} must be at least 1, got {getattr(self, field)}")
+        check(self, "planner", above={"lookahead": 0})
+        check(
+            self,
+            "planner",
+            at_least=dict.fromkeys(("samples", "iterations", "horizon", "elites", "gd_steps"), 1),
+        )
         if self.name in ("cem", "mppi") and self.elites > self.samples:
-            raise ValueError(
+            raise InputError(
                 f"planner.elites={self.elites} exceeds planner.samples={self.samples}; "
                 "lower elites or raise samples"
             )
         if not 0.0 <= self.momentum < 1.0:
-            raise ValueError(f"planner.momentum must be in [0, 1), got {self.momentum}")
+            raise InputError(f"planner.momentum must be in [0, 1), got {self.momentum}")
         if self.temperature <= 0 or self.init_std <= 0 or self.min_std < 0 or self.lr <= 0:
-            raise ValueError(
+            raise InputError(
                 "planner.temperature, init_std and lr must be positive and min_std non-negative, "
                 f"got {self.temperature}, {self.init_std}, {self.lr}, {self.min_std}"
             )
@@ -103,9 +102,18 @@ class PlanResult:
 class Planner(Protocol):
     """What the agent needs from a planner."""
 
-    cfg: PlannerConfig
     needs_grad: bool
     """True if ``plan`` backpropagates through the rollout (it must run outside inference mode)."""
+
+    @property
+    def horizon(self) -> int:
+        """Decisions each plan holds (H)."""
+        ...
+
+    @property
+    def warm_start(self) -> bool:
+        """Whether a plan should start from the previous one, shifted."""
+        ...
 
     def plan(
         self,
@@ -117,36 +125,6 @@ class Planner(Protocol):
     ) -> PlanResult: ...
 
 
-def goal_cost(z_goal: Tensor, metric: str = "l2", weighting: str = "last") -> CostFn:
-    """Cost of predicted embeddings ``[E, N, H, D]`` against one goal per episode ``z_goal [E, D]``.
-
-    ``metric``: "l2" Euclidean distance, "l1" mean absolute difference, "cosine" 1 - cosine
-    similarity; all are zero at the goal. ``weighting``: "last" scores the final predicted step
-    only (DINO-WM), "all" the mean over the H steps. Computed in fp32 whatever the rollout's dtype.
-    """
-    if metric not in COSTS:
-        raise ValueError(f"unknown cost {metric!r}; choose one of {COSTS}")
-    if weighting not in WEIGHTINGS:
-        raise ValueError(f"unknown cost weighting {weighting!r}; choose one of {WEIGHTINGS}")
-    if z_goal.dim() != 2:
-        raise ValueError(f"z_goal must be [E, D], got shape {tuple(z_goal.shape)}")
-    goal = z_goal.float()[:, None, None, :]  # [E, 1, 1, D]
-
-    def cost(z: Tensor) -> Tensor:  # [E, N, H, D] -> [E, N]
-        if weighting == "last":
-            z = z[:, :, -1:]  # [E, N, 1, D]
-        z = z.float()
-        if metric == "l2":
-            per_step = torch.linalg.vector_norm(z - goal, dim=-1)
-        elif metric == "l1":
-            per_step = (z - goal).abs().mean(dim=-1)
-        else:
-            per_step = 1.0 - torch.nn.functional.cosine_similarity(z, goal, dim=-1)
-        return per_step.mean(dim=-1)  # [E, N]
-
-    return cost
-
-
 def shift_plan(actions: Tensor, steps: int = 1, fill: str = "last") -> Tensor:
     """Warm start: drop the first ``steps`` actions of ``[E, H, A]`` plans and refill the end.
 
@@ -154,7 +132,7 @@ def shift_plan(actions: Tensor, steps: int = 1, fill: str = "last") -> Tensor:
     zeros (TD-MPC2). Returns a new ``[E, H, A]`` tensor.
     """
     if fill not in SHIFT_FILLS:
-        raise ValueError(f"unknown shift fill {fill!r}; choose one of {SHIFT_FILLS}")
+        raise InputError(f"unknown shift fill {fill!r}; choose one of {SHIFT_FILLS}")
     horizon = actions.shape[1]
     steps = min(steps, horizon)
     tail = actions[:, -1:] if fill == "last" else torch.zeros_like(actions[:, -1:])
@@ -168,7 +146,7 @@ def initial_mean(
     if init is None:
         return torch.zeros(batch, horizon, action_dim, device=device)
     if tuple(init.shape) != (batch, horizon, action_dim):
-        raise ValueError(
+        raise InputError(
             f"init must be [E, H, A] = {(batch, horizon, action_dim)}, got {tuple(init.shape)}"
         )
     return init.detach().to(device=device, dtype=torch.float32).clamp(-1.0, 1.0)

@@ -36,6 +36,14 @@ class GDPlanner:
         self.action_dim = action_dim
         self.device = device
 
+    @property
+    def horizon(self) -> int:
+        return self.cfg.horizon
+
+    @property
+    def warm_start(self) -> bool:
+        return self.cfg.warm_start
+
     def plan(
         self,
         rollout: RolloutFn,

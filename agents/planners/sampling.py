@@ -31,6 +31,14 @@ class SamplingPlanner:
         self.action_dim = action_dim
         self.device = device
 
+    @property
+    def horizon(self) -> int:
+        return self.cfg.horizon
+
+    @property
+    def warm_start(self) -> bool:
+        return self.cfg.warm_start
+
     def elite_weights(self, elite_cost: Tensor) -> Tensor:
         """Weights ``[E, K]`` (summing to 1 over K) of the elites, given their costs ``[E, K]``."""
         raise NotImplementedError

@@ -18,6 +18,18 @@ import torch
 from torch import Tensor
 
 
+class Subgoals(Protocol):
+    """The high level of a two-level planner, as the agent uses it."""
+
+    def reset(self, z_goal: Tensor) -> None:
+        """Start episodes toward goal embeddings ``z_goal [E, D]``."""
+        ...
+
+    def select(self, z: Tensor) -> Tensor:
+        """Subgoal embeddings ``[E, D]`` for the current embeddings ``z [E, D]``."""
+        ...
+
+
 class Graph(Protocol):
     """What the subgoal planner reads from a latent graph (:class:`worldmodel.graph.LatentGraph`)."""
 

@@ -1,10 +1,13 @@
-"""Typed configuration of ``python -m agents.rl`` (extends worldmodel's schema)."""
+"""Typed configuration of ``python -m agents.rl``: the run section, the world, the checkpoint
+whose embeddings the policy reads, and the RL settings."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from worldmodel.config import Config
+from worldmodel.config import EnvConfig, RunConfig
+from worldmodel.runtime.errors import InputError
+from worldmodel.runtime.schema import check, choices
 
 ALGOS = ("sac", "ppo")
 REPRESENTATIONS = ("jepa", "pixels", "state")
@@ -38,27 +41,49 @@ class RLSettings:
     """CPU threads for torch; small RL networks run fastest on 1 (0 = torch's default)."""
 
 
+HINTS = {
+    "preset": "agents.rl has no size presets: set rl.steps= (e.g. rl.steps=2000 for a smoke run)",
+    "data": "the policy learns online; the model (and its data) come from checkpoint=",
+    "model": "the model comes from checkpoint=",
+    "train": "the RL settings are rl.* (e.g. rl.steps=, rl.lr=)",
+    "planner": "agents.rl learns a policy; planners belong to python -m agents.evaluate",
+    "eval": "the final evaluation is rl.eval_episodes=",
+    "logger": "agents.rl writes curve.csv, curve.png and result.json and does not log to wandb",
+    "resume": "an RL run is not resumed; run it again",
+}
+"""What to use instead of the settings other commands have."""
+
+
 @dataclass
-class RLConfig(Config):
-    algo: str = "sac"
+class RLConfig(RunConfig):
+    """Settings of ``python -m agents.rl``."""
+
+    env: EnvConfig = field(default_factory=EnvConfig)
+    """The world the agent plays (its own reward)."""
+    checkpoint: str | None = None
+    """representation=jepa: the world model (file or run folder); None = runs/<env>-cpu."""
+    seed: int = 0
+    """Seed for Python, NumPy, torch, SB3 and the envs."""
+    algo: str = field(default="sac", metadata=choices(*ALGOS))
     """Stable-Baselines3 algorithm: sac | ppo."""
-    representation: str = "jepa"
+    representation: str = field(default="jepa", metadata=choices(*REPRESENTATIONS))
     """What the policy reads: jepa (embeddings of checkpoint=) | pixels (SB3's CNN) | state."""
     rl: RLSettings = field(default_factory=RLSettings)
     """Training and evaluation settings."""
 
     def __post_init__(self) -> None:
-        if self.algo not in ALGOS:
-            raise ValueError(f"algo={self.algo!r}: choose one of {', '.join(ALGOS)}")
-        if self.representation not in REPRESENTATIONS:
-            raise ValueError(
-                f"representation={self.representation!r}: choose one of {', '.join(REPRESENTATIONS)}"
+        super().__post_init__()
+        check(self, "")
+        if self.representation == "pixels" and self.env.image_size < 36:
+            raise InputError(
+                f"representation=pixels needs env.image_size >= 36 (SB3's NatureCNN), got "
+                f"{self.env.image_size}"
             )
         if self.rl.finetune and self.representation != "jepa":
-            raise ValueError("rl.finetune=true needs representation=jepa")
+            raise InputError("rl.finetune=true needs representation=jepa")
         for name in ("steps", "eval_episodes", "episode_length", "batch_size", "buffer_size"):
             if getattr(self.rl, name) < 1:
-                raise ValueError(f"rl.{name} must be >= 1, got {getattr(self.rl, name)}")
+                raise InputError(f"rl.{name} must be >= 1, got {getattr(self.rl, name)}")
         for name in ("action_repeat", "frame_stack", "learning_starts"):
             if getattr(self.rl, name) < 0:
-                raise ValueError(f"rl.{name} must be >= 0, got {getattr(self.rl, name)}")
+                raise InputError(f"rl.{name} must be >= 0, got {getattr(self.rl, name)}")

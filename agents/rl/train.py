@@ -23,7 +23,7 @@ from gymnasium.wrappers import TimeLimit
 from tqdm import tqdm
 
 import envs
-from agents.rl.config import RLConfig
+from agents.rl.config import HINTS, RLConfig
 from agents.rl.representation import JEPAObservation, StateObservation, optional
 from worldmodel.api import load
 from worldmodel.config import env_key, env_kwargs
@@ -241,9 +241,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         argv,
         config_name="rl",
         schema=RLConfig,
-        schema_name="rl_schema",
         usage=USAGE,
-        errors=(ValueError, ImportError),
+        name="agents.rl",
+        hints=HINTS,
+        errors=(ImportError,),
     )
 
 

@@ -6,6 +6,8 @@ import contextlib
 
 import torch
 
+from worldmodel.runtime.errors import InputError
+
 
 def resolve_device(name: str) -> torch.device:
     """``auto`` -> cuda when available, else cpu; anything else must be a valid torch device."""
@@ -14,11 +16,11 @@ def resolve_device(name: str) -> torch.device:
     try:
         device = torch.device(name)
     except RuntimeError:
-        raise ValueError(
+        raise InputError(
             f"device={name!r} is not a device; use auto, cpu, cuda or cuda:N"
         ) from None
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(
+        raise InputError(
             f"device={name!r} but CUDA is not available here; use device=cpu or device=auto"
         )
     return device
@@ -32,7 +34,7 @@ def autocast_dtype(amp: str, device: torch.device) -> torch.dtype | None:
         return torch.bfloat16
     if amp in ("none", "fp32", "off"):
         return None
-    raise ValueError(f"amp={amp!r}: choose auto, bf16 or none")
+    raise InputError(f"amp={amp!r}: choose auto, bf16 or none")
 
 
 def autocast(device: torch.device, dtype: torch.dtype | None):

@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
+from typing import TypeVar
 
 import torch
 import torch.distributed as dist
+
+from worldmodel.runtime.errors import InputError
+
+T = TypeVar("T")
 
 
 def is_distributed() -> bool:
@@ -44,3 +50,25 @@ def gather(x: torch.Tensor) -> torch.Tensor:
 def barrier() -> None:
     if is_distributed():
         dist.barrier()
+
+
+def on_main(fn: Callable[[], T]) -> T | None:
+    """Run ``fn`` on rank 0 while the other ranks wait; returns its result there (None elsewhere).
+
+    If rank 0 refuses (an :class:`InputError`, e.g. a data set of other settings), every rank
+    raises the same error, so no rank is left waiting at a barrier for one that has exited.
+    """
+    result, error = None, None
+    if rank() == 0:
+        try:
+            result = fn()
+        except InputError as e:
+            error = e
+    if is_distributed():
+        box = [None if error is None else str(error)]
+        dist.broadcast_object_list(box, src=0)
+        if box[0] is not None and error is None:
+            error = InputError(box[0])
+    if error is not None:
+        raise error
+    return result

@@ -1,0 +1,97 @@
+"""One typed config per command: own fields only, each documented, every value checked."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+from omegaconf import OmegaConf
+
+from agents.evaluation.config import EvaluateConfig
+from agents.rl.config import RLConfig
+from worldmodel.config import WORLDS, CollectConfig, Config, ProbeConfig
+from worldmodel.runtime.cli import load_config
+from worldmodel.runtime.paths import configs_dir
+from worldmodel.runtime.schema import field_docs, leaf_paths, section_type
+from worldmodel.train import RUNTIME
+
+COMMANDS = {
+    "worldmodel.collect": ("config", CollectConfig),
+    "worldmodel.train": ("config", Config),
+    "worldmodel.probe": ("probe", ProbeConfig),
+    "agents.evaluate": ("evaluate", EvaluateConfig),
+    "agents.rl": ("rl", RLConfig),
+}
+
+
+def _sections(cls: type):
+    yield cls
+    for f in dataclasses.fields(cls):
+        sub = section_type(cls, f.name)
+        if sub is not None:
+            yield from _sections(sub)
+
+
+@pytest.mark.parametrize("name", COMMANDS)
+def test_every_field_has_a_doc_line(name):
+    for cls in _sections(COMMANDS[name][1]):
+        docs = field_docs(cls)
+        missing = [f.name for f in dataclasses.fields(cls) if not docs.get(f.name)]
+        assert not missing, f"{cls.__name__}: {missing}"
+
+
+@pytest.mark.parametrize("name", COMMANDS)
+@pytest.mark.parametrize("preset", ["debug", "cpu", "gpu"])
+def test_every_preset_composes_for_every_command(name, preset):
+    config_name, schema = COMMANDS[name]
+    args = [] if name == "agents.rl" else [f"preset={preset}"]
+    cfg = load_config(args, config_name=config_name, schema=schema, name=name)
+    assert isinstance(cfg, schema)
+    if preset == "debug" and name == "agents.evaluate":
+        assert cfg.eval.episodes == 2 and cfg.planner.samples == 16
+
+
+def test_every_yaml_key_belongs_to_some_command():
+    """A preset sizes the whole pipeline and each command keeps its part; a key that no command
+    has would be silently dropped, so it must not exist."""
+    known = {path for _, schema in COMMANDS.values() for path, _ in leaf_paths(schema)}
+    groups = {"env": "env.", "planner": "planner.", "preset": "", "eval_size": ""}
+
+    def keys(node, prefix=""):
+        for k, v in node.items():
+            if isinstance(v, dict):
+                yield from keys(v, f"{prefix}{k}.")
+            else:
+                yield f"{prefix}{k}"
+
+    for group, prefix in groups.items():
+        for path in (configs_dir() / group).glob("*.yaml"):
+            values = OmegaConf.to_container(OmegaConf.load(path))
+            top = path.read_text().startswith("# @package _global_")
+            unknown = [k for k in keys(values, "" if top else prefix) if k not in known]
+            assert not unknown, f"{path}: {unknown}"
+
+
+def test_help_shows_only_the_commands_own_fields_with_docs_and_choices(capsys):
+    with pytest.raises(SystemExit) as e:
+        load_config(
+            ["--help"], config_name="evaluate", schema=EvaluateConfig, name="agents.evaluate"
+        )
+    assert e.value.code == 0
+    out = capsys.readouterr().out
+    assert "eval.seed=0" in out and "Seed of the task's episode list" in out
+    assert "cost.weighting=all  [all | last]" in out and "planner=cem |" in out
+    for other in ("model.", "train.", "data.", "env.", "logger=", "seed="):
+        assert f"\n  {other}" not in out
+
+
+def test_world_choices_match_the_envs():
+    import envs
+
+    assert tuple(WORLDS) == tuple(envs.WORLDS)
+
+
+def test_runtime_fields_come_from_the_schema():
+    run_section = {f.name for f in dataclasses.fields(Config) if f.name in ("device", "logger")}
+    assert run_section <= RUNTIME and "resume" in RUNTIME and "train.threads" in RUNTIME
+    assert not {"seed", "preset", "model.embed_dim", "train.steps", "env.name"} & RUNTIME
