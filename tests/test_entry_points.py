@@ -23,6 +23,7 @@ COMMANDS = {
     "worldmodel-probe": "worldmodel.probe:main",
     "worldmodel-evaluate": "agents.evaluation.evaluate:main",
     "worldmodel-rl": "agents.rl.train:main",
+    "worldmodel-report": "worldmodel.report:main",
 }
 
 

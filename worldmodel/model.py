@@ -133,9 +133,8 @@ class WorldModel(nn.Module):
         Integer frames with values in 0..255 are accepted as pixels; float frames are refused
         (a frame in [0, 1] read as pixels would give other embeddings without any error).
         """
-        frames = (
-            frames if torch.is_tensor(frames) else torch.from_numpy(np.ascontiguousarray(frames))
-        )
+        # A copy: memory-mapped or flipped frames are read-only or have negative strides.
+        frames = frames if torch.is_tensor(frames) else torch.from_numpy(np.array(frames))
         self._check_frame_shape(tuple(frames.shape))
         if frames.dtype != torch.uint8:
             if frames.is_floating_point() or frames.is_complex() or frames.dtype == torch.bool:
