@@ -22,6 +22,9 @@ from benchmarks._common import RESULTS, machine, write_json
 from envs.tasks import TASKS
 from worldmodel.config import task_env_overrides, world_key
 
+LONG_HORIZON = ("cem_graph", "cem_learned")
+"""Planner presets that need the latent graph and the learned distance beside the checkpoint."""
+
 
 def run(cmd: list[str]) -> None:
     print("$", " ".join(cmd), flush=True)
@@ -33,7 +36,12 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--tasks", nargs="+", default=list(TASKS))
-    parser.add_argument("--planners", nargs="+", default=["cem", "mppi"])
+    parser.add_argument(
+        "--planners",
+        nargs="+",
+        default=["cem", "mppi"],
+        help="planner presets: cem, mppi (the protocol's reference rows), cem_graph, cem_learned",
+    )
     parser.add_argument("--episodes", type=int, default=200)
     parser.add_argument("--preset", default="cpu")
     parser.add_argument("--device", default="auto")
@@ -61,6 +69,15 @@ def main() -> None:
             ]
         )
         for i, planner in enumerate(args.planners):
+            if planner in LONG_HORIZON and not (run_dir / "distance.pt").exists():
+                run(
+                    [
+                        sys.executable,
+                        "-m",
+                        "worldmodel.distance",
+                        f"checkpoint={run_dir / 'checkpoint.pt'}",
+                    ]
+                )
             cmd = [
                 sys.executable,
                 "-m",
@@ -73,14 +90,16 @@ def main() -> None:
                 f"device={args.device}",
                 *args.extra,
             ]
-            if i > 0:
-                cmd.append("eval.baselines=[]")
+            if i > 0:  # the floors once per task; an oracle for each planner structure
+                cmd.append(
+                    "eval.baselines=[oracle]" if planner in LONG_HORIZON else "eval.baselines=[]"
+                )
             run(cmd)
     # Every (task, planner) pair keeps its latest eval.json: the table holds this run's rows and
     # earlier runs' rows of the pairs it did not redo, so runs can be split across machines.
     order = list(TASKS)
     found = [json.loads(p.read_text()) for p in (RESULTS / "goal_reaching").glob("*/eval.json")]
-    rows = sorted(found, key=lambda r: (order.index(r["task"]), r["planner"]["name"]))
+    rows = sorted(found, key=lambda r: (order.index(r["task"]), _label(r)))
     info = machine()
     write_json("goal_reaching.json", {"machine": info, "results": rows})
     (RESULTS / "goal_reaching.md").write_text(table(rows, info))
@@ -95,6 +114,18 @@ def _fewer(baseline: dict, row: dict) -> str:
     """A note when a baseline ran on fewer episodes than the row (PROTOCOL.md: flag it)."""
     n = baseline.get("episodes", row["episodes"])
     return f" ({n} ep., smoke)" if n < row["episodes"] else ""
+
+
+def _label(row: dict) -> str:
+    """The planner column: name and settings, and its high level or cost where not plain."""
+    p = row["planner"]
+    label = f"{p['name']} {p['samples']}x{p['iterations']} H{p['horizon']}"
+    if p.get("subgoals", "none") != "none":
+        label += f" + {p['subgoals']} subgoals ({p['lookahead']:g} ahead)"
+    metric = (row.get("cost") or {}).get("metric", "l2")
+    if metric != "l2":
+        label += f", {metric} cost"
+    return label
 
 
 def _device(row: dict) -> str:
@@ -114,8 +145,9 @@ def table(rows: list[dict], info: dict) -> str:
     ]
     baselines: dict[str, dict] = {}
     for r in rows:
-        baselines.setdefault(r["task"], r.get("baselines") or {})
-        b = baselines[r["task"]]
+        # the floors come from the task's first row; each planner structure has its own oracle
+        first = baselines.setdefault(r["task"], r.get("baselines") or {})
+        b = {**first, **(r.get("baselines") or {})}
         if r["metric"] == "return":
             main = f"{r['mean_return']:.0f} ({r['return_ci95'][0]:.0f}-{r['return_ci95'][1]:.0f})"
             cols = [
@@ -131,8 +163,7 @@ def table(rows: list[dict], info: dict) -> str:
             ]
         smoke = " (smoke)" if r.get("smoke") else ""
         lines.append(
-            f"| {r['task']} | {r['planner']['name']} {r['planner']['samples']}x{r['planner']['iterations']} "
-            f"H{r['planner']['horizon']} | {r['episodes']}{smoke} | {main} | {r['mean_final_distance']:.3f} | "
+            f"| {r['task']} | {_label(r)} | {r['episodes']}{smoke} | {main} | {r['mean_final_distance']:.3f} | "
             f"{r.get('plan_ms_median', 0):.0f} / {r.get('plan_ms_p95', 0):.0f} ({r.get('parallel_episodes', 1)}) | "
             f"{_device(r)} | {' | '.join(cols)} |"
         )
