@@ -237,3 +237,22 @@ def test_bad_settings_fail_at_start(capsys):
         with pytest.raises(SystemExit) as e:
             rl.main(args)
         assert e.value.code == 2 and expected in capsys.readouterr().err
+
+
+def test_checkpoint_of_another_world_is_refused(checkpoint, capsys):
+    from agents.rl import train as rl
+
+    with pytest.raises(SystemExit) as e:
+        rl.main(["env=point_mass", f"checkpoint={checkpoint}", "progress=false"])
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and "trained on world 'reacher" in err and "env=point_mass" in err
+
+
+def test_help_says_how_long_it_takes_and_lists_only_its_settings(capsys):
+    from agents.rl import train as rl
+
+    with pytest.raises(SystemExit) as e:
+        rl.main(["--help"])
+    out = capsys.readouterr().out
+    assert e.value.code == 0 and "1000 env steps take about 280 s (pixels)" in out
+    assert "rl.steps=100000" in out and "\n  model." not in out and "\n  preset=" not in out

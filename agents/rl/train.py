@@ -20,21 +20,24 @@ from typing import Any
 import numpy as np
 import torch
 from gymnasium.wrappers import TimeLimit
-from tqdm import tqdm
 
 import envs
 from agents.rl.config import HINTS, RLConfig
 from agents.rl.representation import JEPAObservation, StateObservation, optional
 from worldmodel.api import load
-from worldmodel.config import env_key, env_kwargs
+from worldmodel.checkpoint import CheckpointError
+from worldmodel.config import env_key, env_kwargs, task_env_overrides
 from worldmodel.model import WorldModel
 from worldmodel.runtime.device import resolve_device
+from worldmodel.runtime.progress import progress as progress_bar
 from worldmodel.runtime.seeding import seed_everything
 
 USAGE = """usage: python -m agents.rl [env=reacher] [algo=sac|ppo] [representation=jepa|pixels|state] [checkpoint=PATH] [key=value ...]
   python -m agents.rl representation=jepa checkpoint=runs/reacher-cpu rl.steps=50000
   python -m agents.rl representation=pixels algo=sac seed=1
-  python -m agents.rl representation=jepa rl.finetune=true checkpoint=runs/reacher-cpu"""
+  python -m agents.rl representation=jepa rl.finetune=true checkpoint=runs/reacher-cpu
+On 2 CPU cores 1000 env steps take about 280 s (pixels), 10 s (jepa) or 9 s (state), so the
+default rl.steps=100000 takes about 8 hours, 17 minutes or 15 minutes; a bar shows progress."""
 
 
 def train(cfg: RLConfig) -> dict[str, Any]:
@@ -107,9 +110,12 @@ def _load_checkpoint(cfg: RLConfig, device: str) -> WorldModel:
     path = cfg.checkpoint or str(Path("runs") / f"{env_key(cfg.env)}-cpu")
     model = load(path, device=device)
     meta = model.info["env"]
-    if meta["key"] != env_key(cfg.env):
-        print(
-            f"warning: {path} was trained on world {meta['key']!r}, the agent plays {env_key(cfg.env)!r}"
+    world = (meta["name"], meta["kwargs"].get("domain"), meta["kwargs"].get("task"))
+    if world != (cfg.env.name, *(env_kwargs(cfg.env).get(k) for k in ("domain", "task"))):
+        raise CheckpointError(
+            f"{path} was trained on world {meta['key']!r}, but the agent plays "
+            f"{env_key(cfg.env)!r}; pass the checkpoint of that world, or train one with "
+            f"`python -m worldmodel.train {' '.join(task_env_overrides(cfg.env.name, env_kwargs(cfg.env)))}`"
         )
     if cfg.env.name == "reacher" and cfg.env.draw_target and not meta["kwargs"].get("draw_target"):
         print(
@@ -184,8 +190,8 @@ class Curve:
 
     def __init__(self, repeat: int, decisions: int, progress: bool = True):
         self.repeat, self.rows = repeat, []
-        self.bar = tqdm(
-            total=decisions * repeat, unit="env step", disable=not progress, dynamic_ncols=True
+        self.bar = progress_bar(
+            total=decisions * repeat, desc="learn", unit="env step", enabled=progress
         )
 
     def __call__(self, local: dict[str, Any], _globals: dict[str, Any]) -> bool:
