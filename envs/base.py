@@ -17,6 +17,7 @@ reset changes (e.g. the reacher target position, the wall door position).
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -241,7 +242,12 @@ class GoalEnv(gym.Env[np.ndarray, np.ndarray]):
             mujoco.mj_getState(model, data, initial, full)
             warmstart = data.qacc_warmstart.copy()
             traj, _ = mujoco.rollout.rollout(
-                model, data, initial[None], control, initial_warmstart=warmstart[None]
+                model,
+                self._rollout_data(n),
+                initial[None],
+                control,
+                initial_warmstart=warmstart[None],
+                persistent_pool=True,
             )  # [N, H * steps, full state]
             params = self._episode_params()
         traj = traj[:, steps - 1 :: steps]  # [N, H, full state]: after each decision
@@ -250,6 +256,16 @@ class GoalEnv(gym.Env[np.ndarray, np.ndarray]):
         out[..., : physics.size] = traj[..., physics]
         out[..., physics.size :] = params
         return out
+
+    def _rollout_data(self, n: int) -> list[Any]:
+        """MjData for ``mujoco.rollout``: one per thread (up to the cores, at least 8
+        sequences each), so one episode's candidates are simulated on every core."""
+        threads = max(1, min(os.cpu_count() or 1, n // 8))
+        pool = getattr(self, "_rollout_pool", [])
+        while len(pool) < threads:
+            pool.append(mujoco.MjData(self.physics.model.ptr))
+        self._rollout_pool = pool
+        return pool[:threads]
 
     def _physics_layout(self, model: Any) -> np.ndarray:
         """Indices in an ``mjSTATE_FULLPHYSICS`` vector of :meth:`get_sim_state`'s physics part
