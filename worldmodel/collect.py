@@ -221,7 +221,7 @@ def _run_jobs(jobs: list[ShardJob], workers: int, record: Callable[[dict], None]
             record(collect_shard(job))
         return
     ctx = mp.get_context("spawn")  # fresh GL contexts per worker; fork would share them
-    # Workers ignore Ctrl-C: this process handles it (one line), and stops them.
+    # Workers ignore Ctrl-C: this process handles it (one line) and cancels the pending shards.
     with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_ignore_sigint) as pool:
         futures = [pool.submit(collect_shard, j) for j in jobs]
         try:
@@ -229,9 +229,7 @@ def _run_jobs(jobs: list[ShardJob], workers: int, record: Callable[[dict], None]
                 record(future.result())
         except BaseException:
             for future in futures:  # do not collect every other shard before failing
-                future.cancel()
-            for process in list(getattr(pool, "_processes", {}).values()):
-                process.terminate()  # a shard is written atomically: a killed one leaves nothing
+                future.cancel()  # (the shards under way finish; a rerun adopts them)
             raise
 
 
