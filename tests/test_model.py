@@ -7,6 +7,7 @@ import torch
 from worldmodel.config import ModelConfig
 from worldmodel.model import JEPA, WorldModel
 from worldmodel.predictor import rollout
+from worldmodel.runtime.errors import InputError
 
 SMALL = dict(channels=8, embed_dim=16, hidden=32, depth=2, sigreg_projections=16)
 
@@ -119,7 +120,7 @@ def test_encode_refuses_frames_that_are_not_pixels():
     frames = np.random.default_rng(0).integers(0, 256, (2, 32, 32, 3), dtype=np.uint8)
     with pytest.raises(ValueError, match=r"uint8 pixel frames .*\[0, 1\]"):
         wm.encode(frames / 255.0)  # float in [0, 1]
-    with pytest.raises(ValueError, match="float32"):
+    with pytest.raises(InputError, match="float32"):
         wm.encode(torch.from_numpy(frames).float())  # float pixels too: refused, not guessed
     with pytest.raises(ValueError, match=r"0\.\.255, got values in 0\.\.300"):
         wm.encode(np.linspace(0, 300, 32 * 32 * 3).astype(int).reshape(1, 32, 32, 3))  # 300 wraps

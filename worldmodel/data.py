@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from worldmodel.runtime.atomic import atomic_path, umask
+from worldmodel.runtime.atomic import atomic_path, disk_full, umask
 
 FORMAT = "worldmodel-episodes"
 FORMAT_VERSION = 1
@@ -75,8 +75,11 @@ def write_shard(root: Path, index: int, arrays: dict[str, np.ndarray]) -> dict[s
         if final.exists():  # a stale shard not listed in the manifest: replace it
             shutil.rmtree(final)
         os.replace(tmp, final)
-    except BaseException:
+    except BaseException as e:
         shutil.rmtree(tmp, ignore_errors=True)
+        full = disk_full(e, final)
+        if full is not None:
+            raise full from None
         raise
     return {"name": final.name, "episodes": int(arrays["actions"].shape[0]), "files": files}
 

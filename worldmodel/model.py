@@ -13,6 +13,7 @@ from worldmodel.config import ModelConfig
 from worldmodel.encoder import build_encoder
 from worldmodel.objectives import InverseDynamics, sigreg, temporal_sigreg, vicreg
 from worldmodel.predictor import build_predictor, rollout
+from worldmodel.runtime.errors import InputError
 
 REGULARIZERS = ("sigreg", "vicreg", "ema")
 
@@ -138,13 +139,13 @@ class WorldModel(nn.Module):
         self._check_frame_shape(tuple(frames.shape))
         if frames.dtype != torch.uint8:
             if frames.is_floating_point() or frames.is_complex() or frames.dtype == torch.bool:
-                raise ValueError(
+                raise InputError(
                     f"encode expects uint8 pixel frames (0..255), got {frames.dtype}; frames in "
                     f"[0, 1] must be converted: (frames * 255).round() as uint8"
                 )
             lo, hi = (int(frames.min()), int(frames.max())) if frames.numel() else (0, 0)
             if lo < 0 or hi > 255:
-                raise ValueError(
+                raise InputError(
                     f"encode expects pixel values 0..255, got values in {lo}..{hi}; "
                     f"clip or rescale the frames to 0..255 (uint8)"
                 )
@@ -166,7 +167,7 @@ class WorldModel(nn.Module):
             fix = "resize frames to the model's image size"
         else:
             fix = "frames must be a batch of RGB images with the channel axis last"
-        raise ValueError(f"encode expects uint8 frames [B, {s}, {s}, 3], got {shape}; {fix}")
+        raise InputError(f"encode expects uint8 frames [B, {s}, {s}, 3], got {shape}; {fix}")
 
     def rollout(
         self, history: torch.Tensor | np.ndarray, actions: torch.Tensor | np.ndarray
@@ -183,7 +184,7 @@ class WorldModel(nn.Module):
             or history.shape[1] != self.history
             or history.shape[2] != self.embed_dim
         ):
-            raise ValueError(
+            raise InputError(
                 f"rollout expects history [B, {self.history}, {self.embed_dim}], got {tuple(history.shape)}"
             )
         if (
@@ -191,7 +192,7 @@ class WorldModel(nn.Module):
             or actions.shape[2] != self.action_dim
             or actions.shape[0] != history.shape[0]
         ):
-            raise ValueError(
+            raise InputError(
                 f"rollout expects actions [B, H, {self.action_dim}], got {tuple(actions.shape)}"
             )
         differentiate = torch.is_grad_enabled() and (history.requires_grad or actions.requires_grad)
@@ -204,12 +205,12 @@ class WorldModel(nn.Module):
             try:
                 x = torch.as_tensor(np.asarray(x))
             except (TypeError, ValueError) as e:
-                raise ValueError(
+                raise InputError(
                     f"rollout expects {name} as a torch tensor or NumPy array of numbers, got "
                     f"{type(x).__name__} ({e})"
                 ) from None
         if x.is_complex() or x.dtype == torch.bool:
-            raise ValueError(f"rollout expects real-valued {name}, got {x.dtype}")
+            raise InputError(f"rollout expects real-valued {name}, got {x.dtype}")
         if x.dtype not in (torch.float16, torch.bfloat16):
             x = x.to(next(self.predictor.parameters()).dtype)
         return x.to(self.device)

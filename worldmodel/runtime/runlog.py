@@ -12,14 +12,16 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from worldmodel.runtime.errors import InputError
+
 
 def import_wandb() -> ModuleType:
-    """The optional wandb package, or a ValueError that says how to install it (callable at
+    """The optional wandb package, or an InputError that says how to install it (callable at
     start-up, to refuse ``logger=wandb`` before any work is done)."""
     try:
         import wandb
     except ImportError:
-        raise ValueError(
+        raise InputError(
             "logger=wandb needs the optional package wandb, which is not installed: "
             'pip install "worldmodel[wandb]" (or use logger=none)'
         ) from None
@@ -43,7 +45,7 @@ class RunLogger:
         if not enabled:
             return
         if backend not in ("none", "wandb"):
-            raise ValueError(f"logger={backend!r}: choose none or wandb")
+            raise InputError(f"logger={backend!r}: choose none or wandb")
         wandb = import_wandb() if backend == "wandb" else None
         run_dir.mkdir(parents=True, exist_ok=True)
         self.file = open(run_dir / "metrics.jsonl", "a")
