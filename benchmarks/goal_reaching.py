@@ -111,7 +111,7 @@ def _pct(x: float | None) -> str:
 
 
 def _fewer(baseline: dict, row: dict) -> str:
-    """A note when a baseline ran on fewer episodes than the row (PROTOCOL.md: flag it)."""
+    """A note when a baseline ran on fewer episodes than the row (docs/protocol.md: flag it)."""
     n = baseline.get("episodes", row["episodes"])
     return f" ({n} ep., smoke)" if n < row["episodes"] else ""
 

@@ -32,7 +32,7 @@ with gl_errors_explained("importing mujoco (it loads the MUJOCO_GL backend on im
     import mujoco.rollout
 
 GOAL_STEPS = 25
-"""Env steps of uniform random actions that make the default goal (PROTOCOL.md)."""
+"""Env steps of uniform random actions that make the default goal (docs/protocol.md)."""
 
 _MAX_REDRAWS = 1000
 _SAVE_SIG = mujoco.mjtState.mjSTATE_INTEGRATION  # everything mj_step reads, incl. warm start
@@ -182,7 +182,7 @@ class GoalEnv(gym.Env[np.ndarray, np.ndarray]):
         return float(self.goal_distances(np.asarray(state)[None], np.asarray(goal_state))[0])
 
     def is_success(self, state: np.ndarray, goal_state: np.ndarray) -> bool:
-        """The PROTOCOL.md success test of this world."""
+        """The docs/protocol.md success test of this world."""
         return bool(self.goal_distance(state, goal_state) < self.success_threshold)
 
     def _native_controls(self, actions: np.ndarray) -> np.ndarray | None:

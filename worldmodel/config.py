@@ -32,7 +32,7 @@ class EnvConfig:
     target_size: str = field(default="easy", metadata=choices("easy", "hard"))
     """reacher only: dm_control target size, easy | hard."""
     draw_target: bool = False
-    """reacher only: draw the target disk (PROTOCOL.md pose tasks hide it)."""
+    """reacher only: draw the target disk (docs/protocol.md pose tasks hide it)."""
     domain: str | None = None
     """dmc only: dm_control domain, e.g. cartpole."""
     task: str | None = None

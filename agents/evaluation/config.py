@@ -33,7 +33,7 @@ HINTS = {
 @dataclass
 class EvalSettings:
     episodes: int = 200
-    """Episodes per reported number (PROTOCOL.md: at least 200; fewer is flagged smoke)."""
+    """Episodes per reported number (docs/protocol.md: at least 200; fewer is flagged smoke)."""
     seed: int = 0
     """Seed of the task's episode list (and of the planner's sampling)."""
     parallel: int = 0
@@ -42,7 +42,7 @@ class EvalSettings:
     """Play the world-model agent; false plays only the baselines (to add them to an agent run
     made on another machine: they use neither the model nor the frames)."""
     replan_every: int = 1
-    """Decisions between plans (PROTOCOL.md: 1)."""
+    """Decisions between plans (docs/protocol.md: 1)."""
     amp: str = field(default="none", metadata=choices("none", "bf16"))
     """Autocast dtype for encoder and predictor while planning: none | bf16."""
     cuda_graph: bool = True
@@ -102,7 +102,7 @@ class EvaluateConfig(RunConfig):
     """Settings of ``python -m agents.evaluate``."""
 
     task: str = field(default="reacher-pose", metadata=choices(*TASKS))
-    """PROTOCOL.md task: reacher-pose | reacher-far | point_mass-goal | wall-door | reacher-easy-return | dmc-generic."""
+    """docs/protocol.md task: reacher-pose | reacher-far | point_mass-goal | wall-door | reacher-easy-return | dmc-generic."""
     checkpoint: str | None = None
     """World model (checkpoint file or run folder); None = runs/<the task's world>-cpu."""
     preset: str = field(default="cpu", metadata=choices(*PRESETS))

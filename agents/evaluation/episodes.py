@@ -1,4 +1,4 @@
-"""Playing PROTOCOL.md episodes with any :class:`Policy` (``reset_batch`` / ``act_batch``)."""
+"""Playing docs/protocol.md episodes with any :class:`Policy` (``reset_batch`` / ``act_batch``)."""
 
 from __future__ import annotations
 

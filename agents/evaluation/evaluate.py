@@ -1,7 +1,7 @@
 """``python -m agents.evaluate task=reacher-pose checkpoint=PATH planner=cem``.
 
-Plays a PROTOCOL.md task with the latent MPC agent, and in the same command the random, zero
-and oracle baselines, and writes ``eval.json`` (every field PROTOCOL.md asks for) and videos into
+Plays a docs/protocol.md task with the latent MPC agent, and in the same command the random, zero
+and oracle baselines, and writes ``eval.json`` (every field docs/protocol.md asks for) and videos into
 ``run_dir``.
 """
 

@@ -32,7 +32,7 @@ SUBGOALS = ("none", "graph")
 
 @dataclass
 class PlannerConfig:
-    """Settings of a latent planner (PROTOCOL.md's reported settings are the defaults)."""
+    """Settings of a latent planner (the reference settings of docs/protocol.md are the defaults)."""
 
     name: str = field(default="cem", metadata=choices(*PLANNERS))
     """Which planner: "cem", "mppi" or "gd"."""

@@ -45,7 +45,7 @@ LEARNED = "learned"
 
 @dataclass
 class CostConfig:
-    """The goal cost of planning (its defaults are the ones PROTOCOL.md reports)."""
+    """The goal cost of planning (its defaults are the ones docs/protocol.md reports)."""
 
     metric: str = field(default="l2", metadata=choices(*METRICS, LEARNED))
     """Distance of a predicted embedding to the goal: l2 | l1 | cosine | learned (the learned
