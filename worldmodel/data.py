@@ -29,13 +29,14 @@ from typing import Any
 import numpy as np
 
 from worldmodel.runtime.atomic import atomic_path, disk_full, umask
+from worldmodel.runtime.errors import InputError
 
 FORMAT = "worldmodel-episodes"
 FORMAT_VERSION = 1
 ARRAYS = ("obs", "actions", "states", "rewards")
 
 
-class DatasetError(ValueError):
+class DatasetError(InputError):
     """A data set on disk is missing, corrupt, truncated or does not match what was asked for."""
 
 
