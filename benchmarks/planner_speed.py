@@ -1,21 +1,45 @@
-"""Decision latency and latent transitions/s of the planners against samples and horizon.
+"""Decision latency and latent transitions/s of the planners, and the race against the peer.
 
-    python benchmarks/planner_speed.py [--checkpoint PATH] [--device cpu|cuda] [--out PATH]
+    python -m benchmarks.planner_speed [--checkpoint PATH] [--device cpu|cuda] [--out PATH]
+    python -m benchmarks.planner_speed --race-only --reps 5        # only the race, prints it
 
 Times the agent's decision latency (one full plan, all iterations, measured around the planner
 call as agents.evaluate does) with the default cpu-preset model (random weights unless
 --checkpoint: speed does not depend on them), in fp32 and under bf16 autocast; on CUDA also with
 the plan captured as a CUDA graph, for 1 episode and for --parallel episodes in one batch.
+
+The race: when stable-worldmodel 0.1.1 is installed (``pip install "worldmodel[peers]"``, or
+without its heavy dependencies ``pip install --no-deps stable-worldmodel==0.1.1 loguru``), its
+CEMSolver and MPPISolver plan the same episodes at the protocol setting (300 samples x 30
+iterations x horizon 5, 30 elites, init std 1, MPPI temperature 0.5) for each of --peer-episodes,
+fp32, eager (no CUDA graph on either side). Only its solver modules are loaded, not the package's
+``__init__`` (which imports lancedb, pyarrow, torchvision, its envs, ...): two empty parent
+package modules point at the installed folders and ``solver/cem.py`` and ``solver/mppi.py`` are
+imported as released, nothing stubbed (benchmarks/peer_solvers.py says exactly how). Both sides
+use the same predictor, the agent's own rollout function (history expanded over the samples once
+per decision) and the same goal cost (l2, mean over the predicted steps), and both make 30
+rollout calls of E x 300 x 5 latent transitions per decision (the counts are printed and
+stored). Each repetition times one decision of ours then one of the peer's on the same history,
+so both see the same machine load; the row's ratio is peer ms / our ms (above 1: we are faster).
+Differences that remain are the planners' own: ours clamps samples to [-1, 1] and returns the
+best sequence seen, the peer's returns its last mean and prints one line per solve (captured).
+If the package cannot be loaded the benchmark says so in one line and runs our rows alone.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
+import time
+from types import SimpleNamespace
 
 import torch
 
 from agents.mpc import LatentMPCAgent
 from agents.planners import PlannerConfig, make_planner
+from agents.planners.cost import make_cost
+from benchmarks import peer_solvers
 from benchmarks._common import machine, write_json
 from worldmodel.model import JEPA, WorldModel
 from worldmodel.runtime.cli import load_config
@@ -88,6 +112,106 @@ def time_plan(
     }
 
 
+def race(model: WorldModel, cfg: PlannerConfig, solvers: dict, reps: int, episodes: int) -> dict:
+    """Our agent's decision against the peer's solver of the same name (fp32, eager), one of
+    each per repetition on the same history and goal, after two warm-up decisions each."""
+    import gymnasium as gym
+
+    agent = LatentMPCAgent(
+        model, make_planner(cfg, model.action_dim, model.device), cuda_graph=False
+    )
+    peer_cost = peer_solvers.PeerCost()
+    options = dict(
+        batch_size=episodes,
+        num_samples=cfg.samples,
+        var_scale=cfg.init_std,
+        n_steps=cfg.iterations,
+        topk=cfg.elites,
+        device=model.device,
+        seed=0,
+    )
+    if cfg.name == "mppi":
+        options["temperature"] = cfg.temperature
+    solver = solvers[cfg.name](peer_cost, **options)
+    solver.configure(
+        action_space=gym.spaces.Box(-1.0, 1.0, (episodes, model.action_dim)),
+        n_envs=episodes,
+        config=SimpleNamespace(horizon=cfg.horizon, action_block=1),
+    )
+    gen = torch.Generator().manual_seed(0)
+    size = (episodes, model.image_size, model.image_size, 3)
+    agent.reset_batch(torch.randint(0, 256, size, generator=gen, dtype=torch.uint8).numpy())
+    frames = torch.randint(0, 256, size, generator=gen, dtype=torch.uint8).numpy()
+    ours, theirs = [], []
+    peer_plan = None
+    for i in range(reps + 2):
+        agent.act_batch(frames)
+        history, goal = agent._history, agent._z_goal  # the state our plan started from
+        assert history is not None and goal is not None
+        init = None if peer_plan is None else peer_plan[:, 1:]  # the plan's unexecuted rest
+        if model.device.type == "cuda":
+            torch.cuda.synchronize(model.device)
+        start = time.perf_counter()
+        with torch.inference_mode():
+            peer_cost.use(agent._rollout_fn(history), make_cost(agent.cost, goal))
+            with contextlib.redirect_stdout(io.StringIO()):  # it prints its solve time
+                peer_plan = solver.solve({"history": history, "goal": goal}, init_action=init)[
+                    "actions"
+                ].to(model.device)
+        if model.device.type == "cuda":
+            torch.cuda.synchronize(model.device)
+        if i >= 2:
+            ours.append(agent.last_plan_ms)
+            theirs.append((time.perf_counter() - start) * 1e3)
+    ours.sort()
+    theirs.sort()
+    ours_ms, peer_ms = ours[len(ours) // 2], theirs[len(theirs) // 2]
+    return {
+        "planner": cfg.name,
+        "peer": f"{peer_solvers.PACKAGE} {solvers[cfg.name].__name__}",
+        "samples": cfg.samples,
+        "iterations": cfg.iterations,
+        "horizon": cfg.horizon,
+        "elites": cfg.elites,
+        "episodes": episodes,
+        "dtype": "fp32",
+        "reps": reps,
+        "plan_ms_median": ours_ms,
+        "peer_plan_ms_median": peer_ms,
+        "plan_ms_all": ours,
+        "peer_plan_ms_all": theirs,
+        "ratio": peer_ms / ours_ms,
+        "rollout_calls": agent.last_rollout_calls,
+        "peer_rollout_calls": peer_cost.rollout_calls,
+        "transitions": agent.last_transitions,
+        "peer_transitions": peer_cost.transitions,
+    }
+
+
+def run_race(model: WorldModel, episodes: list[int], reps: int) -> dict | str:
+    """The race rows at the protocol setting, or one line saying why there is no race."""
+    if not episodes:
+        return "race not run (--peer-episodes given no value)"
+    try:
+        solvers, how = peer_solvers.load()
+    except ImportError as err:
+        line = f"no race against {peer_solvers.PACKAGE}: {err}"
+        print(line)
+        return line
+    rows = []
+    for name in ("cem", "mppi"):
+        for count in episodes:
+            row = race(model, PlannerConfig(name=name), solvers, reps, count)
+            rows.append(row)
+            print(
+                f"race {name} 300 x 30 x H5 fp32 E={count}: ours {row['plan_ms_median']:7.2f} ms, "
+                f"{row['peer']} {row['peer_plan_ms_median']:7.2f} ms, ratio {row['ratio']:.2f}x "
+                f"(rollout calls {row['rollout_calls']} / {row['peer_rollout_calls']}, "
+                f"transitions {row['transitions']} / {row['peer_transitions']})"
+            )
+    return {"package": peer_solvers.PACKAGE, "loaded": how, "results": rows}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--checkpoint", default=None)
@@ -102,9 +226,26 @@ def main() -> None:
     parser.add_argument("--horizons", type=int, nargs="+", default=[3, 5, 10])
     parser.add_argument("--out", default=None)
     parser.add_argument("--parallel", type=int, default=25, help="episodes per batch on CUDA")
+    parser.add_argument(
+        "--peer-episodes",
+        type=int,
+        nargs="*",
+        default=[1, 25],
+        help="episodes per plan in the race against stable-worldmodel (none: no race)",
+    )
+    parser.add_argument(
+        "--race-only",
+        action="store_true",
+        help="only the race against the peer (writes a file only with --out)",
+    )
     args = parser.parse_args()
     device = resolve_device(args.device)
     model = build_model(args.checkpoint, device, args.overrides)
+    peer = run_race(model, args.peer_episodes, args.reps)
+    if args.race_only:
+        if args.out:
+            write_json("", {"machine": machine(), "device": str(device), "peer": peer}, args.out)
+        return
     rows = []
     # (CUDA graph, episodes per batch, torch.compile): on CUDA, eager and graphed, 1 episode and
     # the 25 that agents.evaluate plays in parallel there; compiled at the protocol setting only.
@@ -145,6 +286,7 @@ def main() -> None:
             "overrides": args.overrides,
             "predictor_params": params,
             "results": rows,
+            "peer": peer,
         },
         args.out,
     )
