@@ -52,6 +52,16 @@ class PlannerConfig:
     """MPPI softmax temperature, in cost units: weights are softmax(-cost / temperature)."""
     momentum: float = 0.0
     """Share of the old mean and std kept at each cem/mppi update (0: replace them)."""
+    elite_reuse: float = 0.0
+    """cem/mppi: share of each iteration's elites (lowest cost first) that replace the last
+    samples of the next iteration (iCEM's elite reuse; 0: off). Same rollout calls and
+    transitions; works inside a CUDA graph."""
+    early_stop: float = 0.0
+    """cem/mppi: stop iterating once no episode's best cost fell by more than this share of it
+    over the last ``early_stop_window`` iterations (0: off). Eager planning only: a no-op while a
+    CUDA graph is captured or torch.compile traces, which need a fixed iteration count."""
+    early_stop_window: int = 3
+    """Iterations over which ``early_stop`` measures the improvement (also the fewest run)."""
     lr: float = 0.1
     """Adam learning rate of gd, on the pre-tanh action parameters."""
     gd_steps: int = 50
@@ -69,8 +79,13 @@ class PlannerConfig:
         check(
             self,
             "planner",
-            at_least=dict.fromkeys(("samples", "iterations", "horizon", "elites", "gd_steps"), 1),
+            at_least=dict.fromkeys(
+                ("samples", "iterations", "horizon", "elites", "gd_steps", "early_stop_window"), 1
+            ),
         )
+        check(self, "planner", at_least={"elite_reuse": 0.0, "early_stop": 0.0})
+        if self.elite_reuse > 1.0:
+            raise InputError(f"planner.elite_reuse must be in [0, 1], got {self.elite_reuse}")
         if self.name in ("cem", "mppi") and self.elites > self.samples:
             raise InputError(
                 f"planner.elites={self.elites} exceeds planner.samples={self.samples}; "

@@ -22,6 +22,12 @@ class SamplingPlanner:
     floored at ``min_std``, both blended with the old ones by ``momentum``). The returned plan is
     the lowest-cost sequence evaluated over all iterations, so its cost is known and never worse
     than that of any mean evaluated along the way (the final refit is not evaluated).
+
+    Two options change the search, both off by default (then the plan is bit-identical to the
+    plain loop's for the same seed): ``elite_reuse`` puts a share of the last iteration's elites
+    in place of the last samples of the next (the same number of rollouts), and ``early_stop``
+    ends the iterations once the best costs stopped improving (eager planning only; the random
+    draws of the skipped iterations are made anyway, so the generator advances the same).
     """
 
     needs_grad = False
@@ -70,8 +76,16 @@ class SamplingPlanner:
         std = torch.full_like(mean, cfg.init_std)
         best_cost = torch.full((batch,), float("inf"), device=self.device)
         best_actions = mean.clone()
+        # Elites carried into the next iteration (never sample 0, the mean).
+        reuse = min(round(cfg.elite_reuse * cfg.elites), cfg.samples - 1)
+        carried: Tensor | None = None  # [E, reuse, H, A]
+        history: list[Tensor] = []  # best cost [E] after each iteration, for early stop
+        early_stop = cfg.early_stop > 0 and not _fixed_iterations(mean.device)
+        iterations = cfg.iterations
         for i in range(cfg.iterations):
             samples = (mean[:, None] + std[:, None] * noise[i]).clamp_(-1.0, 1.0)  # [E, N, H, A]
+            if carried is not None:
+                samples[:, -reuse:] = carried
             costs = cost(rollout(samples)).float()  # [E, N]
             best_cost, best_actions = keep_best(best_cost, best_actions, costs, samples)
 
@@ -79,15 +93,33 @@ class SamplingPlanner:
             elites = torch.take_along_dim(
                 samples, elite_idx[:, :, None, None], dim=1
             )  # [E, K, H, A]
+            if reuse:
+                carried = elites[:, :reuse]  # topk sorts: the lowest costs first
             weights = self.elite_weights(elite_cost)[:, :, None, None]
             new_mean = (weights * elites).sum(dim=1)  # [E, H, A]
             var = (weights * (elites - new_mean[:, None]).square()).sum(dim=1)
             new_std = var.sqrt().clamp_min(cfg.min_std)
             mean = cfg.momentum * mean + (1.0 - cfg.momentum) * new_mean
             std = cfg.momentum * std + (1.0 - cfg.momentum) * new_std
+            if early_stop:
+                history.append(best_cost)
+                if len(history) > cfg.early_stop_window:
+                    before = history[-1 - cfg.early_stop_window]  # [E]
+                    gain = before - best_cost  # >= 0: the best cost never rises
+                    if bool((gain <= cfg.early_stop * before.abs()).all()):  # host sync
+                        iterations = i + 1
+                        break
         return PlanResult(
             actions=best_actions,
             cost=best_cost,
-            rollout_calls=cfg.iterations,
-            transitions=batch * cfg.samples * cfg.horizon * cfg.iterations,
+            rollout_calls=iterations,
+            transitions=batch * cfg.samples * cfg.horizon * iterations,
         )
+
+
+def _fixed_iterations(device: torch.device) -> bool:
+    """True while a CUDA graph is captured on ``device`` or torch.compile traces: both need a
+    fixed iteration count and no host sync, so early stop is off there."""
+    if torch.compiler.is_compiling():
+        return True
+    return device.type == "cuda" and torch.cuda.is_current_stream_capturing()
