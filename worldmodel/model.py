@@ -100,6 +100,8 @@ class WorldModel(nn.Module):
 
     - ``encode(frames uint8 [B, H, W, 3]) -> [B, D]``
     - ``rollout(history [B, T, D], actions [B, H, A]) -> [B, H, D]`` with T == ``history``
+    - ``surprise(frames uint8 [T+1, H, W, 3], actions [T, A]) -> [T - history + 1]`` (or with a
+      batch axis in front): the one-step prediction error per decision (:mod:`worldmodel.surprise`)
     """
 
     def __init__(
@@ -118,6 +120,8 @@ class WorldModel(nn.Module):
         self.image_size, self.action_dim = image_size, action_dim
         self.history, self.embed_dim = history, embed_dim
         self.info = info or {}
+        self.surprise_stats: tuple[float, float] | None = None
+        """Mean and standard deviation of surprise on normal data (:meth:`calibrate_surprise`)."""
         self.eval()
 
     @property
@@ -198,6 +202,31 @@ class WorldModel(nn.Module):
         differentiate = torch.is_grad_enabled() and (history.requires_grad or actions.requires_grad)
         with torch.set_grad_enabled(differentiate):
             return rollout(self.predictor, history, actions.to(history.dtype))
+
+    def surprise(
+        self,
+        frames: np.ndarray | torch.Tensor,
+        actions: np.ndarray | torch.Tensor,
+        *,
+        normalize: bool = False,
+    ) -> torch.Tensor:
+        """frames uint8 [T+1, H, W, 3], actions [T, A] (or [B, T+1, ...], [B, T, A]) -> surprise
+        float32 [T - history + 1] (or [B, ...]): the squared error (mean over D) of the embedding
+        predicted from the true history and the action against the embedding of what then
+        happened; entry j belongs to decision ``j + history - 1``. ``normalize=True`` gives
+        ``(s - mean) / std`` of normal data (needs :meth:`calibrate_surprise`)."""
+        from worldmodel.surprise import surprise
+
+        return surprise(self, frames, actions, normalize=normalize)
+
+    def calibrate_surprise(
+        self, frames: np.ndarray | torch.Tensor, actions: np.ndarray | torch.Tensor
+    ) -> tuple[float, float]:
+        """Store and return (mean, std) of surprise over normal episodes frames [B, T+1, H, W, 3],
+        actions [B, T, A], for ``surprise(..., normalize=True)``."""
+        from worldmodel.surprise import calibrate
+
+        return calibrate(self, frames, actions)
 
     def _as_input(self, x: torch.Tensor | np.ndarray, name: str) -> torch.Tensor:
         """A float tensor on the model's device (low-precision floats kept, for autocast)."""

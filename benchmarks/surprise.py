@@ -1,0 +1,387 @@
+"""Surprise benchmark: the fault suite of docs/protocol.md scored by a world model's surprise.
+
+    python -m benchmarks.surprise checkpoint=PATH [--world NAME] [--episodes 200]
+                                  [--faults push teleport ...] [--seed 0] [--device auto]
+    python -m benchmarks.surprise checkpoint=PATH --episode FILE.npz [--out PNG]
+
+The first form plays, in the checkpoint's world, N normal episodes and N episodes of every fault
+(``envs.faults``: 100 decisions of the collection policy, one fault from a decision drawn in
+[20, 80]), scores each by its peak surprise (``WorldModel.surprise``) from the fault's decision to
+the end (a normal episode from its own drawn decision), and reports per fault the ROC-AUC of
+faulty against normal scores and the detection delay in decisions at the threshold that raises a
+false alarm on 5% of normal episodes. One set of N normal episodes serves every fault. Writes
+``benchmarks/results/surprise.json`` and ``surprise.png`` (mean surprise around the fault's
+decision); N below the protocol's 200 is flagged ``"smoke": true``.
+
+The second form scores one recorded episode, an ``.npz`` with ``frames`` (or ``obs``) uint8
+[T+1, H, W, 3], ``actions`` [T, A] and optionally ``fault_step``, and plots its surprise over time.
+To record one: ``ep = envs.faults.play_episode(env, seed, "push")`` then
+``np.savez(path, frames=ep.frames, actions=ep.actions, fault_step=ep.fault_step)``.
+
+Seeds: normal episode i has seed ``seed + i``; episode i of fault number f of
+``envs.faults.FAULTS`` (push is 0) has ``seed + 100000 * (f + 1) + i``, so a subset of faults
+plays the same episodes. The push's velocity spread is the per-dof standard deviation over 20
+normal episodes of seeds 10**6 .. 10**6 + 19 (``envs.faults.estimate_velocity_std``), recorded
+in the JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from benchmarks._common import machine, write_json
+from worldmodel.runtime.errors import InputError
+
+PROTOCOL_EPISODES = 200
+FALSE_ALARM_RATE = 0.05
+SEED_STRIDE = 100_000
+WINDOW = (-10, 20)
+"""Decisions around the fault's decision shown in surprise.png."""
+PLOTS_HINT = 'pip install "worldmodel[plots]"'
+
+
+# ---- scores -----------------------------------------------------------------------------------
+
+
+def roc_auc(positive: np.ndarray, negative: np.ndarray) -> float:
+    """P(a positive scores above a negative), ties counting one half (the Mann-Whitney AUC)."""
+    pos = np.asarray(positive, np.float64)[:, None]  # [P, 1]
+    neg = np.asarray(negative, np.float64)[None, :]  # [1, N]
+    if pos.size == 0 or neg.size == 0:
+        raise InputError("ROC-AUC needs at least one faulty and one normal score")
+    return float(((pos > neg).sum() + 0.5 * (pos == neg).sum()) / (pos.size * neg.size))
+
+
+def alarm_threshold(normal: np.ndarray, rate: float = FALSE_ALARM_RATE) -> float:
+    """The lowest threshold that at most ``rate`` of ``normal`` scores exceed (strictly): the
+    ``ceil((1 - rate) n)``-th smallest score."""
+    scores = np.sort(np.asarray(normal, np.float64))
+    n = scores.size
+    keep = math.ceil(round((1 - rate) * n, 9))  # rounded first: 0.95 * 200 is 190.00000000000003
+    return float(scores[max(keep, 1) - 1])
+
+
+def episode_scores(surprise: np.ndarray, steps: np.ndarray) -> np.ndarray:
+    """Peak surprise of each episode from its decision on: ``[N, T]`` (per decision, NaN where
+    undefined), steps ``[N]`` -> ``[N]``."""
+    return np.array([np.nanmax(s[k:]) for s, k in zip(surprise, steps, strict=True)])
+
+
+def detection_delays(surprise: np.ndarray, steps: np.ndarray, threshold: float) -> np.ndarray:
+    """Decisions from each episode's fault decision to its first surprise above ``threshold``:
+    ``[N, T]``, ``[N]`` -> ``[N]`` float, NaN where it never rises above."""
+    delays = np.full(len(steps), np.nan)
+    for i, (s, k) in enumerate(zip(surprise, steps, strict=True)):
+        above = np.flatnonzero(np.nan_to_num(s[k:], nan=-np.inf) > threshold)
+        if above.size:
+            delays[i] = above[0]
+    return delays
+
+
+def fault_row(
+    faulty: np.ndarray, faulty_steps: np.ndarray, normal: np.ndarray, normal_steps: np.ndarray
+) -> dict[str, Any]:
+    """The result of one fault from per-decision surprise ``[N, T]`` and fault decisions ``[N]``."""
+    pos, neg = episode_scores(faulty, faulty_steps), episode_scores(normal, normal_steps)
+    threshold = alarm_threshold(neg)
+    delays = detection_delays(faulty, faulty_steps, threshold)
+    found = delays[~np.isnan(delays)]
+    return {
+        "auc": roc_auc(pos, neg),
+        "delay_steps": float(np.median(found)) if found.size else None,
+        "delay_mean": float(found.mean()) if found.size else None,
+        "detected": float(found.size / len(delays)),
+        "false_alarms": float(np.mean(neg > threshold)),
+        "threshold": threshold,
+        "score_faulty_median": float(np.median(pos)),
+        "score_normal_median": float(np.median(neg)),
+        "episodes": len(pos),
+    }
+
+
+# ---- episodes ---------------------------------------------------------------------------------
+
+
+def surprise_episodes(
+    model: Any,
+    env: Any,
+    seeds: list[int],
+    fault: str | None,
+    *,
+    velocity_std: np.ndarray | None,
+    persistence: int,
+    bar: Any = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Play the seeded episodes (normal, or with ``fault``) and score them: per-decision surprise
+    ``[N, T]`` (NaN for the first history - 1 decisions) and fault decisions ``[N]``."""
+    from envs.faults import play_episode
+    from worldmodel.surprise import by_decision
+
+    rows, steps = [], []
+    for seed in seeds:
+        ep = play_episode(env, seed, fault, velocity_std=velocity_std, persistence=persistence)
+        rows.append(by_decision(model.surprise(ep.frames, ep.actions), model.history))  # [T]
+        steps.append(ep.fault_step)
+        if bar is not None:
+            bar.update(1)
+    return np.stack(rows), np.array(steps)
+
+
+def run_suite(
+    checkpoint: str,
+    *,
+    episodes: int = PROTOCOL_EPISODES,
+    faults: list[str] | None = None,
+    seed: int = 0,
+    device: str = "auto",
+    world: str | None = None,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The benchmark's JSON payload, and the curves for the plot (``{name: (surprise [N, T],
+    steps [N])}`` with ``"normal"`` among them)."""
+    import envs
+    from envs.faults import FAULTS, estimate_velocity_std
+    from envs.tasks import PROTOCOL_VERSION
+    from worldmodel.api import load
+    from worldmodel.runtime.progress import progress
+
+    faults = list(faults or FAULTS)
+    unknown = sorted(set(faults) - set(FAULTS))
+    if unknown:
+        raise InputError(f"unknown fault(s) {unknown}; choose from {list(FAULTS)}")
+    if episodes < 2:
+        raise InputError(f"--episodes must be at least 2, got {episodes}")
+    model = load(checkpoint, device=device)
+    meta = model.info["env"]
+    if world is not None and world != meta["name"]:
+        raise InputError(
+            f"{checkpoint} is a model of world {meta['name']!r}, not {world!r}: pass a checkpoint "
+            f"trained on {world} (or leave out --world)"
+        )
+    data_cfg = model.info["config"].get("data", {})
+    persistence = int(data_cfg.get("persistence", 4))
+    env = envs.make(meta["name"], **meta["kwargs"])
+    started = time.perf_counter()
+    vel_std = estimate_velocity_std(env, persistence=persistence)  # [nv]
+    curves: dict[str, Any] = {}
+    with progress(total=episodes * (len(faults) + 1), desc="episodes") as bar:
+        curves["normal"] = surprise_episodes(
+            model,
+            env,
+            [seed + i for i in range(episodes)],
+            None,
+            velocity_std=vel_std,
+            persistence=persistence,
+            bar=bar,
+        )
+        for name in faults:
+            base = seed + SEED_STRIDE * (FAULTS.index(name) + 1)
+            curves[name] = surprise_episodes(
+                model,
+                env,
+                [base + i for i in range(episodes)],
+                name,
+                velocity_std=vel_std,
+                persistence=persistence,
+                bar=bar,
+            )
+    env.close()
+    normal = curves["normal"]
+    payload = {
+        "world": meta.get("key", meta["name"]),
+        "checkpoint": str(checkpoint),
+        "episodes": episodes,
+        "smoke": episodes < PROTOCOL_EPISODES,
+        "protocol_version": PROTOCOL_VERSION,
+        "faults": {name: fault_row(*curves[name], *normal) for name in faults},
+        "settings": {
+            "decisions": int(normal[0].shape[1]),
+            "policy": f"random, persistence {persistence} (the checkpoint's data.persistence)",
+            "score": "peak surprise from the fault's decision to the end; normal episodes from "
+            "a decision drawn the same way",
+            "surprise": "mean over embedding dims of the squared one-step prediction error, "
+            "true history (WorldModel.surprise), not normalised",
+            "false_alarm_rate": FALSE_ALARM_RATE,
+            "velocity_std": [float(v) for v in vel_std],
+            "velocity_std_from": "per-dof std of joint velocities over every state of 20 normal "
+            "episodes (seeds 1000000..1000019)",
+            "seed": seed,
+            "normal_seeds": f"{seed}..{seed + episodes - 1}, one set for every fault",
+        },
+        "model_step": model.info.get("step"),
+        "seconds": round(time.perf_counter() - started, 1),
+        "device": str(model.device),
+        "machine": machine(),
+    }
+    return payload, curves
+
+
+# ---- plots ------------------------------------------------------------------------------------
+
+
+def _figure(rows: int, cols: int, size: tuple[float, float]):
+    """A matplotlib Figure on the Agg canvas, or an InputError with the install hint."""
+    try:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+    except ImportError:
+        raise InputError(f"plots need matplotlib, which is not installed: {PLOTS_HINT}") from None
+    fig = Figure(figsize=size, constrained_layout=True)
+    FigureCanvasAgg(fig)
+    return fig, fig.subplots(rows, cols, squeeze=False)
+
+
+def around(surprise: np.ndarray, steps: np.ndarray, window=WINDOW) -> tuple[np.ndarray, np.ndarray]:
+    """Offsets ``[W]`` and surprise ``[N, W]`` aligned on each episode's fault decision (NaN
+    outside the episode): entry o is the surprise of decision ``step + o``."""
+    offsets = np.arange(window[0], window[1] + 1)
+    out = np.full((len(steps), offsets.size), np.nan)
+    for i, (s, k) in enumerate(zip(surprise, steps, strict=True)):
+        idx = k + offsets
+        ok = (idx >= 0) & (idx < s.size)
+        out[i, ok] = s[idx[ok]]
+    return offsets, out
+
+
+def plot_suite(curves: dict[str, Any], payload: dict[str, Any], path: Path) -> Path:
+    """surprise.png: per fault, mean surprise around the fault's decision (faulty and normal
+    episodes, the interquartile band shaded) and the 5%-false-alarm threshold."""
+    names = list(payload["faults"])
+    cols = min(len(names), 3)
+    rows = -(-len(names) // cols)
+    fig, axes = _figure(rows, cols, (4.2 * cols, 3.2 * rows))
+    offsets, normal = around(*curves["normal"])
+    for ax, name in zip(axes.flat, names, strict=False):
+        _, faulty = around(*curves[name])
+        for label, values, colour in (("normal", normal, "tab:blue"), (name, faulty, "tab:red")):
+            ax.plot(offsets, np.nanmean(values, 0), color=colour, label=label)
+            lo, hi = np.nanpercentile(values, [25, 75], axis=0)
+            ax.fill_between(offsets, lo, hi, color=colour, alpha=0.2, linewidth=0)
+        row = payload["faults"][name]
+        ax.axhline(row["threshold"], color="k", linestyle=":", linewidth=1, label="5% false alarms")
+        ax.axvline(0, color="grey", linewidth=0.8)
+        ax.set_yscale("log")
+        ax.set_title(f"{name}: AUC {row['auc']:.2f}, delay {_fmt(row['delay_steps'])}", fontsize=9)
+        ax.set_xlabel("decisions from the fault", fontsize=8)
+        ax.legend(fontsize=7)
+    for ax in list(axes.flat)[len(names) :]:
+        ax.axis("off")
+    smoke = " (smoke)" if payload["smoke"] else ""
+    fig.suptitle(
+        f"surprise around the fault, {payload['world']}, {payload['episodes']} episodes each{smoke}",
+        fontsize=10,
+    )
+    return _save(fig, path)
+
+
+def plot_episode(surprise: np.ndarray, path: Path, fault_step: int | None = None) -> Path:
+    """Surprise over the decisions of one episode (``[T]``, NaN where undefined)."""
+    fig, axes = _figure(1, 1, (6.0, 3.0))
+    ax = axes[0, 0]
+    ax.plot(np.arange(surprise.size), surprise, color="tab:red")
+    if fault_step is not None:
+        ax.axvline(fault_step, color="grey", linestyle="--", label=f"fault (decision {fault_step})")
+        ax.legend(fontsize=8)
+    ax.set_xlabel("decision")
+    ax.set_ylabel("surprise")
+    ax.set_yscale("log")
+    return _save(fig, path)
+
+
+def _save(fig, path: Path) -> Path:
+    from worldmodel.runtime.atomic import atomic_path
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path, keep_suffix=True) as tmp:
+        fig.savefig(tmp, dpi=100, format="png")
+    print(f"wrote {path}")
+    return path
+
+
+def _fmt(x: float | None) -> str:
+    return "never" if x is None else f"{x:g}"
+
+
+# ---- command ----------------------------------------------------------------------------------
+
+
+def score_episode(checkpoint: str, episode: str, out: str | None, device: str) -> Path:
+    """Score one recorded episode (.npz) and plot its surprise over time."""
+    from worldmodel.api import load
+    from worldmodel.surprise import by_decision
+
+    try:
+        data = np.load(episode)
+    except (OSError, ValueError) as e:
+        raise InputError(f"cannot read episode {episode}: {e}") from None
+    key = "frames" if "frames" in data else "obs"
+    if key not in data or "actions" not in data:
+        raise InputError(
+            f"{episode} holds {sorted(data.files)}; an episode needs 'frames' (or 'obs') "
+            f"[T+1, H, W, 3] and 'actions' [T, A]"
+        )
+    model = load(checkpoint, device=device)
+    s = by_decision(model.surprise(data[key], data["actions"]), model.history)  # [T]
+    step = int(data["fault_step"]) if "fault_step" in data else None
+    peak = int(np.nanargmax(s))
+    print(f"{episode}: {s.size} decisions, peak surprise {s[peak]:.4g} at decision {peak}")
+    path = Path(out) if out else Path(episode).with_name(Path(episode).stem + "_surprise.png")
+    return plot_episode(s, path, step)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("settings", nargs="*", help="checkpoint=PATH (a checkpoint or run folder)")
+    parser.add_argument("--checkpoint", help="the same as checkpoint=PATH")
+    parser.add_argument("--world", help="refuse a checkpoint of another world")
+    parser.add_argument("--episodes", type=int, default=PROTOCOL_EPISODES)
+    parser.add_argument("--faults", nargs="+", default=None, help="a subset of the fault suite")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--episode", help="score this recorded episode (.npz) instead")
+    parser.add_argument(
+        "--out", help="output: the JSON path (suite; the PNG beside it) or the PNG (--episode)"
+    )
+    args = parser.parse_args(argv)
+    try:
+        checkpoint = args.checkpoint
+        for item in args.settings:
+            key, sep, value = item.partition("=")
+            if key != "checkpoint" or not sep:
+                raise InputError(f"cannot read {item!r}: the only setting is checkpoint=PATH")
+            checkpoint = value
+        if not checkpoint:
+            raise InputError("give the model: checkpoint=PATH")
+        if args.episode:
+            score_episode(checkpoint, args.episode, args.out, args.device)
+            return
+        payload, curves = run_suite(
+            checkpoint,
+            episodes=args.episodes,
+            faults=args.faults,
+            seed=args.seed,
+            device=args.device,
+            world=args.world,
+        )
+        json_path = write_json("surprise.json", payload, args.out)
+        plot_suite(curves, payload, json_path.with_suffix(".png"))
+    except (InputError, FileNotFoundError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        raise SystemExit(2) from None
+    for name, row in payload["faults"].items():
+        print(
+            f"{name:14s} AUC {row['auc']:.3f}  delay {_fmt(row['delay_steps'])}  "
+            f"detected {100 * row['detected']:.0f}%"
+        )
+
+
+if __name__ == "__main__":
+    main()
