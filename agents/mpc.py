@@ -25,7 +25,11 @@ class WorldModel(Protocol):
     history: int
     """Past embeddings the predictor reads (T)."""
     image_size: int
-    device: torch.device
+
+    @property
+    def device(self) -> torch.device:
+        """Where the model's parameters live (an attribute or a property will do)."""
+        ...
 
     def encode(self, frames: Any) -> Tensor:
         """uint8 frames ``[B, H, W, 3]`` (numpy or tensor) -> embeddings ``[B, D]``."""

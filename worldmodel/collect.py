@@ -119,7 +119,12 @@ def collect_shard(job: ShardJob) -> dict[str, Any]:
             ep_states.append(info["state"])
         states.append(np.stack(ep_states))
     env.close()
-    arrays = {"obs": obs, "actions": actions, "states": np.stack(states), "rewards": rewards}
+    arrays: dict[str, np.ndarray] = {
+        "obs": obs,
+        "actions": actions,
+        "states": np.stack(states),
+        "rewards": rewards,
+    }
     entry = D.write_shard(Path(job.root), job.index, arrays)
     entry["state_dim"] = int(arrays["states"].shape[-1])
     entry["action_dim"] = int(actions.shape[-1])

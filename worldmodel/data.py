@@ -209,8 +209,8 @@ class EpisodeDataset:
                 )
             try:
                 arrays[key] = np.load(path, mmap_mode="r", allow_pickle=False)
-            except (ValueError, OSError) as e:
-                raise DatasetError(f"{path}: cannot be read as a NumPy array ({e})") from None
+            except (ValueError, OSError) as err:
+                raise DatasetError(f"{path}: cannot be read as a NumPy array ({err})") from None
         shard = Shard(**arrays)
         e, t = shard.actions.shape[:2]
         size = self.manifest["image_size"]

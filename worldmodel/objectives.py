@@ -106,8 +106,8 @@ def ema_update(target: nn.Module, online: nn.Module, decay: float) -> None:
     """target <- decay * target + (1 - decay) * online (parameters); buffers are copied."""
     for t, o in zip(target.parameters(), online.parameters()):
         t.lerp_(o.detach(), 1 - decay)
-    for t, o in zip(target.buffers(), online.buffers()):
-        t.copy_(o)
+    for tb, ob in zip(target.buffers(), online.buffers()):
+        tb.copy_(ob)
 
 
 def effective_rank(z: torch.Tensor) -> float:

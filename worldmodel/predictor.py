@@ -24,8 +24,10 @@ class MLPPredictor(nn.Module):
             width = hidden
         layers.append(nn.Linear(width, embed_dim))
         self.net = nn.Sequential(*layers)
-        nn.init.zeros_(self.net[-1].weight)
-        nn.init.zeros_(self.net[-1].bias)
+        last = layers[-1]
+        assert isinstance(last, nn.Linear)
+        nn.init.zeros_(last.weight)
+        nn.init.zeros_(last.bias)
 
     def forward(self, history: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
         # history [B, T, D], action [B, A] -> [B, D]
@@ -45,9 +47,10 @@ class TransformerPredictor(nn.Module):
             hidden, max(1, hidden // 32), 2 * hidden, 0.0, "gelu", batch_first=True, norm_first=True
         )
         self.blocks = nn.TransformerEncoder(block, depth, enable_nested_tensor=False)
-        self.out = nn.Sequential(nn.LayerNorm(hidden), nn.Linear(hidden, embed_dim))
-        nn.init.zeros_(self.out[-1].weight)
-        nn.init.zeros_(self.out[-1].bias)
+        head = nn.Linear(hidden, embed_dim)
+        self.out = nn.Sequential(nn.LayerNorm(hidden), head)
+        nn.init.zeros_(head.weight)
+        nn.init.zeros_(head.bias)
 
     def forward(self, history: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
         # history [B, T, D], action [B, A] -> [B, D]

@@ -47,7 +47,7 @@ def probe(cfg: ProbeConfig) -> dict:
         dataset,
         train_eps,
         val_eps,
-        env.unwrapped.state_features,
+        env.state_features,
         trained.train.rollout_steps + 2,
         cfg.train.probe_episodes,
     )

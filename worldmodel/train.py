@@ -216,9 +216,9 @@ def step(run: Run) -> dict[str, float]:
     """One optimiser step on a fresh batch; returns the step's metrics."""
     cfg = run.cfg
     length = cfg.model.history + cfg.train.rollout_steps
-    obs, act = run.dataset.sample(run.rng, run.train_eps, cfg.train.batch_size, length)
-    obs = torch.from_numpy(obs).to(run.device, non_blocking=True)  # uint8 [B, L, H, W, 3]
-    act = torch.from_numpy(act).to(run.device, non_blocking=True)  # [B, L-1, A]
+    frames, actions = run.dataset.sample(run.rng, run.train_eps, cfg.train.batch_size, length)
+    obs = torch.from_numpy(frames).to(run.device, non_blocking=True)  # uint8 [B, L, H, W, 3]
+    act = torch.from_numpy(actions).to(run.device, non_blocking=True)  # [B, L-1, A]
     lr = _lr(cfg, run.step)
     for group in run.opt.param_groups:
         group["lr"] = lr
@@ -333,7 +333,7 @@ def _state_features(cfg: Config):
     from envs import make
 
     env = make(cfg.env.name, **env_kwargs(cfg.env))
-    fn = env.unwrapped.state_features
+    fn = env.state_features
     env.close()
     return fn
 

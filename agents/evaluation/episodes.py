@@ -134,17 +134,17 @@ def _play(
                 dist[i], success[i] = info["goal_distance"], info["success"]
                 if task.early_end and success[i]:
                     done[i] = True
-                if movie[i] is not None:
-                    movie[i].append(
-                        _video_frame(frames[i], goals[i], steps[i], dist[i], video_scale)
-                    )
+                clip = movie[i]
+                if clip is not None:
+                    clip.append(_video_frame(frames[i], goals[i], steps[i], dist[i], video_scale))
         for i in range(n):
             stats.episodes.append(
                 EpisodeResult(bool(success[i]), float(dist[i]), int(steps[i]), float(rets[i]))
             )
-            if movie[i] is not None and video_dir is not None:
+            clip = movie[i]
+            if clip is not None and video_dir is not None:
                 stats.videos.append(
-                    str(_write_video(video_dir / f"episode_{lo + i:03d}.mp4", movie[i]))
+                    str(_write_video(video_dir / f"episode_{lo + i:03d}.mp4", clip))
                 )
         bar.update(n)
     bar.close()
@@ -177,7 +177,8 @@ def _write_video(path: Path, frames: list[np.ndarray], fps: int = 5) -> Path:
         imageio.get_writer(tmp, fps=fps, codec="libx264", quality=7, macro_block_size=16) as writer,
     ):
         for f in frames:
-            writer.append_data(f)
+            # imageio's stubs type get_writer as its base reader-writer; the writer has append_data
+            writer.append_data(f)  # type: ignore[attr-defined]
     return path
 
 

@@ -13,6 +13,7 @@ import sys
 import time
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -66,7 +67,8 @@ def evaluate(cfg: EvaluateConfig) -> dict:
             else f"baselines only ({', '.join(cfg.eval.baselines)})"
         )
     )
-    agent_result, stats, cuda_graph = {}, RunStats(), False
+    agent_result: dict[str, Any] = {}
+    stats, cuda_graph = RunStats(), False
     if cfg.eval.agent:
         agent_result, stats, cuda_graph = play_agent(
             cfg, model, envs, episodes, task, run_dir, device

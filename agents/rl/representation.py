@@ -25,6 +25,7 @@ from gymnasium import spaces
 from torch import nn
 
 import worldmodel
+from envs.base import GoalEnv
 from worldmodel.model import WorldModel, frames_to_input
 from worldmodel.runtime.device import resolve_device
 
@@ -136,16 +137,17 @@ class StateObservation(gym.Wrapper, gym.utils.RecordConstructorArgs):
         gym.utils.RecordConstructorArgs.__init__(self)
         gym.Wrapper.__init__(self, env)
         world = env.unwrapped
-        if not hasattr(world, "state_features"):
+        if not isinstance(world, GoalEnv):
             raise TypeError(
                 f"StateObservation needs one of our worlds (envs.make), not {type(world).__name__}; "
                 "for another env use its own vector observation"
             )
+        self._world = world
         n = self._features(np.zeros(world.state_size)).size
         self.observation_space = spaces.Box(-np.inf, np.inf, (n,), np.float32)
 
     def _features(self, state: np.ndarray) -> np.ndarray:
-        parts = self.env.unwrapped.state_features(np.asarray(state)[None])  # name -> [1, k]
+        parts = self._world.state_features(np.asarray(state)[None])  # name -> [1, k]
         return np.concatenate([p[0] for p in parts.values()]).astype(np.float32)
 
     def reset(self, **kwargs: Any) -> tuple[np.ndarray, dict[str, Any]]:
@@ -238,8 +240,9 @@ class JEPAFeatures(nn.Module):
 def _extractor_class() -> type:
     """Build ``JEPAExtractor`` on first use, so that SB3 is imported only when needed."""
     torch_layers = optional("stable_baselines3.common.torch_layers", "JEPAExtractor")
+    extractor_base: Any = torch_layers.BaseFeaturesExtractor  # a class known only at run time
 
-    class JEPAExtractor(torch_layers.BaseFeaturesExtractor):
+    class JEPAExtractor(extractor_base):
         """Stable-Baselines3 features extractor around a JEPA encoder (see :class:`JEPAFeatures`).
 
         Use with ``policy_kwargs=dict(features_extractor_class=JEPAExtractor,

@@ -74,6 +74,7 @@ def train(cfg: RLConfig) -> dict[str, Any]:
     curve.close()
     eval_env = make_vec_env(cfg, model, repeat, stack, seed=cfg.seed + 10_000)
     returns, _ = evaluate_policy(agent, eval_env, cfg.rl.eval_episodes, return_episode_rewards=True)
+    assert isinstance(returns, list)  # return_episode_rewards=True: one return per episode
     wall = time.time() - start
 
     agent.save(run_dir / "agent.zip")
@@ -158,6 +159,8 @@ def make_agent(sb3, cfg: RLConfig, env, model: WorldModel | None, decisions: int
     elif cfg.rl.finetune:
         from agents.rl.representation import JEPAExtractor
 
+        assert model is not None  # finetune needs representation=jepa, which loads the model
+
         policy = "CnnPolicy"
         policy_kwargs = {
             "features_extractor_class": JEPAExtractor,
@@ -189,7 +192,8 @@ class Curve:
     return against env steps, and shows a progress bar."""
 
     def __init__(self, repeat: int, decisions: int, progress: bool = True):
-        self.repeat, self.rows = repeat, []
+        self.repeat = repeat
+        self.rows: list[tuple[int, float]] = []
         self.bar = progress_bar(
             total=decisions * repeat, desc="learn", unit="env step", enabled=progress
         )

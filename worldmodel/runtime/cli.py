@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 from hydra import compose, initialize_config_dir
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import HydraException
-from omegaconf import OmegaConf
+from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from worldmodel.config import Config
@@ -95,7 +95,8 @@ def load_config(
 def command_groups(config_name: str) -> dict[str, list[str]]:
     """The Hydra groups a command takes (its YAML's defaults list) and each group's choices."""
     root = configs_dir()
-    defaults = OmegaConf.load(root / f"{config_name}.yaml").get("defaults", [])
+    loaded = OmegaConf.load(root / f"{config_name}.yaml")
+    defaults = loaded.get("defaults", []) if isinstance(loaded, DictConfig) else []
     groups = {}
     for entry in defaults:
         if isinstance(entry, dict) or OmegaConf.is_dict(entry):
@@ -118,9 +119,10 @@ def run_command(
     """
     cfg = load_config(argv, **load_kwargs)
     name = load_kwargs.get("name", command.__module__)
+    bad_input: tuple[type[BaseException], ...] = (InputError, *errors)
     try:
         return command(cfg)
-    except (InputError, *errors) as e:
+    except bad_input as e:
         raise UsageError(str(e)) from None
     except KeyboardInterrupt as e:
         message = e.message if isinstance(e, Interrupted) else "stopped before it finished"
@@ -202,8 +204,9 @@ def _print_help(usage: str, schema: type, groups: dict[str, list[str]], values: 
 def _explain(error: BaseException) -> str:
     """Flatten Hydra's chained exceptions into the lines a user needs."""
     lines: list[str] = []
-    while error is not None:
-        for line in str(error).strip().splitlines():
+    cause: BaseException | None = error
+    while cause is not None:
+        for line in str(cause).strip().splitlines():
             line = line.strip()
             skip = line.startswith(
                 (
@@ -217,6 +220,6 @@ def _explain(error: BaseException) -> str:
             )
             if line and not skip and "$VALUE" not in line and line not in lines:
                 lines.append(line)
-        error = error.__cause__ or error.__context__
+        cause = cause.__cause__ or cause.__context__
     lines.append("(run with --help to list every setting and its current value)")
     return "\n".join(lines)
