@@ -7,7 +7,7 @@ how to draw a default start (``sample_start``), one physics control step (``_con
 and its reward (``_reward``), its per-episode model parameters (``_episode_params``), its goal
 distance and success threshold, and its privileged probe features (``state_features``); a world
 whose control step only sets ``ctrl`` says so in ``_native_controls``, and ``simulate`` then runs
-in MuJoCo's native ``mujoco.rollout``.
+in MuJoCo's native ``mujoco.rollout`` (:mod:`envs.simulate` holds how).
 
 Simulator state layout, for every world: ``[qpos, qvel, act, episode parameters]``, where the
 first three are ``physics.get_state()`` and the episode parameters are the model values that a
@@ -17,7 +17,6 @@ reset changes (e.g. the reacher target position, the wall door position).
 from __future__ import annotations
 
 import contextlib
-import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -29,7 +28,8 @@ from envs.rendering import gl_errors_explained
 
 with gl_errors_explained("importing mujoco (it loads the MUJOCO_GL backend on import)"):
     import mujoco
-    import mujoco.rollout
+
+from envs import simulate  # noqa: E402  (after mujoco, whose import errors are explained above)
 
 GOAL_STEPS = 25
 """Env steps of uniform random actions that make the default goal (docs/protocol.md)."""
@@ -55,6 +55,8 @@ class GoalEnv(gym.Env[np.ndarray, np.ndarray]):
     """
 
     metadata: dict[str, Any] = {"render_modes": ["rgb_array"], "render_fps": 10}
+    action_space: spaces.Box
+    observation_space: spaces.Box
 
     success_threshold: float = 0.0
     """``is_success`` holds when ``goal_distance`` is below this."""
@@ -108,6 +110,8 @@ class GoalEnv(gym.Env[np.ndarray, np.ndarray]):
         self.goal_state: np.ndarray | None = None
         self._goal_image: np.ndarray | None = None
         self._env_steps = 0
+        self._rollout_pool: list[Any] = []
+        """MjData per thread for :mod:`envs.simulate`'s native rollout, made on first use."""
 
     # ---- world-specific parts -------------------------------------------------------------
 
@@ -208,76 +212,12 @@ class GoalEnv(gym.Env[np.ndarray, np.ndarray]):
         Returns:
             ``[N, H, S]``: the sim state after each decision. The current state is restored.
         """
-        actions = np.clip(np.asarray(actions, np.float64), -1.0, 1.0)  # [N, H, A]
-        ctrl = self._native_controls(actions)
-        if ctrl is None:
-            return self._simulate_python(state, actions)
-        return self._simulate_native(state, ctrl)
+        return simulate.simulate(self, state, actions)
 
     def _simulate_python(self, state: np.ndarray, actions: np.ndarray) -> np.ndarray:
-        """:meth:`simulate` by stepping :meth:`_control_step`: ``[N, H, A]`` -> ``[N, H, S]``."""
-        n, horizon = actions.shape[:2]
-        out = np.empty((n, horizon, self.state_size))  # [N, H, S]
-        with self._state_preserved():
-            warmstart = self.physics.data.qacc_warmstart.copy()
-            for i in range(n):
-                self.set_sim_state(state)
-                self.physics.data.qacc_warmstart[:] = warmstart  # each sequence starts alike
-                for h in range(horizon):
-                    for _ in range(self.action_repeat):
-                        self._control_step(actions[i, h])
-                    out[i, h] = self.get_sim_state()
-        return out
-
-    def _simulate_native(self, state: np.ndarray, ctrl: np.ndarray) -> np.ndarray:
-        """:meth:`simulate` in ``mujoco.rollout``: ctrl ``[N, H, nu]`` -> states ``[N, H, S]``."""
-        model, data = self.physics.model.ptr, self.physics.data.ptr
-        n, horizon = ctrl.shape[:2]
-        steps = self.action_repeat * self._n_sub_steps  # mj_steps per decision
-        control = np.repeat(ctrl, steps, axis=1)  # [N, H * steps, nu]
-        full = mujoco.mjtState.mjSTATE_FULLPHYSICS
-        initial = np.empty(mujoco.mj_stateSize(model, full))
-        with self._state_preserved():
-            self.set_sim_state(state)  # also puts the episode parameters into the model
-            mujoco.mj_getState(model, data, initial, full)
-            warmstart = data.qacc_warmstart.copy()
-            traj, _ = mujoco.rollout.rollout(
-                model,
-                self._rollout_data(n),
-                initial[None],
-                control,
-                initial_warmstart=warmstart[None],
-                persistent_pool=True,
-            )  # [N, H * steps, full state]
-            params = self._episode_params()
-        traj = traj[:, steps - 1 :: steps]  # [N, H, full state]: after each decision
-        out = np.empty((n, horizon, self.state_size))  # [N, H, S]
-        physics = self._physics_layout(model)
-        out[..., : physics.size] = traj[..., physics]
-        out[..., physics.size :] = params
-        return out
-
-    def _rollout_data(self, n: int) -> list[Any]:
-        """MjData for ``mujoco.rollout``: one per thread (up to the cores, at least 8
-        sequences each), so one episode's candidates are simulated on every core."""
-        threads = max(1, min(os.cpu_count() or 1, n // 8))
-        pool = getattr(self, "_rollout_pool", [])
-        while len(pool) < threads:
-            pool.append(mujoco.MjData(self.physics.model.ptr))
-        self._rollout_pool = pool
-        return pool[:threads]
-
-    def _physics_layout(self, model: Any) -> np.ndarray:
-        """Indices in an ``mjSTATE_FULLPHYSICS`` vector of :meth:`get_sim_state`'s physics part
-        (``physics.get_state()``: qpos, qvel, act and, with plugins, the plugin state)."""
-        size = mujoco.mj_stateSize
-        s = mujoco.mjtState
-        head = size(model, s.mjSTATE_TIME)
-        qva = size(model, s.mjSTATE_QPOS | s.mjSTATE_QVEL | s.mjSTATE_ACT)
-        skip = size(model, s.mjSTATE_HISTORY)  # between act and plugin state
-        plugin = size(model, s.mjSTATE_PLUGIN)
-        start = head + qva + skip
-        return np.r_[head : head + qva, start : start + plugin]
+        """:meth:`simulate` by stepping :meth:`_control_step` (actions already clipped), the path
+        that the native rollout is checked against."""
+        return simulate.simulate_python(self, state, actions)
 
     # ---- simulator state ----------------------------------------------------------------
 
