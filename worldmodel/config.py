@@ -213,11 +213,14 @@ class RunConfig:
     """Show progress bars."""
 
     def __post_init__(self) -> None:
-        kind, _, index = self.device.partition(":")
-        if kind not in ("auto", "cpu", "cuda", "mps") or (index and not index.isdigit()):
-            raise ConfigError(
-                f"device={self.device!r} is not a device; use auto, cpu, cuda or cuda:N"
-            )
+        check_device(self.device)
+
+
+def check_device(device: str) -> None:
+    """Refuse a ``device=`` setting that names no device."""
+    kind, _, index = device.partition(":")
+    if kind not in ("auto", "cpu", "cuda", "mps") or (index and not index.isdigit()):
+        raise ConfigError(f"device={device!r} is not a device; use auto, cpu, cuda or cuda:N")
 
 
 @dataclass
@@ -318,6 +321,29 @@ class ProbeConfig(RunConfig):
     def __post_init__(self) -> None:
         super().__post_init__()
         check(self, "")
+
+
+@dataclass
+class ReportConfig:
+    """Settings of ``python -m worldmodel.report``: pictures of a trained model, written into its
+    run folder."""
+
+    run_dir: str | None = None
+    """Run folder of a training run (metrics.jsonl, checkpoint.pt); give this or checkpoint."""
+    checkpoint: str | None = None
+    """Checkpoint file (or its folder); the pictures go into its folder."""
+    episode: int = 0
+    """Held-out episode that rollout.png shows."""
+    steps: int = 8
+    """Decisions the predictor rolls forward open loop in rollout.png."""
+    data_dir: str | None = None
+    """Data set folder; None = the one the model was trained on."""
+    device: str = "cpu"
+    """Device that encodes the frames: auto | cpu | cuda | cuda:N."""
+
+    def __post_init__(self) -> None:
+        check_device(self.device)
+        check(self, "", at_least={"episode": 0, "steps": 1})
 
 
 def env_kwargs(cfg: EnvConfig) -> dict[str, Any]:

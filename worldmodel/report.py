@@ -24,7 +24,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from worldmodel.config import ReportConfig
 from worldmodel.runtime.atomic import atomic_path
+from worldmodel.runtime.errors import InputError
 
 PLOTS_HINT = 'pip install "worldmodel[plots]"'
 LOSS_KEYS = ("loss", "pred_tf", "pred_rollout", "sigreg", "vicreg", "idm")
@@ -177,12 +179,12 @@ def plot_rollout(
     )
     train_eps, val_eps = dataset.split(cfg.data.val_fraction)
     if not 0 <= episode < len(val_eps):
-        raise ValueError(f"episode={episode}: the data set holds {len(val_eps)} held-out episodes")
+        raise InputError(f"episode={episode}: the data set holds {len(val_eps)} held-out episodes")
     ep = dataset.episode(int(val_eps[episode]))
     hist = model.history
     steps = min(steps, dataset.episode_length + 1 - hist)
     if steps < 1:
-        raise ValueError(f"episodes of {dataset.episode_length} steps leave none to predict")
+        raise InputError(f"episodes of {dataset.episode_length} steps leave none to predict")
     z0 = model.encode(np.asarray(ep.obs[:hist]))[None]  # [1, T, D]
     actions = np.asarray(ep.actions[hist - 1 : hist - 1 + steps])[None]  # [1, H, A]
     predicted = model.rollout(z0, actions)[0]  # [H, D]
@@ -207,57 +209,56 @@ def plot_rollout(
     return _save(fig, path)
 
 
-USAGE = """python -m worldmodel.report run_dir=RUN | checkpoint=PATH [episode=0] [steps=8]
-    [data_dir=DIR] [device=cpu]
-
-Settings are given as key=value. Writes training.png (from the run's metrics.jsonl) and rollout.png (true frames of a held-out
+USAGE = """usage: python -m worldmodel.report run_dir=RUN | checkpoint=PATH [episode=0] [steps=8]
+Writes training.png (from the run's metrics.jsonl) and rollout.png (true frames of a held-out
 episode above the nearest training frames of the model's open-loop predictions)."""
 
+HINTS = {
+    "data.dir": "use data_dir=",
+    "env": "the world comes from the checkpoint",
+    "model": "the model comes from checkpoint=",
+}
+"""What to use instead of the settings other commands have."""
 
-def main(argv: Sequence[str] | None = None) -> list[Path]:
-    args = list(sys.argv[1:] if argv is None else argv)
-    if any(a in ("-h", "--help") for a in args):
-        print(USAGE)
-        raise SystemExit(0)
-    known = {"run_dir", "checkpoint", "episode", "steps", "data_dir", "device"}
-    opts: dict[str, str] = {}
-    for arg in args:
-        key, sep, value = arg.partition("=")
-        if not sep or key not in known:
-            _fail(f"cannot read {arg!r}: give key=value with key one of {sorted(known)}")
-        opts[key] = value
-    if ("run_dir" in opts) == ("checkpoint" in opts):
-        _fail("give exactly one of run_dir=RUN or checkpoint=PATH")
-    for key in ("episode", "steps"):
-        if key in opts and not opts[key].isdigit():
-            _fail(f"{key} must be a non-negative integer, got {opts[key]!r}")
-    checkpoint = Path(opts.get("checkpoint") or opts["run_dir"])
+
+def report(cfg: ReportConfig) -> list[Path]:
+    """Write the run's pictures (training.png when it has metrics.jsonl, and rollout.png)."""
+    if (cfg.run_dir is None) == (cfg.checkpoint is None):
+        raise InputError("give exactly one of run_dir=RUN or checkpoint=PATH")
+    checkpoint = Path(cfg.checkpoint or cfg.run_dir or "")
     run_dir = checkpoint if checkpoint.is_dir() else checkpoint.parent
-    try:
-        written = []
-        if (run_dir / "metrics.jsonl").exists():
-            written.append(plot_training(run_dir))
-        written.append(
-            plot_rollout(
-                checkpoint,
-                run_dir / "rollout.png",
-                episode=int(opts.get("episode", 0)),
-                steps=int(opts.get("steps", 8)),
-                data_dir=opts.get("data_dir"),
-                device=opts.get("device", "cpu"),
-            )
+    written = []
+    if (run_dir / "metrics.jsonl").exists():
+        written.append(plot_training(run_dir))
+    written.append(
+        plot_rollout(
+            checkpoint,
+            run_dir / "rollout.png",
+            episode=cfg.episode,
+            steps=cfg.steps,
+            data_dir=cfg.data_dir,
+            device=cfg.device,
         )
-    except (ValueError, ImportError, FileNotFoundError) as e:
-        _fail(str(e))
+    )
     for path in written:
         print(f"wrote {path}")
     return written
 
 
-def _fail(message: str) -> None:
-    print(f"error: {message}", file=sys.stderr)
-    raise SystemExit(2)
+def main(argv: Sequence[str] | None = None) -> list[Path]:
+    from worldmodel.runtime.cli import run_command
+
+    return run_command(
+        report,
+        argv,
+        errors=(ImportError, FileNotFoundError),  # no matplotlib; no metrics.jsonl
+        config_name="report",
+        schema=ReportConfig,
+        usage=USAGE,
+        name="worldmodel.report",
+        hints=HINTS,
+    )
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])
