@@ -24,6 +24,7 @@ COMMANDS = {
     "worldmodel-evaluate": "agents.evaluation.evaluate:main",
     "worldmodel-rl": "agents.rl.train:main",
     "worldmodel-report": "worldmodel.report:main",
+    "worldmodel-distance": "worldmodel.distance:main",
 }
 
 
