@@ -41,6 +41,8 @@ Train a JEPA world model (collecting its data set first if needed), e.g.
   torchrun --nproc_per_node=2 -m worldmodel.train env=reacher"""
 
 RUNTIME = runtime_paths(Config, LoggedRunConfig)
+CURVES = ("rollout_mse", "copy_last_mse")
+"""Per-horizon diagnostics logged as lists, so that training.png shows rollout error over steps."""
 """Settings that may differ between a run and its resumption without changing the model: the run
 section (by definition) and the fields marked runtime (threads, log_every, ...)."""
 
@@ -260,7 +262,8 @@ def evaluate(run: Run) -> dict:
         cfg.train.probe_episodes,
     )
     run.model.train()
-    run.log.log(run.step, {f"diag/{k}": v for k, v in stats.items() if not isinstance(v, list)})
+    logged = {k: v for k, v in stats.items() if not isinstance(v, list) or k in CURVES}
+    run.log.log(run.step, {f"diag/{k}": v for k, v in logged.items()})
     return stats
 
 
@@ -282,7 +285,8 @@ def save(run: Run, complete: bool, diagnostics: dict | None = None) -> None:
 
 
 def finish(run: Run) -> None:
-    """Final diagnostics, the complete checkpoint, probe.json and the summary lines."""
+    """Final diagnostics, the complete checkpoint, probe.json, training.png and the summary
+    lines."""
     stats = evaluate(run) if run.is_main else {}
     save(run, complete=True, diagnostics=stats)
     if run.is_main:
@@ -292,10 +296,20 @@ def finish(run: Run) -> None:
         fps = run.frames / max(time.perf_counter() - run.started, 1e-9)
         print(
             f"checkpoint: {run.path}\nmetrics:    {run_dir / 'metrics.jsonl'}\n"
-            f"diagnostics: {run_dir / 'probe.json'}"
+            f"diagnostics: {run_dir / 'probe.json'}\n{_pictures(run_dir)}"
         )
         print(f"trained {run.step} steps at {fps:.0f} frames/s; {headline(stats)}")
     dist.barrier()
+
+
+def _pictures(run_dir: Path) -> str:
+    """Draw training.png from metrics.jsonl (see :mod:`worldmodel.report`); its summary line."""
+    from worldmodel.report import plot_training
+
+    try:
+        return f"curves:     {plot_training(run_dir)}"
+    except ImportError as e:  # matplotlib is an extra
+        return f"curves:     skipped ({e})"
 
 
 def _truncate_metrics(path: Path, step: int) -> None:
