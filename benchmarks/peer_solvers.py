@@ -22,7 +22,6 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import sys
-import types
 from pathlib import Path
 from typing import Any
 
@@ -39,22 +38,29 @@ INSTALL_HINT = (
 def load() -> tuple[dict[str, type], str]:
     """``({"cem": CEMSolver, "mppi": MPPISolver}, how)``; raises ImportError (with the install
     hint) when the package or one of the solvers' few dependencies is missing."""
-    spec = importlib.util.find_spec("stable_worldmodel")  # finds it without running __init__
-    if spec is None or not spec.submodule_search_locations:
-        raise ImportError(f"stable-worldmodel is not installed: {INSTALL_HINT}")
-    root = Path(next(iter(spec.submodule_search_locations)))
-    how = "imported stable_worldmodel.solver.{cem,mppi} without the package __init__"
-    if "stable_worldmodel" not in sys.modules:
+    loaded = sys.modules.get("stable_worldmodel")
+    if loaded is not None and not getattr(loaded, "_solvers_only", False):
+        how = "imported stable_worldmodel (already loaded in full)"
+    else:
+        how = "imported stable_worldmodel.solver.{cem,mppi} without the package __init__"
+        spec = importlib.util.find_spec("stable_worldmodel")  # finds it, runs nothing
+        if spec is None or not spec.submodule_search_locations:
+            raise ImportError(f"stable-worldmodel is not installed: {INSTALL_HINT}")
+        root = Path(next(iter(spec.submodule_search_locations)))
         for name, path in (
             ("stable_worldmodel", root),
             ("stable_worldmodel.solver", root / "solver"),
         ):
-            package = types.ModuleType(name)
-            package.__path__ = [str(path)]
-            package.__file__ = str(path / "__init__.py")
+            if name in sys.modules:
+                continue
+            # The package's spec, but its __init__ is not executed: an empty package module.
+            package_spec = importlib.util.spec_from_file_location(
+                name, path / "__init__.py", submodule_search_locations=[str(path)]
+            )
+            assert package_spec is not None
+            package = importlib.util.module_from_spec(package_spec)
+            package._solvers_only = True  # type: ignore[attr-defined]
             sys.modules[name] = package
-    else:
-        how = "imported stable_worldmodel (already loaded)"
     try:
         cem = importlib.import_module("stable_worldmodel.solver.cem")
         mppi = importlib.import_module("stable_worldmodel.solver.mppi")
