@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
+import os
 import time
 from types import SimpleNamespace
 
@@ -239,12 +240,14 @@ def main() -> None:
         help="only the race against the peer (writes a file only with --out)",
     )
     args = parser.parse_args()
+    load = os.getloadavg()  # a shared machine's load at the start (1, 5, 15 min): timings with it
     device = resolve_device(args.device)
     model = build_model(args.checkpoint, device, args.overrides)
     peer = run_race(model, args.peer_episodes, args.reps)
     if args.race_only:
         if args.out:
-            write_json("", {"machine": machine(), "device": str(device), "peer": peer}, args.out)
+            payload = {"machine": machine(), "load_average": load, "device": str(device)}
+            write_json("", {**payload, "peer": peer}, args.out)
         return
     rows = []
     # (CUDA graph, episodes per batch, torch.compile): on CUDA, eager and graphed, 1 episode and
@@ -281,6 +284,7 @@ def main() -> None:
         f"planner_speed_{device.type}.json",
         {
             "machine": machine(),
+            "load_average": load,
             "device": str(device),
             "checkpoint": args.checkpoint,
             "overrides": args.overrides,
