@@ -24,6 +24,10 @@ so both see the same machine load; the row's ratio is peer ms / our ms (above 1:
 Differences that remain are the planners' own: ours clamps samples to [-1, 1] and returns the
 best sequence seen, the peer's returns its last mean and prints one line per solve (captured).
 If the package cannot be loaded the benchmark says so in one line and runs our rows alone.
+
+On a machine shared with other jobs, torch's OpenMP threads spin against them: at load 13 on 2
+cores a 130 ms decision took 6 s with 2 threads and 0.25 to 1.4 s with ``OMP_NUM_THREADS=1``.
+The load average at the start is stored with the results; compare ratios, not milliseconds.
 """
 
 from __future__ import annotations
