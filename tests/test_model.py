@@ -171,3 +171,22 @@ def test_rollout_takes_numpy_and_float64_and_returns_no_graph():
     (grad,) = torch.autograd.grad(wm.rollout(hist, acts_param).square().sum(), acts_param)
     assert grad.shape == acts.shape and grad.abs().sum() > 0
     assert all(p.grad is None for p in wm.parameters())
+
+
+def test_keypoint_encoder_moves_its_keypoint_with_a_small_object():
+    """A 2-pixel dot moved across the frame moves the keypoints linearly (spatial softmax)."""
+    from worldmodel.encoder import KeypointEncoder
+
+    torch.manual_seed(0)
+    enc = KeypointEncoder(32, 8, 8)
+    enc.norm = torch.nn.Identity()  # raw coordinates
+    with torch.no_grad():
+        enc.log_temperature.fill_(3.0)
+        frames = torch.zeros(12, 3, 32, 32)
+        for i in range(12):
+            frames[i, :, 10:12, 4 + 2 * i : 6 + 2 * i] = 1.0  # the dot moves right
+        kx = enc(frames)[:, :4]  # [12, K] x-coordinates
+    r = [np.corrcoef(np.arange(12), kx[:, k].numpy())[0, 1] for k in range(4)]
+    assert max(abs(v) for v in r) > 0.9, r
+    with pytest.raises(InputError, match="even"):
+        KeypointEncoder(32, 8, 7)

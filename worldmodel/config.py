@@ -84,8 +84,8 @@ class DataConfig:
 
 @dataclass
 class ModelConfig:
-    encoder: str = field(default="cnn", metadata=choices("cnn", "vit"))
-    """Encoder: cnn | vit."""
+    encoder: str = field(default="cnn", metadata=choices("cnn", "vit", "keypoints"))
+    """Encoder: cnn | vit | keypoints (spatial softmax: D/2 keypoints, each an x and a y)."""
     channels: int = 32
     """Base channel width of the CNN encoder (doubles per stage) or width of the ViT."""
     embed_dim: int = 64
