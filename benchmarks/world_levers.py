@@ -1,0 +1,126 @@
+"""Which training recipe makes the embedding code what the actions move? Levers side by side.
+
+    python -m benchmarks.world_levers [--world point_mass] [--steps 1000] [--levers base temporal ...]
+                                      [--table-only]
+
+Each lever is a set of ``worldmodel.train`` overrides trained on the same data set (the world's
+default) for the same steps and batch, into ``runs/levers/<world>-<lever>``. The table reads
+the diagnostics each run logged at ``--steps`` (``metrics.jsonl``: probe R² of the controllable
+state from one frame, within-episode variance share, effective rank, and the rollout error
+against copy-last at 1 and 5 steps) and writes ``benchmarks/results/world_levers.json`` and
+``world_levers.md`` (date, commit, machine). Levers:
+
+- ``base``: the default recipe (CNN, SIGReg 0.1, inverse dynamics 0.1);
+- ``temporal``: + SIGReg on embeddings centred over each sequence's time axis (weight 0.1);
+- ``keypoints``: a spatial-softmax keypoint encoder instead of the CNN's global head;
+- ``keypoints-temporal``: both.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from benchmarks._common import RESULTS, machine, write_json
+
+LEVERS: dict[str, list[str]] = {
+    "base": [],
+    "temporal": ["model.temporal_weight=0.1"],
+    "keypoints": ["model.encoder=keypoints"],
+    "keypoints-temporal": ["model.encoder=keypoints", "model.temporal_weight=0.1"],
+}
+CONTROLLABLE = {"point_mass": "position", "reacher": "joint_sincos", "wall": "position"}
+"""The probe feature that is the controllable state of each world."""
+
+
+def diagnostics_at(metrics: Path, step: int) -> dict | None:
+    """The diagnostics row of ``metrics.jsonl`` logged at ``step`` (None if absent)."""
+    if not metrics.exists():
+        return None
+    for line in metrics.read_text().splitlines():
+        row = json.loads(line)
+        if row.get("step") == step and "diag/within_episode_var_share" in row:
+            return row
+    return None
+
+
+def summarize(world: str, lever: str, row: dict) -> dict:
+    feature = CONTROLLABLE.get(world, "position")
+    out = {
+        "world": world,
+        "lever": lever,
+        "overrides": LEVERS.get(lever, []),
+        "step": row["step"],
+        "probe_r2": row["diag/probe_r2"].get(feature),
+        "probe_r2_history": row["diag/probe_r2_history"].get(feature),
+        "within_episode_var_share": row["diag/within_episode_var_share"],
+        "effective_rank": row["diag/effective_rank"],
+    }
+    ro, copy = row.get("diag/rollout_mse"), row.get("diag/copy_last_mse")
+    if ro and copy:
+        out["copy_over_rollout"] = {
+            "1": copy[0] / ro[0],
+            "5": copy[min(4, len(ro) - 1)] / ro[min(4, len(ro) - 1)],
+        }
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--world", default="point_mass")
+    parser.add_argument("--steps", type=int, default=1000)
+    parser.add_argument("--levers", nargs="+", default=list(LEVERS), choices=list(LEVERS))
+    parser.add_argument("--table-only", action="store_true", help="train nothing; read the runs")
+    args = parser.parse_args()
+    rows = []
+    for lever in args.levers:
+        run_dir = Path("runs") / "levers" / f"{args.world}-{lever}"
+        if not args.table_only:
+            cmd = [
+                sys.executable,
+                "-m",
+                "worldmodel.train",
+                f"env={args.world}",
+                f"train.steps={args.steps}",
+                f"run_dir={run_dir}",
+                *LEVERS[lever],
+            ]
+            print("$", " ".join(cmd), flush=True)
+            subprocess.run(cmd, check=True)
+        row = diagnostics_at(run_dir / "metrics.jsonl", args.steps)
+        if row is None:
+            print(f"{run_dir}: no diagnostics at step {args.steps}; skipped")
+            continue
+        rows.append(summarize(args.world, lever, row))
+    info = machine()
+    write_json("world_levers.json", {"machine": info, "steps": args.steps, "results": rows})
+    (RESULTS / "world_levers.md").write_text(table(rows, info, args.steps))
+    print(table(rows, info, args.steps))
+
+
+def table(rows: list[dict], info: dict, steps: int) -> str:
+    lines = [
+        f"Levers at {steps} training steps (batch 48, same data), built {info['date']} at commit "
+        f"{info.get('commit')}; probe R² of the controllable state from one frame and from the "
+        "predictor's history, on held-out episodes.",
+        "",
+        "| world | lever | probe R² (frame / history) | within-episode share | eff. rank | rollout vs copy-last (1 / 5 steps) |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        ratio = r.get("copy_over_rollout")
+        ro = f"{ratio['1']:.1f}x / {ratio['5']:.1f}x" if ratio else "-"
+        lines.append(
+            f"| {r['world']} | {r['lever']} | {r['probe_r2']:.2f} / {r['probe_r2_history']:.2f} | "
+            f"{r['within_episode_var_share']:.2f} | {r['effective_rank']:.1f} | {ro} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    main()
