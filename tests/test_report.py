@@ -77,7 +77,10 @@ def test_report_command_writes_both_pictures(run, cache):
         (["steps=many", "run_dir=x"], "steps: Value 'many'"),
         (["steps=0", "run_dir=x"], "steps must be >= 1"),
         (["colour=red"], "colour is not a setting of worldmodel.report"),
-        (["data.dir=d", "run_dir=x"], "data.dir is not a setting of worldmodel.report; use data_dir="),
+        (
+            ["data.dir=d", "run_dir=x"],
+            "data.dir is not a setting of worldmodel.report; use data_dir=",
+        ),
         (["episode=99", "checkpoint=TINY"], "episode=99: the data set holds 1 held-out episodes"),
     ],
 )

@@ -100,6 +100,26 @@ class PlannerConfig:
             )
 
 
+class ConfiguredPlanner:
+    """What every planner here shares: its config, action size and device, and the horizon and
+    warm start the agent asks for through :class:`Planner`."""
+
+    needs_grad = False
+
+    def __init__(self, cfg: PlannerConfig, action_dim: int, device: torch.device) -> None:
+        self.cfg = cfg
+        self.action_dim = action_dim
+        self.device = device
+
+    @property
+    def horizon(self) -> int:
+        return self.cfg.horizon
+
+    @property
+    def warm_start(self) -> bool:
+        return self.cfg.warm_start
+
+
 @dataclass
 class PlanResult:
     """One plan per episode, with what it cost to find."""

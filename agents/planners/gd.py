@@ -4,8 +4,8 @@ import torch
 from torch import Tensor
 
 from agents.planners.base import (
+    ConfiguredPlanner,
     CostFn,
-    PlannerConfig,
     PlanResult,
     RolloutFn,
     initial_mean,
@@ -15,7 +15,7 @@ from agents.planners.base import (
 _ATANH_LIMIT = 0.999  # keeps atanh of a saturated warm start finite (atanh(0.999) ~ 3.8)
 
 
-class GDPlanner:
+class GDPlanner(ConfiguredPlanner):
     """Adam on ``samples`` parallel restarts per episode, each one sequence ``tanh(u)``.
 
     Actions are reparametrised as ``tanh(u)``, so they stay in (-1, 1) with no clamp. Restart 0
@@ -30,19 +30,6 @@ class GDPlanner:
     """
 
     needs_grad = True
-
-    def __init__(self, cfg: PlannerConfig, action_dim: int, device: torch.device) -> None:
-        self.cfg = cfg
-        self.action_dim = action_dim
-        self.device = device
-
-    @property
-    def horizon(self) -> int:
-        return self.cfg.horizon
-
-    @property
-    def warm_start(self) -> bool:
-        return self.cfg.warm_start
 
     def plan(
         self,

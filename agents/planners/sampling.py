@@ -4,8 +4,8 @@ import torch
 from torch import Tensor
 
 from agents.planners.base import (
+    ConfiguredPlanner,
     CostFn,
-    PlannerConfig,
     PlanResult,
     RolloutFn,
     initial_mean,
@@ -13,7 +13,7 @@ from agents.planners.base import (
 )
 
 
-class SamplingPlanner:
+class SamplingPlanner(ConfiguredPlanner):
     """Gaussian sampling planner; subclasses say how the elites are weighted in the refit.
 
     Each iteration draws ``samples`` sequences from N(mean, std) clamped to [-1, 1], with the
@@ -29,21 +29,6 @@ class SamplingPlanner:
     ends the iterations once the best costs stopped improving (eager planning only; the random
     draws of the skipped iterations are made anyway, so the generator advances the same).
     """
-
-    needs_grad = False
-
-    def __init__(self, cfg: PlannerConfig, action_dim: int, device: torch.device) -> None:
-        self.cfg = cfg
-        self.action_dim = action_dim
-        self.device = device
-
-    @property
-    def horizon(self) -> int:
-        return self.cfg.horizon
-
-    @property
-    def warm_start(self) -> bool:
-        return self.cfg.warm_start
 
     def elite_weights(self, elite_cost: Tensor) -> Tensor:
         """Weights ``[E, K]`` (summing to 1 over K) of the elites, given their costs ``[E, K]``."""
