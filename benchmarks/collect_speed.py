@@ -65,6 +65,7 @@ def layout(frames: int, episode_length: int, workers: int) -> tuple[int, int]:
 
 def config(args: argparse.Namespace, root: str, workers: int, episodes: int, shard_episodes: int):
     """The collect settings of one run (a ``worldmodel.config.Config``)."""
+    from worldmodel.config import Config
     from worldmodel.runtime.cli import load_config
 
     return load_config(
@@ -80,7 +81,8 @@ def config(args: argparse.Namespace, root: str, workers: int, episodes: int, sha
             f"seed={args.seed}",
             "progress=false",
             *args.overrides,
-        ]
+        ],
+        schema=Config,
     )
 
 

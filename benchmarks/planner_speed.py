@@ -46,6 +46,7 @@ from agents.planners import PlannerConfig, make_planner
 from agents.planners.cost import make_cost
 from benchmarks import peer_solvers
 from benchmarks._common import machine, write_json
+from worldmodel.config import Config
 from worldmodel.model import JEPA, WorldModel
 from worldmodel.runtime.cli import load_config
 from worldmodel.runtime.device import resolve_device
@@ -59,7 +60,7 @@ def build_model(
         import worldmodel
 
         return worldmodel.load(checkpoint, device=str(device))
-    cfg = load_config(overrides or [])
+    cfg = load_config(overrides or [], schema=Config)
     jepa = JEPA(cfg.model, cfg.env.image_size, 2)
     return WorldModel(
         jepa.encoder,

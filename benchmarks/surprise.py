@@ -5,7 +5,7 @@
     python -m benchmarks.surprise checkpoint=PATH --episode FILE.npz [--out PNG]
 
 The first form plays, in the checkpoint's world, N normal episodes and N episodes of every fault
-(``envs.faults``: 100 decisions of the collection policy, one fault from a decision drawn in
+(``worldmodel.faults``: 100 decisions of the collection policy, one fault from a decision drawn in
 [20, 80]), scores each by its peak surprise (``WorldModel.surprise``) from the fault's decision to
 the end (a normal episode from its own drawn decision), and reports per fault the ROC-AUC of
 faulty against normal scores and the detection delay in decisions at the threshold that raises a
@@ -15,13 +15,13 @@ decision); N below the protocol's 200 is flagged ``"smoke": true``.
 
 The second form scores one recorded episode, an ``.npz`` with ``frames`` (or ``obs``) uint8
 [T+1, H, W, 3], ``actions`` [T, A] and optionally ``fault_step``, and plots its surprise over time.
-To record one: ``ep = envs.faults.play_episode(env, seed, "push")`` then
+To record one: ``ep = worldmodel.faults.play_episode(env, seed, "push")`` then
 ``np.savez(path, frames=ep.frames, actions=ep.actions, fault_step=ep.fault_step)``.
 
 Seeds: normal episode i has seed ``seed + i``; episode i of fault number f of
-``envs.faults.FAULTS`` (push is 0) has ``seed + 100000 * (f + 1) + i``, so a subset of faults
+``worldmodel.faults.FAULTS`` (push is 0) has ``seed + 100000 * (f + 1) + i``, so a subset of faults
 plays the same episodes. The push's velocity spread is the per-dof standard deviation over 20
-normal episodes of seeds 10**6 .. 10**6 + 19 (``envs.faults.estimate_velocity_std``), recorded
+normal episodes of seeds 10**6 .. 10**6 + 19 (``worldmodel.faults.estimate_velocity_std``), recorded
 in the JSON.
 """
 
@@ -121,7 +121,7 @@ def surprise_episodes(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Play the seeded episodes (normal, or with ``fault``) and score them: per-decision surprise
     ``[N, T]`` (NaN for the first history - 1 decisions) and fault decisions ``[N]``."""
-    from envs.faults import play_episode
+    from worldmodel.faults import play_episode
     from worldmodel.surprise import by_decision
 
     rows, steps = [], []
@@ -146,9 +146,9 @@ def run_suite(
     """The benchmark's JSON payload, and the curves for the plot (``{name: (surprise [N, T],
     steps [N])}`` with ``"normal"`` among them)."""
     import envs
-    from envs.faults import FAULTS, estimate_velocity_std
     from envs.tasks import PROTOCOL_VERSION
     from worldmodel.api import load
+    from worldmodel.faults import FAULTS, estimate_velocity_std
     from worldmodel.runtime.progress import progress
 
     faults = list(faults or FAULTS)

@@ -42,12 +42,7 @@ LAYERS = {
 of a lower layer. The plumbing (``worldmodel.runtime``) is the floor that every layer uses; then
 the worlds, the model, the planners, the MPC agent, evaluation and RL, the benchmarks."""
 
-KNOWN_UPWARD = {
-    ("worldmodel.runtime.cli", "worldmodel.config"): "load_config's default schema is train's "
-    "Config (some benchmarks call it without schema=); pass it everywhere, then drop the default",
-    ("envs.faults", "worldmodel.policies"): "fault episodes replay the collection policy, which "
-    "lives in worldmodel; it belongs below both (e.g. envs/policies.py)",
-}
+KNOWN_UPWARD: dict[tuple[str, str], str] = {}
 """Upward imports that exist today, each with what would remove it; drawn as dotted arrows."""
 
 

@@ -42,8 +42,8 @@ def test_non_editable_install_finds_configs_and_assets(tmp_path):
     assert (target / "envs" / "_assets" / "wall.xml").exists()
     code = (
         "import worldmodel, envs; from worldmodel.runtime.paths import configs_dir; from envs._paths import assets_dir;"
-        "from worldmodel.runtime.cli import load_config;"
-        "print(configs_dir()); print(assets_dir()); print(load_config(['env=wall']).env.name);"
+        "from worldmodel.runtime.cli import load_config; from worldmodel.config import Config;"
+        "print(configs_dir()); print(assets_dir()); print(load_config(['env=wall'], schema=Config).env.name);"
         "e = envs.make('wall', image_size=16); print(e.reset(seed=0)[0].shape)"
     )
     env = {**os.environ, "PYTHONPATH": str(target)}

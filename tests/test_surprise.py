@@ -1,4 +1,4 @@
-"""Surprise: the fault suite (envs.faults), WorldModel.surprise, and benchmarks.surprise."""
+"""Surprise: the fault suite (worldmodel.faults), WorldModel.surprise, and benchmarks.surprise."""
 
 from __future__ import annotations
 
@@ -11,9 +11,15 @@ from torch import nn
 
 import envs
 from benchmarks.surprise import alarm_threshold, detection_delays, episode_scores, roc_auc
-from envs.faults import FAULTS, _start_fault, estimate_velocity_std, model_restored, play_episode
 from tests.conftest import run_cli
 from worldmodel.api import load
+from worldmodel.faults import (
+    FAULTS,
+    _start_fault,
+    estimate_velocity_std,
+    model_restored,
+    play_episode,
+)
 from worldmodel.model import WorldModel
 from worldmodel.runtime.errors import InputError
 

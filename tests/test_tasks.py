@@ -134,11 +134,11 @@ def test_get_task():
 def test_each_task_names_the_model_it_needs(name):
     """goal_reaching trains a task's model from task_env_overrides and evaluate looks for it under
     world_key: both must name the same world and looks (reacher-easy-return draws the target)."""
-    from worldmodel.config import env_key, task_env_overrides, world_key
+    from worldmodel.config import Config, env_key, task_env_overrides, world_key
     from worldmodel.runtime.cli import load_config
 
     task = TASKS[name]
-    cfg = load_config(task_env_overrides(task.world, task.env_kwargs))
+    cfg = load_config(task_env_overrides(task.world, task.env_kwargs), schema=Config)
     assert env_key(cfg.env) == world_key(task.world, task.env_kwargs)
     assert cfg.env.name == task.world
     expected = {"reacher-easy-return": "reacher-target", "dmc-generic": "dmc-cartpole-swingup"}

@@ -389,7 +389,7 @@ def _get(values: dict, path: str):
 def main(argv: list[str] | None = None) -> Path:
     from worldmodel.runtime.cli import run_command
 
-    return run_command(train, argv, usage=USAGE, name="worldmodel.train")
+    return run_command(train, argv, schema=Config, usage=USAGE, name="worldmodel.train")
 
 
 if __name__ == "__main__":

@@ -20,7 +20,6 @@ from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from worldmodel.config import Config
 from worldmodel.runtime.errors import InputError, Interrupted
 from worldmodel.runtime.paths import configs_dir
 from worldmodel.runtime.schema import describe, has_path, leaf_paths, section_type
@@ -49,7 +48,7 @@ def load_config(
     argv: Sequence[str] | None = None,
     *,
     config_name: str = "config",
-    schema: type[T] = Config,  # type: ignore[assignment]
+    schema: type[T],
     usage: str = "",
     name: str = "worldmodel.train",
     hints: dict[str, str] | None = None,
