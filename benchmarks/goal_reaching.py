@@ -135,7 +135,8 @@ def _device(row: dict) -> str:
 
 def table(rows: list[dict], info: dict) -> str:
     lines = [
-        f"Goal reaching, docs/protocol.md v{rows[0]['protocol_version'] if rows else '?'}; table built "
+        f"Goal reaching, docs/protocol.md v{'/'.join(sorted({str(r['protocol_version']) for r in rows})) or '?'} "
+        "(each row's version is in its eval.json; v2 changed only dmc-generic's success test); table built "
         f"{info['date']} at commit {info.get('commit')}. Each row's date, commit, device and "
         "checkpoint are in goal_reaching.json and its eval.json. Latency is one plan for E "
         "episodes at once (E = 1 on CPU, 25 on CUDA).",
