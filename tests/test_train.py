@@ -357,3 +357,19 @@ def test_torchrun_refusal_on_rank_0_stops_every_rank_in_one_line(tmp_path, cache
     assert out.returncode != 0
     assert out.stderr.count("error: ") == 1 and "collected with seed=0" in out.stderr
     assert "barrier" not in out.stderr and "DistBackendError" not in out.stderr
+
+
+def test_probe_refuses_data_of_another_world(tiny_run, cache, tmp_path):
+    wall_data = tmp_path / "wall-data"
+    run_cli("worldmodel.collect", "env=wall", "preset=debug", f"data.dir={wall_data}", cache=cache)
+    out = run_cli(
+        "worldmodel.probe",
+        f"checkpoint={tiny_run / 'checkpoint.pt'}",
+        f"data.dir={wall_data}",
+        f"run_dir={tmp_path / 'probe'}",
+        cache=cache,
+        check=False,
+    )
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert "wall episodes" in out.stderr and "reacher model" in out.stderr
+    assert not (tmp_path / "probe" / "probe.json").exists()

@@ -38,6 +38,13 @@ def probe(cfg: ProbeConfig) -> dict:
     dataset = EpisodeDataset(
         data_dir, verify=cfg.data.verify, expect={"image_size": model.image_size}
     )
+    world = dataset.manifest.get("env", {}).get("name")
+    if world is not None and world != trained.env.name:
+        raise InputError(
+            f"{data_dir} holds {world} episodes but {cfg.checkpoint} is a {trained.env.name} "
+            f"model: its probes would read the wrong state; drop data.dir= to use the model's "
+            f"own data ({model.info['data']['dir']}) or point it at {trained.env.name} data"
+        )
     train_eps, val_eps = dataset.split(trained.data.val_fraction)
     from envs import make
 
