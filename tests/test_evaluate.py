@@ -174,3 +174,45 @@ def test_run_folder_depends_on_the_checkpoint_and_refuses_another_ones(tiny_run,
     )
     assert out.returncode == 2 and "holds the results of another checkpoint" in out.stderr
     assert json.loads((folder / "eval.json").read_text())["checkpoint"].startswith(str(tiny_run))
+
+
+def test_goal_images_in_a_users_own_env(tiny_run, cache, tmp_path):
+    """agents.evaluation.goals plays one episode per goal image in any frame-observation env
+    (frames of another size are resized), and refuses a goals file without images."""
+    import numpy as np
+
+    import envs
+
+    env = envs.make("reacher", image_size=48)  # not the model's 32 px: resized
+    goals = np.stack([env.reset(seed=100 + s)[1]["goal"] for s in range(2)])
+    env.close()
+    np.savez(tmp_path / "goals.npz", goals=goals)
+    args = [
+        f"checkpoint={tiny_run / 'checkpoint.pt'}",
+        "env_id=worldmodel/Reacher-v0",
+        "decisions=3",
+        "planner.samples=16",
+        "planner.iterations=2",
+        "planner.elites=4",
+        "progress=false",
+    ]
+    run_cli(
+        "agents.evaluation.goals",
+        *args,
+        f"goals={tmp_path / 'goals.npz'}",
+        f"run_dir={tmp_path / 'out'}",
+        cache=cache,
+    )
+    result = json.loads((tmp_path / "out" / "goals.json").read_text())
+    assert len(result["episodes"]) == 2 and all(e["steps"] == 3 for e in result["episodes"])
+    assert result["mean_final_embedding_distance"] > 0
+    np.savez(tmp_path / "bad.npz", other=goals)
+    bad = run_cli(
+        "agents.evaluation.goals",
+        *args,
+        f"goals={tmp_path / 'bad.npz'}",
+        f"run_dir={tmp_path / 'bad'}",
+        cache=cache,
+        check=False,
+    )
+    assert bad.returncode == 2 and "bad.npz" in bad.stderr and "Traceback" not in bad.stderr
