@@ -122,7 +122,7 @@ def fit_distance(
         near = torch.rand(cfg.batch_size, generator=gen) < 0.5
         offset = torch.randint(-cfg.near, cfg.near + 1, (cfg.batch_size,), generator=gen)
         src_idx = torch.from_numpy(sources)[s]
-        t = torch.from_numpy(graph.time // max(1, int(graph.config.get("stride", 1))))[src_idx]
+        t = src_idx % length  # place on its trajectory (nodes are stored trajectory by trajectory)
         t_near = (t + offset).clamp(0, length - 1)
         i = torch.where(near, src_idx - t + t_near, i)
         flip = torch.rand(cfg.batch_size, generator=gen) < 0.5  # both directions (undirected)

@@ -21,6 +21,7 @@ once).
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -105,7 +106,7 @@ class LatentGraph:
             np.savez(
                 tmp,
                 step_scale=np.float32(self.step_scale),
-                config=np.array(repr(sorted(self.config.items()))),
+                config=np.array(json.dumps(self.config)),
                 **arrays,
             )
 
@@ -116,12 +117,13 @@ class LatentGraph:
             with np.load(path, allow_pickle=False) as f:
                 arrays = {k: f[k] for k in ("nodes", "episode", "time", "src", "dst", "weight")}
                 scale = float(f["step_scale"])
+                config = json.loads(str(f["config"]))
         except (OSError, ValueError, KeyError) as e:
             raise InputError(
                 f"{path}: not a readable latent graph ({e}); rebuild it with "
                 "`python -m worldmodel.distance checkpoint=...`"
             ) from None
-        return cls(**arrays, step_scale=scale, config={})
+        return cls(**arrays, step_scale=scale, config=config)
 
 
 def pairwise_sq(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:

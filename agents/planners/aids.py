@@ -10,7 +10,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
-from torch import Tensor
 
 from agents.planners.base import PlannerConfig
 from agents.planners.cost import LEARNED, CostConfig, StepDistance
@@ -35,12 +34,7 @@ def _beside(checkpoint: str | Path, name: str, setting: str) -> Path:
 def learned_distance(checkpoint: str | Path, device: torch.device | str) -> StepDistance:
     """The learned distance beside ``checkpoint`` as a step distance ``(z [E, N, H, D],
     g [E, 1, 1, D]) -> [E, N, H]`` in decisions."""
-    head = load_distance(_beside(checkpoint, DISTANCE_FILE, "cost.metric=learned"), device)
-
-    def distance(z: Tensor, g: Tensor) -> Tensor:
-        return head(z, g)
-
-    return distance
+    return load_distance(_beside(checkpoint, DISTANCE_FILE, "cost.metric=learned"), device)
 
 
 def planning_aids(

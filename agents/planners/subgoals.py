@@ -17,6 +17,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from worldmodel.graph import pairwise_sq
+
 
 class Subgoals(Protocol):
     """The high level of a two-level planner, as the agent uses it."""
@@ -69,9 +71,7 @@ class GraphSubgoals:
 
     def _nearest(self, z: Tensor) -> tuple[np.ndarray, np.ndarray]:
         """The ``attach`` nearest nodes ``[E, k]`` of ``z [E, D]`` and their weights ``[E, k]``."""
-        d2 = (
-            (z * z).sum(1)[:, None] + (self.nodes * self.nodes).sum(1)[None] - 2 * z @ self.nodes.T
-        ).clamp_min(0.0)  # [E, M]
+        d2 = pairwise_sq(z, self.nodes)  # [E, M]
         vals, idx = d2.topk(self.attach, dim=1, largest=False)
         return idx.numpy(), (vals.sqrt() / self.graph.step_scale).numpy()
 
