@@ -133,6 +133,25 @@ def test_baselines_only_run(tiny_run, cache, tmp_path):
     assert result["baselines"]["random"]["episodes"] == result["episodes"] == 2
 
 
+def test_baselines_only_run_needs_no_checkpoint(cache, tmp_path):
+    """eval.agent=false without checkpoint=: the baselines play with the protocol's settings."""
+    run_cli(
+        "agents.evaluate",
+        "preset=debug",
+        "task=reacher-pose",
+        "eval.agent=false",
+        "eval.baselines=[random,zero]",
+        f"run_dir={tmp_path}",
+        "progress=false",
+        cache=cache,
+    )
+    result = json.loads((tmp_path / "eval.json").read_text())
+    assert result["agent_played"] is False and result["checkpoint"] is None
+    assert result["planner"]["action_repeat"] == 5 and result["image_size"] == 64
+    assert set(result["baselines"]) == {"random", "zero"}
+    assert result["baselines"]["random"]["episodes"] == result["episodes"] == 2
+
+
 def test_blind_baselines_play_the_same_episodes():
     """Baselines skip rendering (GoalEnv.blind); their episodes must not change for it."""
     from agents.evaluation.baselines import RandomPolicy

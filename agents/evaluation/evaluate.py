@@ -48,15 +48,7 @@ def evaluate(cfg: EvaluateConfig) -> dict:
     parallel = max(
         1, min(cfg.eval.parallel or (25 if device.type == "cuda" else 1), cfg.eval.episodes)
     )
-    meta = model.info["env"]
-    envs = [
-        task.make_env(
-            image_size=model.image_size,
-            action_repeat=meta["action_repeat"],
-            camera_id=meta["kwargs"].get("camera_id", 0),
-        )
-        for _ in range(parallel)
-    ]
+    envs = [task.make_env(**env_settings(model)) for _ in range(parallel)]
     episodes = task.episodes(cfg.eval.seed, cfg.eval.episodes)
     print(
         f"{task.name}: {len(episodes)} episodes, budget {task.budget} env steps, "
@@ -70,10 +62,12 @@ def evaluate(cfg: EvaluateConfig) -> dict:
     agent_result: dict[str, Any] = {}
     stats, cuda_graph = RunStats(), False
     if cfg.eval.agent:
+        assert model is not None  # load_task_and_model loads one whenever the agent plays
         agent_result, stats, cuda_graph = play_agent(
             cfg, model, envs, episodes, task, run_dir, device
         )
-    baselines = play_baselines(cfg, model.action_dim, envs, episodes, task)
+    action_dim = int(envs[0].action_space.shape[0])  # [A]
+    baselines = play_baselines(cfg, action_dim, envs, episodes, task)
     for env in envs:
         env.close()
     result = {
@@ -101,10 +95,17 @@ def evaluate(cfg: EvaluateConfig) -> dict:
     return result
 
 
-def load_task_and_model(cfg: EvaluateConfig, device: torch.device) -> tuple[Task, WorldModel]:
-    """The task, and the world model of checkpoint= after checking it was trained on its world."""
+def load_task_and_model(
+    cfg: EvaluateConfig, device: torch.device
+) -> tuple[Task, WorldModel | None]:
+    """The task, and the world model of checkpoint= after checking it was trained on its world.
+
+    A baselines-only run (``eval.agent=false``) with no checkpoint= needs no model: the
+    baselines never look at frames, and the envs take the protocol's settings."""
     dmc = {"domain": cfg.eval.domain, "task": cfg.eval.dmc_task}
     task = get_task(cfg.task, **(dmc if cfg.task == "dmc-generic" else {}))
+    if not cfg.eval.agent and not cfg.checkpoint:
+        return task, None
     key = world_key(task.world, task.env_kwargs)
     checkpoint = cfg.checkpoint or str(Path("runs") / f"{key}-cpu" / "checkpoint.pt")
     model = load(checkpoint, device=str(device))
@@ -112,27 +113,44 @@ def load_task_and_model(cfg: EvaluateConfig, device: torch.device) -> tuple[Task
     return task, model
 
 
-def prepare_run_dir(cfg: EvaluateConfig, task: Task, model: WorldModel) -> Path:
-    """The run folder: by default ``runs/eval/<checkpoint's run>/<task>-<planner>-seedN``.
+def env_settings(model: WorldModel | None) -> dict[str, int]:
+    """How the envs render and step: as the model was trained, or the protocol's defaults
+    (64 px, action repeat 5, camera 0) for a baselines-only run without a model."""
+    if model is None:
+        return {"image_size": 64, "action_repeat": 5, "camera_id": 0}
+    meta = model.info["env"]
+    return {
+        "image_size": model.image_size,
+        "action_repeat": meta["action_repeat"],
+        "camera_id": meta["kwargs"].get("camera_id", 0),
+    }
+
+
+def prepare_run_dir(cfg: EvaluateConfig, task: Task, model: WorldModel | None) -> Path:
+    """The run folder: by default ``runs/eval/<checkpoint's run>/<task>-<planner>-seedN``
+    (``runs/eval/baselines/<task>-seedN`` without a model).
 
     A folder holding another checkpoint's eval.json is refused (its results would be mixed with
     these); the videos of an earlier agent run of the same checkpoint are removed."""
-    checkpoint = Path(model.info["path"]).resolve()
-    run_dir = (
-        Path(cfg.run_dir)
-        if cfg.run_dir
-        else Path("runs")
-        / "eval"
-        / checkpoint.parent.name
-        / f"{task.name}-{cfg.planner.name}-seed{cfg.eval.seed}"
-    )
+    checkpoint = Path(model.info["path"]).resolve() if model is not None else None
+    if cfg.run_dir:
+        run_dir = Path(cfg.run_dir)
+    elif checkpoint is None:
+        run_dir = Path("runs") / "eval" / "baselines" / f"{task.name}-seed{cfg.eval.seed}"
+    else:
+        run_dir = (
+            Path("runs")
+            / "eval"
+            / checkpoint.parent.name
+            / f"{task.name}-{cfg.planner.name}-seed{cfg.eval.seed}"
+        )
     previous = run_dir / "eval.json"
     if previous.exists():
         try:
             old = json.loads(previous.read_text()).get("checkpoint")
         except (OSError, ValueError):
             old = "an unreadable eval.json"
-        if old != str(checkpoint):
+        if old != (str(checkpoint) if checkpoint is not None else None):
             raise InputError(
                 f"{run_dir} holds the results of another checkpoint ({old}); choose another "
                 f"run_dir= or delete {run_dir}"
@@ -229,29 +247,32 @@ def play_baselines(
     return baselines
 
 
-def provenance(cfg: EvaluateConfig, task: Task, model: WorldModel, device: torch.device) -> dict:
+def provenance(
+    cfg: EvaluateConfig, task: Task, model: WorldModel | None, device: torch.device
+) -> dict:
     """What the numbers came from: settings (and their hash), checkpoint, device, commit."""
-    meta = model.info["env"]
+    env = env_settings(model)
+    info = model.info if model is not None else {"path": None, "step": None, "data": {}}
     settings = {
         "task": task.name,
         "env_kwargs": task.env_kwargs,
         "planner": asdict(cfg.planner),
         "cost": asdict(cfg.cost),
         "eval": asdict(cfg.eval),
-        "checkpoint_step": model.info["step"],
+        "checkpoint_step": info["step"],
         "protocol_version": PROTOCOL_VERSION,
     }
     return {
-        "planner": {**asdict(cfg.planner), "action_repeat": meta["action_repeat"]},
+        "planner": {**asdict(cfg.planner), "action_repeat": env["action_repeat"]},
         "cost": asdict(cfg.cost),
         "device": str(device),
         "device_name": _device_name(device),
         "torch_version": torch.__version__,
         "amp": cfg.eval.amp,
-        "checkpoint": str(Path(model.info["path"]).resolve()),
-        "checkpoint_step": model.info["step"],
-        "checkpoint_data_frames": model.info["data"].get("frames"),
-        "image_size": model.image_size,
+        "checkpoint": str(Path(info["path"]).resolve()) if info["path"] else None,
+        "checkpoint_step": info["step"],
+        "checkpoint_data_frames": info["data"].get("frames"),
+        "image_size": env["image_size"],
         "git_commit": git_commit(),
         "settings_hash": hashlib.sha256(
             json.dumps(settings, sort_keys=True, default=str).encode()
