@@ -48,13 +48,13 @@ LEVERS: dict[str, list[str]] = {
 RUNS = Path("runs") / "planner_levers"
 
 
-def run_dir(task: str, lever: str, timing: bool) -> Path:
-    return RUNS / f"{task}-{lever}{'-timing' if timing else ''}"
+def run_dir(args: argparse.Namespace, lever: str, timing: bool) -> Path:
+    return Path(args.runs) / f"{args.task}-{lever}{'-timing' if timing else ''}"
 
 
 def evaluate(args: argparse.Namespace, lever: str, timing: bool) -> dict:
     """Run (or reuse) one agents.evaluate run of ``lever``; returns its eval.json."""
-    out = run_dir(args.task, lever, timing)
+    out = run_dir(args, lever, timing)
     episodes = args.timing_episodes if timing else args.episodes
     path = out / "eval.json"
     if path.exists():
@@ -87,11 +87,11 @@ def evaluate(args: argparse.Namespace, lever: str, timing: bool) -> dict:
 
 def row(args: argparse.Namespace, lever: str) -> dict | None:
     """The lever's row from the eval.json files present (None if its success run is missing)."""
-    success_path = run_dir(args.task, lever, False) / "eval.json"
+    success_path = run_dir(args, lever, False) / "eval.json"
     if not success_path.exists():
         return None
     s = json.loads(success_path.read_text())
-    timing_path = run_dir(args.task, lever, True) / "eval.json"
+    timing_path = run_dir(args, lever, True) / "eval.json"
     t = json.loads(timing_path.read_text()) if timing_path.exists() else {}
     cores = os.cpu_count() or 1
     return {
@@ -154,6 +154,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--phase", choices=("all", "success", "timing"), default="all")
     parser.add_argument("--threads", type=int, default=2, help="OMP threads of each run")
     parser.add_argument("--table-only", action="store_true", help="run nothing; rebuild the table")
+    parser.add_argument("--runs", default=str(RUNS), help="folder of the evaluation runs")
     parser.add_argument("--out", help="JSON path (the .md beside it)")
     args = parser.parse_args(argv)
     try:
