@@ -42,6 +42,17 @@ LEVERS: dict[str, list[str]] = {
     "elite-reuse-15": ["planner.iterations=15", "planner.elite_reuse=0.5"],
     "elite-reuse-10": ["planner.iterations=10", "planner.elite_reuse=0.5"],
     "samples-100": ["planner.samples=100"],
+    "elite-reuse-5": ["planner.iterations=5", "planner.elite_reuse=0.5"],
+    "elite-reuse-10-stop": [
+        "planner.iterations=10",
+        "planner.elite_reuse=0.5",
+        "planner.early_stop=0.01",
+    ],
+    "samples-100-reuse-10": [
+        "planner.samples=100",
+        "planner.iterations=10",
+        "planner.elite_reuse=0.5",
+    ],
 }
 """Lever name -> planner overrides of the reference row (cem, protocol settings)."""
 
