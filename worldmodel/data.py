@@ -232,8 +232,14 @@ class EpisodeDataset:
         sh = self.shards[s]
         return Shard(sh.obs[i], sh.actions[i], sh.states[i], sh.rewards[i])
 
-    def split(self, val_fraction: float) -> tuple[np.ndarray, np.ndarray]:
-        """Episode indices for training and held-out validation (the last episodes)."""
+    def split(
+        self, val_fraction: float, train_episodes: int | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Episode indices for training and held-out validation (the last episodes).
+
+        ``train_episodes`` keeps only the first N training episodes; the validation episodes
+        are the same whatever N is, so that runs on less data are judged on the same episodes.
+        """
         n_val = max(1, round(self.num_episodes * val_fraction)) if val_fraction > 0 else 0
         if n_val >= self.num_episodes:
             raise DatasetError(
@@ -241,7 +247,16 @@ class EpisodeDataset:
                 f"collect more episodes or lower data.val_fraction"
             )
         idx = np.arange(self.num_episodes)
-        return idx[: self.num_episodes - n_val], idx[self.num_episodes - n_val :]
+        n_train = self.num_episodes - n_val
+        if train_episodes is not None:
+            if not 1 <= train_episodes <= n_train:
+                raise DatasetError(
+                    f"data.train_episodes={train_episodes} but {self.root} holds {n_train} "
+                    f"training episodes ({self.num_episodes} less {n_val} held out); choose "
+                    f"1..{n_train} or collect more episodes (data.episodes)"
+                )
+            return idx[:train_episodes], idx[n_train:]
+        return idx[:n_train], idx[n_train:]
 
     def sample(
         self, rng: np.random.Generator, episodes: np.ndarray, batch: int, length: int
