@@ -64,6 +64,8 @@ class DataConfig:
     """Check every shard's checksum when a data set is loaded."""
     val_fraction: float = 0.1
     """Share of episodes held out for validation and probes."""
+    train_episodes: int | None = None
+    """Train on the first N training episodes only (data-size sweeps); None = all of them."""
 
     def __post_init__(self) -> None:
         check(
@@ -73,6 +75,8 @@ class DataConfig:
             above={"val_fraction": 0},
             below={"val_fraction": 1},
         )
+        if self.train_episodes is not None and self.train_episodes < 1:
+            raise ConfigError(f"data.train_episodes must be >= 1, got {self.train_episodes}")
         if self.policy == "random":
             check(self, "data", at_least={"persistence": 1})
         elif self.policy.count(":") != 1 or not all(self.policy.split(":")):
@@ -84,6 +88,9 @@ class DataConfig:
 
 @dataclass
 class ModelConfig:
+    objective: str = field(default="jepa", metadata=choices("jepa", "reconstruction"))
+    """Training objective: jepa (predict embeddings, with an anti-collapse regularizer) |
+    reconstruction (a decoder; predictions judged as pixels of the next frames, no regularizer)."""
     encoder: str = field(default="cnn", metadata=choices("cnn", "vit", "keypoints"))
     """Encoder: cnn | vit | keypoints (spatial softmax: D/2 keypoints, each an x and a y)."""
     channels: int = 32
@@ -103,7 +110,7 @@ class ModelConfig:
     depth: int = 3
     """Layers (mlp) or blocks (transformer) of the predictor."""
     regularizer: str = field(default="sigreg", metadata=choices("sigreg", "vicreg", "ema"))
-    """Anti-collapse: sigreg | vicreg | ema."""
+    """Anti-collapse of the jepa objective: sigreg | vicreg | ema (reconstruction uses none)."""
     sigreg_weight: float = 0.1
     """sigreg: weight of the Gaussianity penalty."""
     sigreg_projections: int = 256
@@ -113,7 +120,8 @@ class ModelConfig:
     vicreg_cov_weight: float = 0.04
     """vicreg: weight of the off-diagonal covariance penalty."""
     idm_weight: float = 0.1
-    """Inverse-dynamics loss weight (predict the action from consecutive embeddings); 0 = off."""
+    """Inverse-dynamics loss weight (predict the action from consecutive embeddings), under
+    either objective; 0 = off."""
     ema_decay: float = 0.99
     """ema: decay of the target encoder."""
     temporal_weight: float = 0.0
@@ -143,6 +151,28 @@ class ModelConfig:
             },
             below={"ema_decay": 1},
         )
+        if self.objective == "reconstruction":
+            self._check_reconstruction()
+
+    def _check_reconstruction(self) -> None:
+        """Refuse what a pixel-reconstruction model cannot have, naming the fields."""
+        if self.encoder != "cnn":
+            raise ConfigError(
+                f"model.objective=reconstruction needs model.encoder=cnn (its decoder mirrors "
+                f"the CNN), got model.encoder={self.encoder}"
+            )
+        if self.regularizer == "ema":
+            raise ConfigError(
+                "model.objective=reconstruction cannot use model.regularizer=ema: the pixel "
+                "loss keeps the embedding from collapsing, and there is no target encoder to "
+                "predict; drop model.regularizer or use model.objective=jepa"
+            )
+        if self.temporal_weight > 0:
+            raise ConfigError(
+                f"model.objective=reconstruction has no embedding regularizer, so "
+                f"model.temporal_weight={self.temporal_weight} would do nothing; set it to 0 "
+                f"or use model.objective=jepa"
+            )
 
 
 @dataclass
@@ -284,6 +314,11 @@ class Config(LoggedRunConfig):
             raise ConfigError(
                 f"env.image_size={self.env.image_size} is not a multiple of "
                 f"model.patch_size={self.model.patch_size}"
+            )
+        if self.model.objective == "reconstruction" and self.env.image_size % 16:
+            raise ConfigError(
+                f"model.objective=reconstruction needs env.image_size a multiple of 16 (its "
+                f"decoder mirrors the CNN's four stride-2 stages), got {self.env.image_size}"
             )
 
 

@@ -10,12 +10,14 @@ import torch.nn.functional as F
 from torch import nn
 
 from worldmodel.config import ModelConfig
+from worldmodel.decoder import CNNDecoder
 from worldmodel.encoder import build_encoder
 from worldmodel.objectives import InverseDynamics, sigreg, temporal_sigreg, vicreg
 from worldmodel.predictor import build_predictor, rollout
 from worldmodel.runtime.errors import InputError
 
 REGULARIZERS = ("sigreg", "vicreg", "ema")
+OBJECTIVES = ("jepa", "reconstruction")
 
 
 def frames_to_input(frames: torch.Tensor) -> torch.Tensor:
@@ -27,7 +29,18 @@ class JEPA(nn.Module):
     """Encoder, predictor and the auxiliary heads trained together.
 
     ``forward`` takes a batch of sequences and returns the loss and its parts, so that one DDP
-    wrapper around this module synchronises every gradient.
+    wrapper around this module synchronises every gradient. Two objectives (``model.objective``)
+    share the encoder, the predictor, their windows and the inverse dynamics:
+
+    - ``jepa``: predicted embeddings regress onto the embeddings of the next frames, and an
+      anti-collapse regularizer (SIGReg, VICReg or an EMA target) keeps the embedding informative;
+    - ``reconstruction``: the generative counterpart (PlaNet's and Dreamer's deterministic path,
+      without their stochastic state): a decoder (:mod:`worldmodel.decoder`) renders every frame
+      from its embedding and the next frames from the predicted embeddings, and the loss is the
+      pixel error only. There is no embedding-space loss and no regularizer: a collapsed
+      embedding cannot render different frames, so the pixel loss itself prevents collapse.
+
+    Planning uses only the encoder and the predictor (:class:`WorldModel`), for either objective.
     """
 
     def __init__(self, cfg: ModelConfig, image_size: int, action_dim: int):
@@ -35,6 +48,10 @@ class JEPA(nn.Module):
         if cfg.regularizer not in REGULARIZERS:
             raise ValueError(
                 f"unknown model.regularizer={cfg.regularizer!r}; choose one of {', '.join(REGULARIZERS)}"
+            )
+        if cfg.objective not in OBJECTIVES:
+            raise ValueError(
+                f"unknown model.objective={cfg.objective!r}; choose one of {', '.join(OBJECTIVES)}"
             )
         if cfg.history < 1:
             raise ValueError(f"model.history must be >= 1, got {cfg.history}")
@@ -45,14 +62,17 @@ class JEPA(nn.Module):
             InverseDynamics(cfg.embed_dim, action_dim, cfg.hidden) if cfg.idm_weight > 0 else None
         )
         self.target_encoder = None
-        if cfg.regularizer == "ema":
+        self.decoder: CNNDecoder | None = None
+        if cfg.objective == "reconstruction":
+            self.decoder = CNNDecoder(image_size, cfg.channels, cfg.embed_dim)
+        elif cfg.regularizer == "ema":
             self.target_encoder = copy.deepcopy(self.encoder).requires_grad_(False)
 
     def forward(
         self, obs: torch.Tensor, actions: torch.Tensor, generator: torch.Generator | None = None
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """obs uint8 [B, L, H, W, 3], actions [B, L-1, A] with L = history + K -> (loss, parts)."""
-        cfg, hist = self.cfg, self.cfg.history
+        hist = self.cfg.history
         b, length = obs.shape[:2]
         k = length - hist
         if k < 1:
@@ -61,19 +81,44 @@ class JEPA(nn.Module):
             )
         x = frames_to_input(obs).flatten(0, 1)  # [B*L, 3, H, W]
         z = self.encoder(x).view(b, length, -1)  # [B, L, D]
+        # Teacher forcing: every window of `hist` true embeddings predicts the next one.
+        windows = torch.stack([z[:, i : i + hist] for i in range(k)], dim=1)  # [B, K, T, D]
+        a_tf = actions[:, hist - 1 : hist - 1 + k]  # [B, K, A]
+        pred_tf = self.predictor(windows.flatten(0, 1), a_tf.flatten(0, 1)).view(b, k, -1)
+        # Autoregressive rollout over K steps from the first window.
+        pred_ro = rollout(self.predictor, z[:, :hist], a_tf)  # [B, K, D]
+        if self.decoder is None:
+            loss, parts = self._embedding_losses(x, z, pred_tf, pred_ro, generator)
+        else:
+            loss, parts = self._pixel_losses(x, z, pred_tf, pred_ro)
+        if self.idm is not None:
+            a_hat = self.idm(z[:, :-1].flatten(0, 1), z[:, 1:].flatten(0, 1))
+            parts["idm"] = F.mse_loss(a_hat.float(), actions.flatten(0, 1).float())
+            loss = loss + self.cfg.idm_weight * parts["idm"]
+        parts["loss"] = loss
+        return loss, parts
+
+    def _embedding_losses(
+        self,
+        x: torch.Tensor,
+        z: torch.Tensor,
+        pred_tf: torch.Tensor,
+        pred_ro: torch.Tensor,
+        generator: torch.Generator | None,
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """The jepa objective: x [B*L, 3, H, W], z [B, L, D], predictions [B, K, D] -> the
+        prediction errors against the next embeddings (the EMA target's, if any) and the
+        anti-collapse terms."""
+        cfg = self.cfg
+        b, length = z.shape[:2]
+        hist = cfg.history
         if self.target_encoder is not None:
             with torch.no_grad():
                 self.target_encoder.train(self.training)
                 target = self.target_encoder(x).view(b, length, -1).detach()
         else:
             target = z
-        # Teacher forcing: every window of `hist` true embeddings predicts the next one.
-        windows = torch.stack([z[:, i : i + hist] for i in range(k)], dim=1)  # [B, K, T, D]
-        a_tf = actions[:, hist - 1 : hist - 1 + k]  # [B, K, A]
-        pred_tf = self.predictor(windows.flatten(0, 1), a_tf.flatten(0, 1)).view(b, k, -1)
         loss_tf = F.mse_loss(pred_tf, target[:, hist:])
-        # Autoregressive rollout over K steps from the first window.
-        pred_ro = rollout(self.predictor, z[:, :hist], a_tf)  # [B, K, D]
         loss_ro = F.mse_loss(pred_ro, target[:, hist:])
         parts = {"pred_tf": loss_tf, "pred_rollout": loss_ro}
         loss = loss_tf + loss_ro
@@ -87,12 +132,29 @@ class JEPA(nn.Module):
         if cfg.temporal_weight > 0:
             parts["temporal"] = temporal_sigreg(z, cfg.sigreg_projections, generator=generator)
             loss = loss + cfg.temporal_weight * parts["temporal"]
-        if self.idm is not None:
-            a_hat = self.idm(z[:, :-1].flatten(0, 1), z[:, 1:].flatten(0, 1))
-            parts["idm"] = F.mse_loss(a_hat.float(), actions.flatten(0, 1).float())
-            loss = loss + cfg.idm_weight * parts["idm"]
-        parts["loss"] = loss
         return loss, parts
+
+    def _pixel_losses(
+        self, x: torch.Tensor, z: torch.Tensor, pred_tf: torch.Tensor, pred_ro: torch.Tensor
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """The reconstruction objective: x [B*L, 3, H, W], z [B, L, D], predictions [B, K, D] ->
+        mean squared pixel errors (pixels in -0.5 .. 0.5) of every frame decoded from its
+        embedding (``recon``) and of the K next frames decoded from the teacher-forced and the
+        rolled-out predictions (``pred_tf``, ``pred_rollout``), summed with equal weights."""
+        assert self.decoder is not None
+        b, length, d = z.shape
+        k = pred_tf.shape[1]
+        frames = x.view(b, length, *x.shape[1:])  # [B, L, 3, H, W]
+        nxt = frames[:, self.cfg.history :]  # [B, K, 3, H, W]
+        codes = torch.cat([z.reshape(-1, d), pred_tf.reshape(-1, d), pred_ro.reshape(-1, d)])
+        decoded = self.decoder(codes)  # [B*L + 2*B*K, 3, H, W], one batched call
+        recon, tf, ro = decoded.split([b * length, b * k, b * k])
+        parts = {
+            "recon": F.mse_loss(recon, x),
+            "pred_tf": F.mse_loss(tf.view_as(nxt), nxt),
+            "pred_rollout": F.mse_loss(ro.view_as(nxt), nxt),
+        }
+        return parts["recon"] + parts["pred_tf"] + parts["pred_rollout"], parts
 
 
 class WorldModel(nn.Module):

@@ -1,4 +1,5 @@
-"""``python -m worldmodel.train env=reacher``: train an action-conditioned JEPA world model.
+"""``python -m worldmodel.train env=reacher``: train an action-conditioned JEPA world model
+(or, with ``model.objective=reconstruction``, its pixel-reconstruction counterpart).
 
 config -> data (collected if missing) -> model -> training loop -> checkpoint + diagnostics.
 Under ``torchrun --nproc_per_node=N`` it trains with DistributedDataParallel; rank 0 logs and saves.
@@ -38,6 +39,7 @@ Train a JEPA world model (collecting its data set first if needed), e.g.
   python -m worldmodel.train env=reacher
   python -m worldmodel.train env=wall preset=gpu device=cuda
   python -m worldmodel.train preset=debug run_dir=/tmp/run
+  python -m worldmodel.train env=reacher model.objective=reconstruction run_dir=runs/reacher-recon
   torchrun --nproc_per_node=2 -m worldmodel.train env=reacher"""
 
 RUNTIME = runtime_paths(Config, LoggedRunConfig)
@@ -152,7 +154,7 @@ def build(cfg: Config, device: torch.device, path: Path, existing: dict | None) 
         verify=cfg.data.verify and is_main,
         expect={"image_size": cfg.env.image_size, "action_repeat": cfg.env.action_repeat},
     )
-    train_eps, val_eps = dataset.split(cfg.data.val_fraction)
+    train_eps, val_eps = dataset.split(cfg.data.val_fraction, cfg.data.train_episodes)
     action_dim, size = int(dataset.manifest["action_dim"]), cfg.env.image_size
     meta = {
         "env": {
@@ -167,6 +169,8 @@ def build(cfg: Config, device: torch.device, path: Path, existing: dict | None) 
             "dir": str(data_dir),
             "frames": dataset.manifest["frames"],
             "episodes": dataset.num_episodes,
+            "train_episodes": len(train_eps),
+            "train_frames": len(train_eps) * (dataset.episode_length + 1),
         },
     }
     model = JEPA(cfg.model, size, action_dim).to(device)
@@ -252,10 +256,13 @@ def evaluate(run: Run) -> dict:
     """Diagnostics on held-out episodes (rank 0), logged; the model is left in training mode."""
     cfg = run.cfg
     wm = world_model(run.model, cfg, cfg.env.image_size, run.meta["env"]["action_dim"])
+    # The probe is fit on the whole training split whatever data.train_episodes keeps, so that
+    # runs on less data are read out alike (as worldmodel.probe does).
+    probe_eps, _ = run.dataset.split(cfg.data.val_fraction)
     stats = diagnose(
         wm,
         run.dataset,
-        run.train_eps,
+        probe_eps,
         run.val_eps,
         run.state_features,
         cfg.train.rollout_steps + 2,
@@ -363,8 +370,10 @@ def _check_run_dir(cfg: Config, path: Path) -> dict | None:
     payload = ckpt.read(path)
     ignore = RUNTIME | ({"train.steps"} if cfg.resume else set())
     diffs = []
+    # Settings added since the checkpoint was written read as their defaults (the old behaviour).
+    stored = asdict(ckpt.config_from_dict(payload["config"]))
     for key, _ in leaf_paths(Config):
-        old, new = _get(payload["config"], key), _get(asdict(cfg), key)
+        old, new = _get(stored, key), _get(asdict(cfg), key)
         if key not in ignore and old != new:
             diffs.append(f"{key}: {old!r} -> {new!r}")
     if diffs:
