@@ -147,7 +147,11 @@ def nearest_frames(
     picks = np.unique(np.linspace(0, total - 1, min(bank_size, total)).round().astype(int))
     frames = np.stack([dataset.episode(int(episodes[i // steps])).obs[i % steps] for i in picks])
     bank = torch.cat([model.encode(frames[i : i + 256]) for i in range(0, len(frames), 256)])
-    dist = torch.cdist(queries.float().to(bank.device), bank)  # [Q, N]
+    # Exact differences: the matrix-product form of cdist loses ~1e-3 to cancellation, so a
+    # frame's own embedding would not be at distance 0.
+    dist = torch.cdist(
+        queries.float().to(bank.device), bank, compute_mode="donot_use_mm_for_euclid_dist"
+    )  # [Q, N]
     best = dist.argmin(dim=1)
     return frames[best.cpu().numpy()], dist.gather(1, best[:, None])[:, 0].cpu().numpy()
 
