@@ -44,3 +44,20 @@ def test_planner_levers_refuses_an_unknown_lever(cache, tmp_path):
     )
     assert proc.returncode == 2 and "unknown lever" in proc.stderr and "early-stop" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_cem_fast_preset_sets_the_measured_lever(tiny_run, cache, tmp_path):
+    run_cli(
+        "agents.evaluate",
+        f"checkpoint={tiny_run}",
+        "planner=cem_fast",
+        "eval.episodes=1",
+        "eval.baselines=[]",
+        "eval.videos=0",
+        f"run_dir={tmp_path}",
+        "progress=false",
+        cache=cache,
+    )
+    planner = json.loads((tmp_path / "eval.json").read_text())["planner"]
+    assert (planner["samples"], planner["iterations"], planner["elite_reuse"]) == (100, 10, 0.5)
+    assert planner["name"] == "cem" and planner["horizon"] == 5
