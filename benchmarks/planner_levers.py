@@ -48,6 +48,7 @@ LEVERS: dict[str, list[str]] = {
         "planner.elite_reuse=0.5",
         "planner.early_stop=0.01",
     ],
+    "samples-100-iterations-10": ["planner.samples=100", "planner.iterations=10"],
     "samples-100-reuse-10": [
         "planner.samples=100",
         "planner.iterations=10",
