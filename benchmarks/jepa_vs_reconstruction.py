@@ -7,8 +7,8 @@
 Both objectives (``model.objective=jepa | reconstruction``) use the same encoder, predictor and
 data; the reconstruction model adds a decoder and learns from pixel error only. Each trains, per
 world, at each budget of training compute in TFLOPs: ``train.steps`` is the budget divided by
-the FLOPs of one training step of that model (``worldmodel.flops.training_step_flops``, forward
-and backward at the preset's batch), so the reconstruction model, whose decoder renders
+the FLOPs of one training step of that model (``worldmodel.flops.training_step_flops``: 3 x
+the forward pass at the preset's batch, as docs/protocol.md counts it), so the reconstruction model, whose decoder renders
 ``history + 3 * rollout_steps`` frames per sequence, gets fewer steps. Warmup is the preset's,
 capped at a tenth of the steps. Runs go to ``<runs>/<world>-<objective>-<budget>T/``; a complete
 run is reused and an interrupted one resumed, so an interrupted benchmark picks up where it
@@ -447,8 +447,8 @@ def main(argv: list[str] | None = None) -> None:
                 "episodes": episodes,
                 "worlds": args.worlds,
                 "tasks": {w: TASK_OF_WORLD[w] for w in args.worlds},
-                "flops": "worldmodel.flops.training_step_flops: matrix products and "
-                "convolutions, forward and backward, per step",
+                "flops": "worldmodel.flops.training_step_flops: 3 x the matrix products "
+                "and convolutions of the forward pass, per step (docs/protocol.md)",
                 "qualities": QUALITIES,
             },
             "smoke": smoke,

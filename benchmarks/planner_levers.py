@@ -183,7 +183,8 @@ def main(argv: list[str] | None = None) -> None:
     except InputError as e:
         print(f"error: {e}", file=sys.stderr)
         raise SystemExit(2) from None
-    rows = [r for lever in args.levers if (r := row(args, lever)) is not None]
+    # Every lever with results, not only those run now: the table is the whole comparison.
+    rows = [r for lever in LEVERS if (r := row(args, lever)) is not None]
     payload = {"task": args.task, "machine": machine(), "rows": rows}
     path = write_json("planner_levers.json", payload, args.out)
     md = table(rows, args.task)

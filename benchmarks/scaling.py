@@ -18,9 +18,9 @@ a sweep stopped half-way continues where it stopped.
   makes the same number of passes over its own data (the scaling-law convention that a run's
   data is what it trains on: compute ~ model FLOPs per frame x frames). ``frames`` is the frames
   of its episodes (episode length + 1 each). Warmup is a tenth of the steps.
-- Compute: the FLOPs of one training step (forward and backward: matrix products and
-  convolutions, see :mod:`worldmodel.flops`) counted on the model each run builds, times its
-  steps. ``parameters`` counts every trained weight (encoder, predictor, inverse dynamics).
+- Compute: the FLOPs of one training step (3 x the forward pass's matrix products and
+  convolutions, as docs/protocol.md defines it, see :mod:`worldmodel.flops`) counted on the
+  model each run builds, times its steps. ``parameters`` counts every trained weight (encoder, predictor, inverse dynamics).
 - Quality (the JEPA loss is not comparable between models, each having its own embedding
   space): ``probe_error`` = 1 - the ridge-probe R² of the controllable state from one frame on
   the held-out episodes (``joint_sincos`` for reacher), clipped below at ``FLOOR`` for the log
@@ -520,8 +520,8 @@ def sweep(args: argparse.Namespace) -> dict:
             "training_episodes_in_set": len(train_eps),
             "measures": dict(MEASURES),
             "floor": FLOOR,
-            "flops": "matrix products and convolutions of one forward and backward step "
-            "(worldmodel.flops.training_step_flops) x steps",
+            "flops": "3 x the matrix products and convolutions of one forward pass "
+            "(worldmodel.flops.training_step_flops, docs/protocol.md) x steps",
             "fit": "least squares of log error on log X; alpha_ci95 is a 95% t-interval",
         },
         "planning": planning,

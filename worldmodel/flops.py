@@ -1,11 +1,14 @@
 """Training compute, counted rather than guessed: FLOPs of one optimiser step of a model.
 
 ``torch.utils.flop_counter.FlopCounterMode`` records every matrix product and convolution (and
-attention) that a forward and backward pass dispatches, with their true shapes: the count
-follows whatever the model does (history windows, rollout steps, inverse dynamics, a decoder),
-with no hand-kept formula to drift. Element-wise work (activations, norms, the regularizer's
-cosines) is not counted, as is the convention of scaling studies (Kaplan et al. 2020: C ~ 6ND
-counts the matrix products only). One multiply-add counts as 2 FLOPs.
+attention) that the model's forward pass dispatches, with their true shapes: the count follows
+whatever the model does (history windows, rollout steps, inverse dynamics, a decoder), with no
+hand-kept formula to drift. As docs/protocol.md defines training compute, a step costs 3 times
+its forward pass (the backward pass is counted as twice the forward; the backward that torch
+actually runs is 1-2% cheaper, since the pixels need no gradient). Element-wise work
+(activations, norms, the regularizer's cosines) is not counted, as is the convention of scaling
+studies (Kaplan et al. 2020: C ~ 6ND counts the matrix products only). One multiply-add counts
+as 2 FLOPs.
 """
 
 from __future__ import annotations
@@ -43,11 +46,10 @@ def training_step_flops(
     action_dim: int,
     device: torch.device | str = "cpu",
 ) -> int:
-    """FLOPs of one training step (forward and backward) of a JEPA-like ``model`` whose
-    ``forward(obs uint8 [B, L, H, W, 3], actions [B, L-1, A])`` returns ``(loss, parts)``.
-
-    Counted on a random batch of the given shape; the model's gradients are left cleared.
-    The optimiser's update is element-wise and not counted.
+    """FLOPs of one training step of a JEPA-like ``model`` whose ``forward(obs uint8
+    [B, L, H, W, 3], actions [B, L-1, A])`` returns ``(loss, parts)``: 3 x its forward pass
+    (docs/protocol.md), counted on a random batch of the given shape in training mode, without
+    gradients. The optimiser's update is element-wise and not counted.
     """
     obs = torch.randint(0, 256, (batch_size, length, image_size, image_size, 3), dtype=torch.uint8)
     actions = torch.rand(batch_size, length - 1, action_dim) * 2 - 1
@@ -55,8 +57,8 @@ def training_step_flops(
     was_training = model.training
     model.train()
     try:
-        flops = count_flops(lambda: model(obs, actions)[0], backward=True)
+        with torch.no_grad():
+            forward = count_flops(lambda: model(obs, actions)[0])
     finally:
-        model.zero_grad(set_to_none=True)
         model.train(was_training)
-    return flops
+    return 3 * forward
