@@ -183,10 +183,13 @@ def test_sweep_runs_end_to_end_and_continues(cache, tmp_path):
     assert out.with_suffix(".png").stat().st_size > 0
 
     # Again, with planning: every run is reused, and each model plays the goal task.
-    again = run_cli("benchmarks.scaling", *args, "--plan-episodes", "2", cache=cache)
+    again = run_cli(
+        "benchmarks.scaling", *args, "--plan-episodes", "2", "--planner", "cem_fast", cache=cache
+    )
     assert again.stdout.count("complete, reused") == 4 and "worldmodel.train" not in again.stdout
+    assert again.stdout.count("planner=cem_fast") == 4
     planned = json.loads(out.read_text())
-    assert planned["planning"] == {"task": "reacher-pose", "episodes": 2}
+    assert planned["planning"] == {"task": "reacher-pose", "episodes": 2, "planner": "cem_fast"}
     for r in planned["runs"]:
         assert 0.0 <= r["plan_success"] <= 1.0 and r["plan_failure"] >= 0.25
     assert "plan_failure" in planned["fits"]
