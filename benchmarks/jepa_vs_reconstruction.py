@@ -379,6 +379,9 @@ def plot(rows: list[dict[str, Any]], path: Path, smoke: bool) -> Path:
                     x, y = zip(*pts)
                     ax.plot(x, y, "o-", color=colour, label=objective)
             ax.set_xscale("log")
+            budgets = sorted({r["train_tflops"] for r in rows if r["world"] == world})
+            ax.set_xticks(budgets, [f"{b:.3g}" for b in budgets], fontsize=7)
+            ax.minorticks_off()  # the log axis's minor labels overlap at a few budgets
             if quality == "success_rate":
                 ax.set_ylim(-0.03, 1.03)
             ax.set_xlabel("training TFLOPs", fontsize=8)
