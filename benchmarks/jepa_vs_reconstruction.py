@@ -147,7 +147,10 @@ def plan_runs(
         for objective in OBJECTIVES:
             flops, warmup = step_flops(train_overrides(world, objective, preset), device)
             for budget in budgets:
+                run_dir = root / f"{world}-{objective}-{budget:g}T"
                 steps = max(1, round(budget * 1e12 / flops))
+                planned = (steps, min(warmup, max(1, steps // 10)))
+                steps, run_warmup = _started_with(run_dir) or planned
                 runs.append(
                     Run(
                         world=world,
@@ -155,11 +158,25 @@ def plan_runs(
                         budget_tflops=budget,
                         step_flops=flops,
                         steps=steps,
-                        warmup=min(warmup, max(1, steps // 10)),
-                        run_dir=root / f"{world}-{objective}-{budget:g}T",
+                        warmup=run_warmup,
+                        run_dir=run_dir,
                     )
                 )
     return runs
+
+
+def _started_with(run_dir: Path) -> tuple[int, int] | None:
+    """The steps and warmup a run already started in ``run_dir`` was given (its config.json),
+    so that it is reused or resumed as it was planned, even where the per-step count of this
+    code differs slightly from the one it was planned with; its compute (``train_tflops``) is
+    then its steps times this code's count. None for a run not started yet."""
+    path = run_dir / "config.json"
+    if not path.exists():
+        return None
+    train_cfg = json.loads(path.read_text()).get("train", {})
+    if "steps" not in train_cfg or "warmup" not in train_cfg:
+        return None
+    return int(train_cfg["steps"]), int(train_cfg["warmup"])
 
 
 def call(cmd: list[str], threads: int) -> None:
