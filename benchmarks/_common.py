@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import platform
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -40,3 +42,15 @@ def write_json(name: str, payload: dict, out: str | None = None) -> Path:
     path.write_text(json.dumps(payload, indent=2) + "\n")
     print(f"wrote {path}")
     return path
+
+
+def run_module(module: str, args: list[str], threads: int = 0, check: bool = True):
+    """Print and run ``python -m module args`` as a user would, with torch's CPU threads pinned
+    to ``threads`` (OMP and MKL; 0 keeps the environment's). Returns the CompletedProcess;
+    ``check`` raises CalledProcessError on a non-zero status."""
+    cmd = [sys.executable, "-m", module, *args]
+    env = None
+    if threads:
+        env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
+    print("$", " ".join(cmd), flush=True)
+    return subprocess.run(cmd, check=check, env=env)

@@ -38,7 +38,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -48,7 +47,7 @@ from typing import Any
 import torch
 
 import envs
-from benchmarks._common import machine, write_json
+from benchmarks._common import machine, run_module, write_json
 from benchmarks.world_levers import CONTROLLABLE
 from envs.tasks import TASKS
 from worldmodel.config import Config, env_kwargs, task_env_overrides
@@ -179,21 +178,12 @@ def _started_with(run_dir: Path) -> tuple[int, int] | None:
     return int(train_cfg["steps"]), int(train_cfg["warmup"])
 
 
-def call(cmd: list[str], threads: int) -> None:
-    env = {**os.environ, "OMP_NUM_THREADS": str(threads)} if threads else None
-    print("$", " ".join(cmd), flush=True)
-    subprocess.run(cmd, check=True, env=env)
-
-
 def train(run: Run, preset: str, device: str, threads: int) -> None:
     """Train the run (``worldmodel.train`` reuses a complete checkpoint; an interrupted one,
     without its final ``probe.json``, is resumed)."""
     ckpt = run.run_dir / "checkpoint.pt"
     resume = ckpt.exists() and not (run.run_dir / "probe.json").exists()
-    cmd = [
-        sys.executable,
-        "-m",
-        "worldmodel.train",
+    args = [
         *train_overrides(run.world, run.objective, preset),
         f"train.steps={run.steps}",
         f"train.warmup={run.warmup}",
@@ -202,7 +192,7 @@ def train(run: Run, preset: str, device: str, threads: int) -> None:
         *([f"train.threads={threads}"] if threads else []),
         *(["resume=true"] if resume else []),
     ]
-    call(cmd, threads)
+    run_module("worldmodel.train", args, threads)
 
 
 def evaluate(run: Run, preset: str, episodes: int, device: str, threads: int) -> None:
@@ -216,10 +206,7 @@ def evaluate(run: Run, preset: str, episodes: int, device: str, threads: int) ->
         if json.loads(done.read_text()).get("episodes") == episodes:
             print(f"{done}: already evaluated on {episodes} episodes; reused")
             return
-    cmd = [
-        sys.executable,
-        "-m",
-        "agents.evaluate",
+    args = [
         f"task={task}",
         f"checkpoint={ckpt}",
         f"preset={preset}",
@@ -229,7 +216,7 @@ def evaluate(run: Run, preset: str, episodes: int, device: str, threads: int) ->
         f"run_dir={out}",
         f"device={device}",
     ]
-    call(cmd, threads)
+    run_module("agents.evaluate", args, threads)
 
 
 # ---- the table --------------------------------------------------------------------------------

@@ -28,11 +28,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 from pathlib import Path
 
-from benchmarks._common import RESULTS, machine, write_json
+from benchmarks._common import RESULTS, machine, run_module, write_json
 from worldmodel.runtime.errors import InputError
 
 LEVERS: dict[str, list[str]] = {
@@ -74,10 +73,7 @@ def evaluate(args: argparse.Namespace, lever: str, timing: bool) -> dict:
         if done.get("episodes") == episodes and done.get("agent_played"):
             return done
     load = os.getloadavg()[0]
-    cmd = [
-        sys.executable,
-        "-m",
-        "agents.evaluate",
+    settings = [
         f"task={args.task}",
         f"checkpoint={args.checkpoint}",
         "planner=cem",
@@ -88,9 +84,7 @@ def evaluate(args: argparse.Namespace, lever: str, timing: bool) -> dict:
         f"run_dir={out}",
         f"progress={'true' if sys.stderr.isatty() else 'false'}",
     ]
-    print("$", " ".join(cmd), flush=True)
-    env = {**os.environ, "OMP_NUM_THREADS": str(args.threads), "MKL_NUM_THREADS": str(args.threads)}
-    subprocess.run(cmd, check=True, env=env)
+    run_module("agents.evaluate", settings, args.threads)
     result = json.loads(path.read_text())
     result["load_before"] = load
     path.write_text(json.dumps(result, indent=2) + "\n")

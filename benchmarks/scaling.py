@@ -49,7 +49,6 @@ import dataclasses
 import json
 import math
 import os
-import subprocess
 import sys
 import time
 from dataclasses import dataclass
@@ -58,7 +57,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks._common import RESULTS, machine, write_json
+from benchmarks._common import RESULTS, machine, run_module, write_json
 from benchmarks.world_levers import CONTROLLABLE
 from worldmodel.runtime.errors import InputError
 
@@ -284,10 +283,7 @@ def train_run(plan: Plan, runtime: list[str], threads: int) -> dict:
         print(f"{plan.run_dir}: complete, reused")
         return record
     resume = ["resume=true"] if (plan.run_dir / "checkpoint.pt").exists() and not done else []
-    cmd = [
-        sys.executable,
-        "-m",
-        "worldmodel.train",
+    args = [
         *plan.settings,
         *runtime,
         f"train.threads={threads}",
@@ -295,10 +291,8 @@ def train_run(plan: Plan, runtime: list[str], threads: int) -> dict:
         f"run_dir={plan.run_dir}",
         *resume,
     ]
-    print("$", " ".join(cmd), flush=True)
-    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
     started = time.perf_counter()
-    proc = subprocess.run(cmd, env=env)
+    proc = run_module("worldmodel.train", args, threads, check=False)
     if proc.returncode != 0:
         print(
             f"error: worldmodel.train stopped with status {proc.returncode} for {plan.run_dir} "
@@ -367,10 +361,7 @@ def plan_run(run: dict, task: str, episodes: int, shared: list[str], planner: st
     suffix = "" if planner == "cem" else f"-{planner}"
     out = Path(run["run_dir"]) / f"plan-{task}-{episodes}{suffix}"
     if not (out / "eval.json").exists():
-        cmd = [
-            sys.executable,
-            "-m",
-            "agents.evaluate",
+        args = [
             f"task={task}",
             f"planner={planner}",
             f"checkpoint={Path(run['run_dir']) / 'checkpoint.pt'}",
@@ -380,8 +371,7 @@ def plan_run(run: dict, task: str, episodes: int, shared: list[str], planner: st
             f"run_dir={out}",
             *shared,
         ]
-        print("$", " ".join(cmd), flush=True)
-        proc = subprocess.run(cmd)
+        proc = run_module("agents.evaluate", args, check=False)
         if proc.returncode != 0:
             print(f"error: agents.evaluate failed for {run['run_dir']}", file=sys.stderr)
             raise SystemExit(proc.returncode)
