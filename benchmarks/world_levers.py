@@ -1,7 +1,7 @@
 """Which training recipe makes the embedding code what the actions move? Levers side by side.
 
     python -m benchmarks.world_levers [--world point_mass] [--steps 1000] [--levers base temporal ...]
-                                      [--table-only]
+                                      [--threads N] [--table-only]
 
 Each lever is a set of ``worldmodel.train`` overrides trained on the same data set (the world's
 default) for the same steps and batch, into ``runs/levers/<world>-<lever>``. The table reads
@@ -13,7 +13,10 @@ against copy-last at 1 and 5 steps) and writes ``benchmarks/results/world_levers
 - ``base``: the default recipe (CNN, SIGReg 0.1, inverse dynamics 0.1);
 - ``temporal``: + SIGReg on embeddings centred over each sequence's time axis (weight 0.1);
 - ``keypoints``: a spatial-softmax keypoint encoder instead of the CNN's global head;
-- ``keypoints-temporal``: both.
+- ``keypoints-temporal``: both;
+- ``grid``: a spatial latent (an 8x8 grid of 4-channel cells) with a convolutional predictor
+  that keeps the grid, the goal cost comparing grids cell by cell;
+- ``grid-temporal``: the spatial latent with the temporal SIGReg.
 """
 
 from __future__ import annotations
@@ -26,11 +29,15 @@ from pathlib import Path
 
 from benchmarks._common import RESULTS, machine, write_json
 
+GRID = ["model.encoder=grid", "model.predictor=conv", "model.embed_dim=256", "model.hidden=32"]
+"""The spatial latent: an 8x8 grid of 4 channels a cell, and a convolutional predictor."""
 LEVERS: dict[str, list[str]] = {
     "base": [],
     "temporal": ["model.temporal_weight=0.1"],
     "keypoints": ["model.encoder=keypoints"],
     "keypoints-temporal": ["model.encoder=keypoints", "model.temporal_weight=0.1"],
+    "grid": GRID,
+    "grid-temporal": [*GRID, "model.temporal_weight=0.1"],
 }
 CONTROLLABLE = {"point_mass": "position", "reacher": "joint_sincos", "wall": "position"}
 """The probe feature that is the controllable state of each world."""
@@ -75,6 +82,7 @@ def main() -> None:
     parser.add_argument("--world", default="point_mass")
     parser.add_argument("--steps", type=int, default=1000)
     parser.add_argument("--levers", nargs="+", default=list(LEVERS), choices=list(LEVERS))
+    parser.add_argument("--threads", type=int, default=0, help="torch threads per run (0: torch's)")
     parser.add_argument("--table-only", action="store_true", help="train nothing; read the runs")
     args = parser.parse_args()
     rows = []
@@ -89,6 +97,7 @@ def main() -> None:
                 f"train.steps={args.steps}",
                 f"run_dir={run_dir}",
                 *LEVERS[lever],
+                *([f"train.threads={args.threads}"] if args.threads else []),
             ]
             print("$", " ".join(cmd), flush=True)
             subprocess.run(cmd, check=True)

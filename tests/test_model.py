@@ -190,3 +190,50 @@ def test_keypoint_encoder_moves_its_keypoint_with_a_small_object():
     assert max(abs(v) for v in r) > 0.9, r
     with pytest.raises(InputError, match="even"):
         KeypointEncoder(32, 8, 7)
+
+
+def test_grid_encoder_codes_a_small_object_in_its_own_cell():
+    """The spatial latent is local: a 2-pixel dot changes its own cell and leaves the cells
+    beyond the encoder's reach exactly as they were (no map-wide normalization), and the conv
+    predictor keeps the grid's shape (a flat [B, C * grid²] at the API)."""
+    from worldmodel.encoder import GridEncoder
+    from worldmodel.predictor import ConvPredictor
+
+    torch.manual_seed(0)
+    enc = GridEncoder(32, 8, 4 * 16, grid=4).eval()  # 4x4 cells of 4 channels
+    frames = (0.3 * torch.rand(1, 3, 32, 32)).expand(3, -1, -1, -1).clone()  # a textured floor
+    frames[1, :, 3:5, 3:5] = 1.0  # a dot in cell (0, 0)
+    frames[2, :, 27:29, 19:21] = 1.0  # a dot in cell (3, 2)
+    with torch.no_grad():
+        z = enc(frames).view(3, 4, 4, 4)  # [B, C, grid, grid]
+    for i, (r, c) in ((1, (0, 0)), (2, (3, 2))):
+        change = (z[i] - z[0]).abs().sum(0)  # [grid, grid]
+        assert change[r, c] > 1e-3, change
+        rows, cols = torch.meshgrid(torch.arange(4), torch.arange(4), indexing="ij")
+        far = torch.maximum((rows - r).abs(), (cols - c).abs()) >= 3
+        assert far.any() and change[far].abs().max() == 0, change
+    pred = ConvPredictor(64, 2, history=2, hidden=8, depth=2, grid=4)
+    out = pred(torch.randn(5, 2, 64), torch.randn(5, 2))
+    assert out.shape == (5, 64)
+
+
+@pytest.mark.parametrize(
+    "settings, message",
+    [
+        (dict(encoder="grid", embed_dim=100, grid=8), "model.embed_dim=100 is not a multiple"),
+        (dict(predictor="conv"), "model.predictor=conv .* needs model.encoder=grid"),
+    ],
+)
+def test_grid_settings_without_sense_are_refused(settings, message):
+    from worldmodel.config import ModelConfig
+    from worldmodel.runtime.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=message):
+        ModelConfig(**settings)
+
+
+def test_grid_encoder_refuses_an_image_side_it_cannot_reach():
+    from worldmodel.encoder import GridEncoder
+
+    with pytest.raises(InputError, match="env.image_size=48 is not model.grid=8 times a power"):
+        GridEncoder(48, 8, 512, grid=8)

@@ -9,6 +9,9 @@ import pytest
 import worldmodel
 from tests.conftest import run_cli
 
+GRID = ["model.encoder=grid", "model.predictor=conv", "model.grid=4", "model.hidden=16"]
+"""The spatial latent at debug size: 4x4 cells of one channel (the debug embedding is 16)."""
+
 
 @pytest.mark.parametrize(
     "overrides",
@@ -16,8 +19,9 @@ from tests.conftest import run_cli
         ["model.encoder=keypoints"],
         ["model.temporal_weight=0.1"],
         ["model.encoder=keypoints", "model.temporal_weight=0.1"],
+        [*GRID, "model.temporal_weight=0.1"],
     ],
-    ids=["keypoints", "temporal", "keypoints-temporal"],
+    ids=["keypoints", "temporal", "keypoints-temporal", "grid-temporal"],
 )
 def test_each_lever_trains_reports_and_plans(overrides, tmp_path, cache):
     run_dir = tmp_path / "run"

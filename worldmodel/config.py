@@ -91,8 +91,12 @@ class ModelConfig:
     objective: str = field(default="jepa", metadata=choices("jepa", "reconstruction"))
     """Training objective: jepa (predict embeddings, with an anti-collapse regularizer) |
     reconstruction (a decoder; predictions judged as pixels of the next frames, no regularizer)."""
-    encoder: str = field(default="cnn", metadata=choices("cnn", "vit", "keypoints"))
-    """Encoder: cnn | vit | keypoints (spatial softmax: D/2 keypoints, each an x and a y)."""
+    encoder: str = field(default="cnn", metadata=choices("cnn", "vit", "keypoints", "grid"))
+    """Encoder: cnn | vit | keypoints (spatial softmax: D/2 keypoints, each an x and a y) |
+    grid (a spatial latent: a grid x grid map of D / grid² channels, flattened)."""
+    grid: int = 8
+    """grid encoder and conv predictor: cells per side of the spatial latent (D must be a
+    multiple of grid²; the image side must be grid times a power of two)."""
     channels: int = 32
     """Base channel width of the CNN encoder (doubles per stage) or width of the ViT."""
     embed_dim: int = 64
@@ -101,8 +105,8 @@ class ModelConfig:
     """vit only: patch side in pixels."""
     vit_depth: int = 4
     """vit only: transformer blocks."""
-    predictor: str = field(default="mlp", metadata=choices("mlp", "transformer"))
-    """Predictor: mlp | transformer."""
+    predictor: str = field(default="mlp", metadata=choices("mlp", "transformer", "conv"))
+    """Predictor: mlp | transformer | conv (keeps the grid encoder's grid; needs encoder=grid)."""
     history: int = 2
     """Embeddings of past frames the predictor reads (a single frame shows no velocity)."""
     hidden: int = 256
@@ -139,6 +143,7 @@ class ModelConfig:
                 "patch_size": 1,
                 "vit_depth": 1,
                 "history": 1,
+                "grid": 1,
                 "hidden": 1,
                 "depth": 1,
                 "sigreg_weight": 0,
@@ -151,6 +156,17 @@ class ModelConfig:
             },
             below={"ema_decay": 1},
         )
+        if self.encoder == "grid" and self.embed_dim % (self.grid * self.grid):
+            raise ConfigError(
+                f"model.embed_dim={self.embed_dim} is not a multiple of the model.grid="
+                f"{self.grid} cells ({self.grid}x{self.grid}); set model.embed_dim="
+                f"{8 * self.grid * self.grid} (8 channels a cell) or change model.grid"
+            )
+        if self.predictor == "conv" and self.encoder != "grid":
+            raise ConfigError(
+                f"model.predictor=conv predicts a grid and needs model.encoder=grid, got "
+                f"model.encoder={self.encoder}; set model.encoder=grid or model.predictor=mlp"
+            )
         if self.objective == "reconstruction":
             self._check_reconstruction()
 

@@ -111,6 +111,67 @@ class KeypointEncoder(nn.Module):
         return self.norm(torch.cat([kx, ky], dim=1))
 
 
+class CellNorm(nn.LayerNorm):
+    """LayerNorm over the channels of each cell of a map [B, C, h, w] (no mixing of cells)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # [B, C, h, w] -> [B, C, h, w]
+        return super().forward(x.movedim(1, -1)).movedim(-1, 1)
+
+
+class GridEncoder(nn.Module):
+    """A spatial latent: stride-2 conv stages down to a ``grid x grid`` map of C = D / grid²
+    channels, flattened channel-major into the embedding [B, D] (``z.view(B, C, grid, grid)``
+    gives the map back). A BatchNorm2d (no affine) shares each channel's statistics over cells.
+
+    A global linear head (:class:`CNNEncoder`) may drop a small object that moves; here every
+    cell keeps its own features, so the object's cell and its neighbours change as it moves,
+    and the goal cost compares the grids cell by cell (DINO-WM plans on patch features the
+    same way). Its normalization is per cell (:class:`CellNorm`, not GroupNorm, whose statistics
+    over the whole map would let a small object shift every cell), so a cell sees only its
+    receptive field. Pair it with ``model.predictor=conv``, which keeps the grid.
+    """
+
+    def __init__(self, image_size: int, channels: int, embed_dim: int, grid: int):
+        super().__init__()
+        self.c, self.grid = grid_channels(embed_dim, grid), grid
+        if grid < 1 or image_size % grid or (image_size // grid) & (image_size // grid - 1):
+            raise InputError(
+                f"env.image_size={image_size} is not model.grid={grid} times a power of two; "
+                f"use model.grid={max(1, image_size // 8)}"
+            )
+        layers: list[nn.Module] = []
+        c_in, size = 3, image_size
+        while size > grid:
+            layers += [
+                nn.Conv2d(c_in, channels, 4, stride=2, padding=1),
+                CellNorm(channels),
+                nn.GELU(),
+            ]
+            c_in, size = channels, size // 2
+        layers += [
+            nn.Conv2d(c_in, channels, 3, padding=1),
+            CellNorm(channels),
+            nn.GELU(),
+            nn.Conv2d(channels, self.c, 1),
+        ]
+        self.conv = nn.Sequential(*layers)
+        self.norm = nn.BatchNorm2d(self.c, affine=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # [B, 3, H, W] -> [B, C * grid * grid]
+        return self.norm(self.conv(x).float()).flatten(1)
+
+
+def grid_channels(embed_dim: int, grid: int) -> int:
+    """C of a ``grid x grid`` spatial latent of D = ``embed_dim`` numbers (D = C * grid²)."""
+    if grid < 1 or embed_dim % (grid * grid):
+        raise InputError(
+            f"model.embed_dim={embed_dim} is not a multiple of the model.grid={grid} cells "
+            f"({grid}x{grid}); set model.embed_dim={8 * grid * grid} (8 channels a cell) "
+            "or change model.grid"
+        )
+    return embed_dim // (grid * grid)
+
+
 def build_encoder(cfg: ModelConfig, image_size: int) -> nn.Module:
     if cfg.encoder == "cnn":
         return CNNEncoder(image_size, cfg.channels, cfg.embed_dim)
@@ -120,4 +181,6 @@ def build_encoder(cfg: ModelConfig, image_size: int) -> nn.Module:
         )
     if cfg.encoder == "keypoints":
         return KeypointEncoder(image_size, cfg.channels, cfg.embed_dim)
-    raise InputError(f"unknown model.encoder={cfg.encoder!r}; choose cnn, vit or keypoints")
+    if cfg.encoder == "grid":
+        return GridEncoder(image_size, cfg.channels, cfg.embed_dim, cfg.grid)
+    raise InputError(f"unknown model.encoder={cfg.encoder!r}; choose cnn, vit, keypoints or grid")

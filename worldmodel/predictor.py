@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from worldmodel.config import ModelConfig
+from worldmodel.encoder import CellNorm, grid_channels
 from worldmodel.runtime.errors import InputError
 
 
@@ -63,13 +64,54 @@ class TransformerPredictor(nn.Module):
         )
 
 
+class ConvPredictor(nn.Module):
+    """A predictor that keeps the spatial latent's grid (:class:`worldmodel.encoder.GridEncoder`).
+
+    The history's grids are stacked as channels, with the action broadcast to every cell and
+    two coordinate channels, and ``depth`` 3x3 convolutions (a per-cell LayerNorm, GELU;
+    ``hidden`` channels) predict the change of the last grid. Each cell sees its neighbourhood, so a
+    moving object is predicted where it is, whatever else the frame holds.
+    """
+
+    xy: torch.Tensor
+
+    def __init__(
+        self, embed_dim: int, action_dim: int, history: int, hidden: int, depth: int, grid: int
+    ):
+        super().__init__()
+        self.c, self.grid = grid_channels(embed_dim, grid), grid
+        line = torch.linspace(-1.0, 1.0, grid)
+        xy = torch.stack([line[None, :].expand(grid, grid), line[:, None].expand(grid, grid)])
+        self.register_buffer("xy", xy[None], persistent=False)  # [1, 2, grid, grid]
+        layers: list[nn.Module] = []
+        width = history * self.c + action_dim + 2
+        for _ in range(depth - 1):
+            layers += [nn.Conv2d(width, hidden, 3, padding=1), CellNorm(hidden), nn.GELU()]
+            width = hidden
+        head = nn.Conv2d(width, self.c, 3, padding=1)
+        nn.init.zeros_(head.weight)
+        nn.init.zeros_(head.bias)  # type: ignore[arg-type]  # conv layers have a bias here
+        self.net = nn.Sequential(*layers, head)
+
+    def forward(self, history: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+        # history [B, T, D], action [B, A] -> [B, D] with D = C * grid * grid
+        b, t, _ = history.shape
+        g = self.grid
+        grids = history.reshape(b, t * self.c, g, g)
+        cells = action[:, :, None, None].expand(-1, -1, g, g).to(grids.dtype)
+        x = torch.cat([grids, cells, self.xy.expand(b, -1, -1, -1).to(grids.dtype)], dim=1)
+        return history[:, -1] + self.net(x).flatten(1).float()
+
+
 def build_predictor(cfg: ModelConfig, action_dim: int) -> nn.Module:
     args = (cfg.embed_dim, action_dim, cfg.history, cfg.hidden, cfg.depth)
     if cfg.predictor == "mlp":
         return MLPPredictor(*args)
     if cfg.predictor == "transformer":
         return TransformerPredictor(*args)
-    raise InputError(f"unknown model.predictor={cfg.predictor!r}; choose mlp or transformer")
+    if cfg.predictor == "conv":
+        return ConvPredictor(*args, cfg.grid)
+    raise InputError(f"unknown model.predictor={cfg.predictor!r}; choose mlp, transformer or conv")
 
 
 def rollout(predictor: nn.Module, history: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
