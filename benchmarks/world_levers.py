@@ -39,8 +39,15 @@ LEVERS: dict[str, list[str]] = {
     "grid": GRID,
     "grid-temporal": [*GRID, "model.temporal_weight=0.1"],
 }
-CONTROLLABLE = {"point_mass": "position", "reacher": "joint_sincos", "wall": "position"}
+CONTROLLABLE = {
+    "point_mass": "position",
+    "reacher": "joint_sincos",
+    "reacher-target": "joint_sincos",
+    "wall": "position",
+}
 """The probe feature that is the controllable state of each world."""
+WORLD_OVERRIDES = {"reacher-target": ["env=reacher", "env.draw_target=true"]}
+"""Worlds that are a world with other looks (reacher with its target drawn)."""
 
 
 def diagnostics_at(metrics: Path, step: int) -> dict | None:
@@ -65,6 +72,7 @@ def summarize(world: str, lever: str, row: dict) -> dict:
         "probe_r2_history": row["diag/probe_r2_history"].get(feature),
         "within_episode_var_share": row["diag/within_episode_var_share"],
         "effective_rank": row["diag/effective_rank"],
+        "probe_r2_features": row["diag/probe_r2"],
     }
     ro, copy = row.get("diag/rollout_mse"), row.get("diag/copy_last_mse")
     if ro and copy:
@@ -93,7 +101,7 @@ def main() -> None:
                 sys.executable,
                 "-m",
                 "worldmodel.train",
-                f"env={args.world}",
+                *WORLD_OVERRIDES.get(args.world, [f"env={args.world}"]),
                 f"train.steps={args.steps}",
                 f"run_dir={run_dir}",
                 *LEVERS[lever],
@@ -107,26 +115,49 @@ def main() -> None:
             continue
         rows.append(summarize(args.world, lever, row))
     info = machine()
-    write_json("world_levers.json", {"machine": info, "steps": args.steps, "results": rows})
-    (RESULTS / "world_levers.md").write_text(table(rows, info, args.steps))
-    print(table(rows, info, args.steps))
+    merged = merge(rows)
+    write_json("world_levers.json", {"machine": info, "results": merged, **NOTE})
+    (RESULTS / "world_levers.md").write_text(table(merged, info))
+    print(table(merged, info))
 
 
-def table(rows: list[dict], info: dict, steps: int) -> str:
+NOTE = {
+    "note": "Rows from several invocations (one world each), each with its own step; rows of "
+    "the same world and lever are replaced by a new run's."
+}
+
+
+def merge(rows: list[dict]) -> list[dict]:
+    """The stored rows (``world_levers.json``) with ``rows`` in place of those of the same
+    world and lever: each invocation trains one world, and the table keeps every world."""
+    path = RESULTS / "world_levers.json"
+    old = json.loads(path.read_text()).get("results", []) if path.exists() else []
+    new = {(r["world"], r["lever"]): r for r in rows}
+    kept = [r for r in old if (r["world"], r["lever"]) not in new]
+    return sorted([*kept, *rows], key=lambda r: (r["world"], list(LEVERS).index(r["lever"])))
+
+
+def table(rows: list[dict], info: dict) -> str:
     lines = [
-        f"Levers at {steps} training steps (batch 48, same data), built {info['date']} at commit "
-        f"{info.get('commit')}; probe R² of the controllable state from one frame and from the "
-        "predictor's history, on held-out episodes.",
+        f"Levers of each world at the same training steps (batch 48, the world's data set), "
+        f"table built {info['date']} at commit {info.get('commit')}; probe R² of the "
+        "controllable state from one frame and from the predictor's history, on held-out "
+        "episodes.",
         "",
-        "| world | lever | probe R² (frame / history) | within-episode share | eff. rank | rollout vs copy-last (1 / 5 steps) |",
-        "|---|---|---|---|---|---|",
+        "| world | lever | steps | probe R² (frame / history) | within-episode share | eff. rank | rollout vs copy-last (1 / 5 steps) | other features (R², one frame) |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         ratio = r.get("copy_over_rollout")
         ro = f"{ratio['1']:.1f}x / {ratio['5']:.1f}x" if ratio else "-"
+        feature = CONTROLLABLE.get(r["world"], "position")
+        others = ", ".join(
+            f"{k} {v:.2f}" for k, v in r.get("probe_r2_features", {}).items() if k != feature
+        )
         lines.append(
-            f"| {r['world']} | {r['lever']} | {r['probe_r2']:.2f} / {r['probe_r2_history']:.2f} | "
-            f"{r['within_episode_var_share']:.2f} | {r['effective_rank']:.1f} | {ro} |"
+            f"| {r['world']} | {r['lever']} | {r['step']} | "
+            f"{r['probe_r2']:.2f} / {r['probe_r2_history']:.2f} | "
+            f"{r['within_episode_var_share']:.2f} | {r['effective_rank']:.1f} | {ro} | {others} |"
         )
     return "\n".join(lines) + "\n"
 

@@ -52,3 +52,18 @@ def test_each_lever_trains_reports_and_plans(overrides, tmp_path, cache):
     result = json.loads((out / "eval.json").read_text())
     assert result["agent_played"] and 0.0 <= result["success_rate"] <= 1.0
     assert worldmodel.load(str(run_dir), device="cpu").embed_dim == 16
+
+
+def test_the_table_keeps_every_world_and_replaces_a_rerun(tmp_path, monkeypatch):
+    """Each invocation trains one world: its rows replace those of the same world and lever,
+    and the rows of other worlds stay in the table."""
+    from benchmarks import world_levers
+
+    monkeypatch.setattr(world_levers, "RESULTS", tmp_path)
+    old = [
+        {"world": "wall", "lever": "grid", "step": 2000},
+        {"world": "point_mass", "lever": "grid", "step": 1000},
+    ]
+    (tmp_path / "world_levers.json").write_text(json.dumps({"results": old}))
+    merged = world_levers.merge([{"world": "point_mass", "lever": "grid", "step": 3000}])
+    assert [(r["world"], r["step"]) for r in merged] == [("point_mass", 3000), ("wall", 2000)]
