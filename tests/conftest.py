@@ -59,7 +59,15 @@ def interrupt_cli(
     env = {"WANDB_MODE": "disabled", **os.environ, "WORLDMODEL_CACHE": str(cache)}
     cmd = [sys.executable, "-m", module, *args]
     proc = subprocess.Popen(
-        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=REPO
+        cmd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=REPO,
+        # A suite started in the background (`nohup ... &`) inherits SIGINT ignored, and Python
+        # then installs no Ctrl-C handler: give the child the default back.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     deadline = time.monotonic() + timeout
     while not ready():
