@@ -61,6 +61,20 @@ def diagnostics_at(metrics: Path, step: int) -> dict | None:
     return None
 
 
+def with_final_probe(row: dict, probe: Path) -> dict:
+    """The diagnostics ``row`` with the final model's ``probe.json`` in place of its values.
+
+    ``probe.json`` is written at the end of training (the model at the last step) and again by
+    ``python -m worldmodel.probe``; training logs before this change fit the probes on 30
+    episodes only, which cannot read an episode constant (``train.probe_fit_episodes``)."""
+    if not probe.exists():
+        return row
+    stats = json.loads(probe.read_text())
+    out = {**row, **{f"diag/{k}": v for k, v in stats.items()}}
+    out["probe_fit_episodes"] = stats.get("probe_fit_episodes", 30)
+    return out
+
+
 def summarize(world: str, lever: str, row: dict) -> dict:
     feature = CONTROLLABLE.get(world, "position")
     out = {
@@ -73,6 +87,7 @@ def summarize(world: str, lever: str, row: dict) -> dict:
         "within_episode_var_share": row["diag/within_episode_var_share"],
         "effective_rank": row["diag/effective_rank"],
         "probe_r2_features": row["diag/probe_r2"],
+        "probe_fit_episodes": row.get("probe_fit_episodes", 30),
     }
     ro, copy = row.get("diag/rollout_mse"), row.get("diag/copy_last_mse")
     if ro and copy:
@@ -110,6 +125,8 @@ def main() -> None:
             print("$", " ".join(cmd), flush=True)
             subprocess.run(cmd, check=True)
         row = diagnostics_at(run_dir / "metrics.jsonl", args.steps)
+        if row is not None:
+            row = with_final_probe(row, run_dir / "probe.json")
         if row is None:
             print(f"{run_dir}: no diagnostics at step {args.steps}; skipped")
             continue
@@ -141,11 +158,11 @@ def table(rows: list[dict], info: dict) -> str:
     lines = [
         f"Levers of each world at the same training steps (batch 48, the world's data set), "
         f"table built {info['date']} at commit {info.get('commit')}; probe R² of the "
-        "controllable state from one frame and from the predictor's history, on held-out "
-        "episodes.",
+        "controllable state from one frame and from the predictor's history, on 30 held-out "
+        "episodes, each probe fit on the training episodes in its row.",
         "",
-        "| world | lever | steps | probe R² (frame / history) | within-episode share | eff. rank | rollout vs copy-last (1 / 5 steps) | other features (R², one frame) |",
-        "|---|---|---|---|---|---|---|---|",
+        "| world | lever | steps | probe fit on | probe R² (frame / history) | within-episode share | eff. rank | rollout vs copy-last (1 / 5 steps) | other features (R², one frame) |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         ratio = r.get("copy_over_rollout")
@@ -155,7 +172,7 @@ def table(rows: list[dict], info: dict) -> str:
             f"{k} {v:.2f}" for k, v in r.get("probe_r2_features", {}).items() if k != feature
         )
         lines.append(
-            f"| {r['world']} | {r['lever']} | {r['step']} | "
+            f"| {r['world']} | {r['lever']} | {r['step']} | {r.get('probe_fit_episodes', 30)} eps | "
             f"{r['probe_r2']:.2f} / {r['probe_r2_history']:.2f} | "
             f"{r['within_episode_var_share']:.2f} | {r['effective_rank']:.1f} | {ro} | {others} |"
         )

@@ -2,6 +2,7 @@
 
 import copy
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -86,3 +87,26 @@ def test_temporal_sigreg_punishes_episode_constants_and_not_what_moves():
     on_moving = temporal_sigreg(moving, 64, generator=torch.Generator().manual_seed(1))
     assert on_constant > 50 * on_moving
     assert on_moving < 5.0  # near its finite-sample floor for N(0, I) deviations
+
+
+def test_a_probe_of_an_episode_constant_needs_many_training_episodes():
+    """A door or a drawn target has one value per episode: coded linearly in a 64-d embedding
+    beside 63 other episode constants, a ridge probe fit on 30 episodes cannot tell it from
+    them, while one fit on 300 reads it (what train.probe_fit_episodes is for)."""
+    from worldmodel.diagnostics import _probe
+
+    rng = np.random.default_rng(0)
+
+    def episodes(n: int) -> tuple[torch.Tensor, np.ndarray]:
+        door = rng.uniform(-1, 1, size=(n, 1, 1))
+        codes = np.concatenate([door, rng.normal(size=(n, 1, 63))], axis=-1)  # [E, 1, D]
+        z = np.repeat(codes, 20, axis=1) + 0.05 * rng.normal(size=(n, 20, 64))  # [E, T, D]
+        return torch.from_numpy(z).float(), np.repeat(door, 20, axis=1)  # states [E, T, 1]
+
+    def features(states: np.ndarray) -> dict[str, np.ndarray]:
+        return {"door": states[:, :1]}
+
+    z_val, s_val = episodes(30)
+    few = _probe(*episodes(30), z_val, s_val, features, 1)["door"]
+    many = _probe(*episodes(300), z_val, s_val, features, 1)["door"]
+    assert few < 0.5 < 0.9 < many, (few, many)

@@ -219,6 +219,10 @@ class TrainConfig:
     """Steps between periodic checkpoints."""
     probe_episodes: int = field(default=30, metadata=RUNTIME)
     """Held-out episodes used by the diagnostics."""
+    probe_fit_episodes: int = field(default=300, metadata=RUNTIME)
+    """Training episodes the linear probes are fit on. A feature that is constant in an episode
+    (the wall's door, a drawn target) has one value per episode, so a fit on few episodes
+    overfits it: on wall the door read R² -0.11 when fit on 30 episodes and 0.98 on 270."""
     threads: int = field(default=0, metadata=RUNTIME)
     """CPU threads for torch; 0 = torch's default."""
 
@@ -237,6 +241,7 @@ class TrainConfig:
                 "eval_every": 1,
                 "ckpt_every": 1,
                 "probe_episodes": 1,
+                "probe_fit_episodes": 1,
                 "threads": 0,
             },
             above={"lr": 0},
@@ -350,9 +355,13 @@ class ProbeData:
 class ProbeSettings:
     probe_episodes: int = 30
     """Held-out episodes used by the diagnostics."""
+    probe_fit_episodes: int = 300
+    """Training episodes the linear probes are fit on. A feature that is constant in an episode
+    (the wall's door, a drawn target) has one value per episode, so a fit on few episodes
+    overfits it: on wall the door read R² -0.11 when fit on 30 episodes and 0.98 on 270."""
 
     def __post_init__(self) -> None:
-        check(self, "train", at_least={"probe_episodes": 1})
+        check(self, "train", at_least={"probe_episodes": 1, "probe_fit_episodes": 1})
 
 
 @dataclass
@@ -367,7 +376,7 @@ class ProbeConfig(RunConfig):
     train: ProbeSettings = field(default_factory=ProbeSettings)
     """Diagnostics size (train.probe_episodes, as in training)."""
     preset: str = field(default="cpu", metadata=choices(*PRESETS))
-    """Size preset: debug | cpu | gpu (sets train.probe_episodes)."""
+    """Size preset: debug | cpu | gpu (sets train.probe_episodes and train.probe_fit_episodes)."""
 
     def __post_init__(self) -> None:
         super().__post_init__()

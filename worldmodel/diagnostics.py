@@ -105,8 +105,11 @@ def diagnose(
     state_features: Callable[[np.ndarray], dict[str, np.ndarray]] | None,
     horizon: int,
     max_episodes: int = 30,
+    fit_episodes: int = 300,
 ) -> dict:
-    """All diagnostics on up to ``max_episodes`` held-out episodes (probe fit on as many training ones)."""
+    """All diagnostics on up to ``max_episodes`` held-out episodes; the linear probes are fit
+    on up to ``fit_episodes`` training episodes, spread over the data set (a feature constant
+    in an episode has one value per episode, so it needs many episodes to fit)."""
     val = val_eps[:max_episodes]
     z_val = encode_episodes(model, dataset, val)
     out = embedding_stats(z_val)
@@ -114,11 +117,12 @@ def diagnose(
     out.update(rollout_errors(model, z_val, acts, horizon))
     if state_features is not None:
         tr = train_eps[
-            np.linspace(0, len(train_eps) - 1, min(len(train_eps), max_episodes)).astype(int)
+            np.linspace(0, len(train_eps) - 1, min(len(train_eps), fit_episodes)).astype(int)
         ]
         z_tr = encode_episodes(model, dataset, tr)
         s_tr = np.stack([np.asarray(dataset.episode(int(e)).states) for e in tr])  # [E, T+1, S]
         s_val = np.stack([np.asarray(dataset.episode(int(e)).states) for e in val])
+        out["probe_fit_episodes"] = len(tr)
         out["probe_r2"] = _probe(z_tr, s_tr, z_val, s_val, state_features, 1)
         # What the predictor reads: the last `history` embeddings (velocity needs two frames).
         out["probe_r2_history"] = _probe(z_tr, s_tr, z_val, s_val, state_features, model.history)

@@ -57,6 +57,7 @@ def probe(cfg: ProbeConfig) -> dict:
         env.state_features,
         trained.train.rollout_steps + 2,
         cfg.train.probe_episodes,
+        cfg.train.probe_fit_episodes,
     )
     env.close()
     out_dir = Path(cfg.run_dir) if cfg.run_dir else Path(model.info["path"]).parent

@@ -267,6 +267,7 @@ def evaluate(run: Run) -> dict:
         run.state_features,
         cfg.train.rollout_steps + 2,
         cfg.train.probe_episodes,
+        cfg.train.probe_fit_episodes,
     )
     run.model.train()
     logged = {k: v for k, v in stats.items() if not isinstance(v, list) or k in CURVES}
