@@ -1,0 +1,46 @@
+"""benchmarks.learned_distance: the learned distance against the wall's true shortest way."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from benchmarks.learned_distance import main, spearman
+from tests.conftest import run_cli
+
+
+def test_spearman_reads_order_not_scale():
+    a = np.array([0.1, 0.5, 0.2, 3.0])
+    assert spearman(a, a**3) == pytest.approx(1.0)
+    assert spearman(a, -a) == pytest.approx(-1.0)
+
+
+@pytest.mark.slow
+def test_the_check_runs_on_a_wall_model_and_refuses_another_world(tmp_path, cache, tiny_run):
+    run = tmp_path / "wall"
+    run_cli(
+        "worldmodel.train",
+        "preset=debug",
+        "env=wall",
+        f"run_dir={run}",
+        "progress=false",
+        cache=cache,
+    )
+    run_cli(
+        "worldmodel.distance",
+        f"checkpoint={run}",
+        "distance.steps=20",
+        "progress=false",
+        cache=cache,
+    )
+    out = tmp_path / "check.json"
+    main(["--checkpoint", str(run), "--episodes", "2", "--grid", "3", "--out", str(out)])
+    result = json.loads(out.read_text())
+    assert len(result["per_episode"]) == 2 and result["grid"] == 3
+    for row in result["per_episode"]:
+        assert -1.0 <= row["spearman_all"] <= 1.0 and row["door_error"] >= 0.0
+        assert abs(row["preferred_wall_height"]) < 1.0  # a height inside the arena
+    with pytest.raises(SystemExit, match="needs the wall world"):
+        main(["--checkpoint", str(tiny_run), "--episodes", "1"])
