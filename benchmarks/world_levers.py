@@ -4,11 +4,14 @@
                                       [--threads N] [--table-only]
 
 Each lever is a set of ``worldmodel.train`` overrides trained on the same data set (the world's
-default) for the same steps and batch, into ``runs/levers/<world>-<lever>``. The table reads
-the diagnostics each run logged at ``--steps`` (``metrics.jsonl``: probe R² of the controllable
-state from one frame, within-episode variance share, effective rank, and the rollout error
-against copy-last at 1 and 5 steps) and writes ``benchmarks/results/world_levers.json`` and
-``world_levers.md`` (date, commit, machine). Levers:
+default) for the same steps and batch, into ``runs/levers/<world>-<lever>``. ``--world`` is a
+world or ``reacher-target`` (reacher with its target drawn). The table reads each run's final
+diagnostics (``probe.json``, the model at ``--steps``; re-run ``python -m worldmodel.probe`` on
+a run to refresh it): probe R² of the controllable state and of the other features, from one
+frame and from the history, within-episode variance share, effective rank, and the rollout
+error against copy-last at 1 and 5 steps. It writes ``benchmarks/results/world_levers.json``
+and ``world_levers.md`` (date, commit, machine); a run replaces only its own world's and
+lever's row, so the table keeps every world. Levers:
 
 - ``base``: the default recipe (CNN, SIGReg 0.1, inverse dynamics 0.1);
 - ``temporal``: + SIGReg on embeddings centred over each sequence's time axis (weight 0.1);
