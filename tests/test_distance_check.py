@@ -28,13 +28,27 @@ def test_the_check_runs_on_a_wall_model_and_refuses_another_world(tmp_path, cach
         "progress=false",
         cache=cache,
     )
-    run_cli(
+    wall_data = next((cache / "data").glob("wall-32px-*"))
+    built = run_cli(
         "worldmodel.distance",
         f"checkpoint={run}",
+        f"data.dir={wall_data}",
         "distance.steps=20",
         "progress=false",
         cache=cache,
     )
+    assert "distance.pt" in built.stdout
+    # another world's trajectories are refused in one line that names both
+    refused = run_cli(
+        "worldmodel.distance",
+        f"checkpoint={tiny_run}",
+        f"data.dir={wall_data}",
+        "progress=false",
+        cache=cache,
+        check=False,
+    )
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr
+    assert "holds wall episodes" in refused.stderr and "reacher model" in refused.stderr
     out = tmp_path / "check.json"
     main(["--checkpoint", str(run), "--episodes", "2", "--grid", "3", "--out", str(out)])
     result = json.loads(out.read_text())

@@ -23,6 +23,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from worldmodel.config import ProbeData
 from worldmodel.graph import FILE as GRAPH_FILE
 from worldmodel.graph import GraphConfig, LatentGraph, build_graph
 from worldmodel.runtime.atomic import atomic_path
@@ -224,7 +225,10 @@ class DistanceCommandConfig:
     """Settings of ``python -m worldmodel.distance``."""
 
     checkpoint: str = ""
-    """World model whose training data the graph and the distance are built from (required)."""
+    """World model whose embeddings the graph and the distance are built on (required)."""
+    data: ProbeData = field(default_factory=ProbeData)
+    """Trajectories of the graph: the model's own training data unless data.dir names another
+    data set of the same world and image size (more or other exploration)."""
     graph: GraphConfig = field(default_factory=GraphConfig)
     """The latent graph over the training frames."""
     distance: DistanceConfig = field(default_factory=DistanceConfig)
@@ -237,7 +241,7 @@ class DistanceCommandConfig:
     """Show progress bars."""
 
 
-USAGE = """usage: python -m worldmodel.distance checkpoint=PATH [graph.max_nodes=...] [distance.steps=...]
+USAGE = """usage: python -m worldmodel.distance checkpoint=PATH [data.dir=...] [graph.max_nodes=...] [distance.steps=...]
 Builds the latent graph of the model's training frames and the learned distance on it, next to
 the checkpoint (graph.npz, distance.pt), for planner.subgoals=graph and cost.metric=learned."""
 
@@ -253,7 +257,16 @@ def build(cfg: DistanceCommandConfig) -> dict[str, Any]:
         raise InputError("checkpoint= is required, e.g. checkpoint=runs/wall-cpu/checkpoint.pt")
     model = load(cfg.checkpoint, device=cfg.device)
     trained = config_from_dict(model.info["config"])
-    dataset = EpisodeDataset(model.info["data"]["dir"], verify=False)
+    data_dir = cfg.data.dir or model.info["data"]["dir"]
+    dataset = EpisodeDataset(
+        data_dir, verify=cfg.data.verify, expect={"image_size": model.image_size}
+    )
+    world = dataset.manifest.get("env", {}).get("name")
+    if world is not None and world != trained.env.name:
+        raise InputError(
+            f"data.dir={data_dir} holds {world} episodes but {cfg.checkpoint} is a "
+            f"{trained.env.name} model; point data.dir at {trained.env.name} data or drop it"
+        )
     train_eps, _ = dataset.split(trained.data.val_fraction)
     per_episode = dataset.episode_length + 1
     keep = train_eps[: max(1, cfg.graph.max_nodes * cfg.graph.stride // per_episode)]
@@ -265,6 +278,7 @@ def build(cfg: DistanceCommandConfig) -> dict[str, Any]:
     graph.save(out / GRAPH_FILE)
     summary = {
         "checkpoint": model.info["path"],
+        "data_dir": str(data_dir),
         "nodes": graph.size,
         "edges": int(len(graph.src)),
         "step_scale": graph.step_scale,
