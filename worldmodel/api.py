@@ -7,6 +7,7 @@ from typing import Any
 from worldmodel.checkpoint import CheckpointError, config_from_dict, read
 from worldmodel.model import JEPA, WorldModel
 from worldmodel.runtime.device import resolve_device
+from worldmodel.runtime.errors import InputError
 
 
 def load(path: str, device: str = "auto", env: Any = None) -> WorldModel:
@@ -71,3 +72,21 @@ def check_compatible(model: WorldModel, env: Any) -> None:
             f"{where}: trained with {model.action_dim}-d actions (world "
             f"{model.info.get('env', {}).get('key', '?')}) but the env has {act_dim}-d actions; use a checkpoint of this world"
         )
+
+
+def model_dataset(model: WorldModel, data_dir: str | None = None, verify: bool = True):
+    """The data set a command reads for ``model``: its own training data, or ``data_dir`` if
+    given, which must hold episodes of the model's world at its image size (one clear line
+    otherwise). Returns an :class:`worldmodel.data.EpisodeDataset`."""
+    from worldmodel.data import EpisodeDataset
+
+    own = model.info["data"]["dir"]
+    path = data_dir or own
+    dataset = EpisodeDataset(path, verify=verify, expect={"image_size": model.image_size})
+    world, mine = dataset.manifest.get("env", {}).get("name"), model.info["config"]["env"]["name"]
+    if world is not None and world != mine:
+        raise InputError(
+            f"data.dir={path} holds {world} episodes but {model.info.get('path')} is a {mine} "
+            f"model; drop data.dir= to use the model's own data ({own}) or point it at {mine} data"
+        )
+    return dataset

@@ -248,25 +248,16 @@ the checkpoint (graph.npz, distance.pt), for planner.subgoals=graph and cost.met
 
 def build(cfg: DistanceCommandConfig) -> dict[str, Any]:
     """Encode the model's training episodes, build the graph, fit the distance, save both."""
-    from worldmodel.api import load
+    from worldmodel.api import load, model_dataset
     from worldmodel.checkpoint import config_from_dict
-    from worldmodel.data import EpisodeDataset
     from worldmodel.diagnostics import encode_episodes
 
     if not cfg.checkpoint:
         raise InputError("checkpoint= is required, e.g. checkpoint=runs/wall-cpu/checkpoint.pt")
     model = load(cfg.checkpoint, device=cfg.device)
     trained = config_from_dict(model.info["config"])
-    data_dir = cfg.data.dir or model.info["data"]["dir"]
-    dataset = EpisodeDataset(
-        data_dir, verify=cfg.data.verify, expect={"image_size": model.image_size}
-    )
-    world = dataset.manifest.get("env", {}).get("name")
-    if world is not None and world != trained.env.name:
-        raise InputError(
-            f"data.dir={data_dir} holds {world} episodes but {cfg.checkpoint} is a "
-            f"{trained.env.name} model; point data.dir at {trained.env.name} data or drop it"
-        )
+    dataset = model_dataset(model, cfg.data.dir, cfg.data.verify)
+    data_dir = dataset.root
     train_eps, _ = dataset.split(trained.data.val_fraction)
     per_episode = dataset.episode_length + 1
     keep = train_eps[: max(1, cfg.graph.max_nodes * cfg.graph.stride // per_episode)]

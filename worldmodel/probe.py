@@ -11,10 +11,9 @@ import json
 import sys
 from pathlib import Path
 
-from worldmodel.api import load
+from worldmodel.api import load, model_dataset
 from worldmodel.checkpoint import config_from_dict
 from worldmodel.config import ProbeConfig
-from worldmodel.data import EpisodeDataset
 from worldmodel.diagnostics import diagnose, headline
 from worldmodel.runtime.errors import InputError
 
@@ -34,17 +33,8 @@ def probe(cfg: ProbeConfig) -> dict:
         raise InputError("checkpoint= is required, e.g. checkpoint=runs/reacher-cpu/checkpoint.pt")
     model = load(cfg.checkpoint, device=cfg.device)
     trained = config_from_dict(model.info["config"])
-    data_dir = cfg.data.dir or model.info["data"]["dir"]
-    dataset = EpisodeDataset(
-        data_dir, verify=cfg.data.verify, expect={"image_size": model.image_size}
-    )
-    world = dataset.manifest.get("env", {}).get("name")
-    if world is not None and world != trained.env.name:
-        raise InputError(
-            f"{data_dir} holds {world} episodes but {cfg.checkpoint} is a {trained.env.name} "
-            f"model: its probes would read the wrong state; drop data.dir= to use the model's "
-            f"own data ({model.info['data']['dir']}) or point it at {trained.env.name} data"
-        )
+    dataset = model_dataset(model, cfg.data.dir, cfg.data.verify)
+    data_dir = dataset.root
     train_eps, val_eps = dataset.split(trained.data.val_fraction)
     from envs import make
 
