@@ -26,11 +26,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
-import sys
 from pathlib import Path
 
-from benchmarks._common import RESULTS, machine, write_json
+from benchmarks._common import RESULTS, machine, run_module, write_json
 
 GRID = ["model.encoder=grid", "model.predictor=conv", "model.embed_dim=256", "model.hidden=32"]
 """The spatial latent: an 8x8 grid of 4 channels a cell, and a convolutional predictor."""
@@ -115,24 +113,19 @@ def main() -> None:
     for lever in args.levers:
         run_dir = Path("runs") / "levers" / f"{args.world}-{lever}"
         if not args.table_only:
-            cmd = [
-                sys.executable,
-                "-m",
-                "worldmodel.train",
+            settings = [
                 *WORLD_OVERRIDES.get(args.world, [f"env={args.world}"]),
                 f"train.steps={args.steps}",
                 f"run_dir={run_dir}",
                 *LEVERS[lever],
                 *([f"train.threads={args.threads}"] if args.threads else []),
             ]
-            print("$", " ".join(cmd), flush=True)
-            subprocess.run(cmd, check=True)
+            run_module("worldmodel.train", settings, args.threads)
         row = diagnostics_at(run_dir / "metrics.jsonl", args.steps)
-        if row is not None:
-            row = with_final_probe(row, run_dir / "probe.json")
         if row is None:
             print(f"{run_dir}: no diagnostics at step {args.steps}; skipped")
             continue
+        row = with_final_probe(row, run_dir / "probe.json")
         rows.append(summarize(args.world, lever, row))
     info = machine()
     merged = merge(rows)

@@ -356,9 +356,7 @@ class ProbeSettings:
     probe_episodes: int = 30
     """Held-out episodes used by the diagnostics."""
     probe_fit_episodes: int = 300
-    """Training episodes the linear probes are fit on. A feature that is constant in an episode
-    (the wall's door, a drawn target) has one value per episode, so a fit on few episodes
-    overfits it: on wall the door read R² -0.11 when fit on 30 episodes and 0.98 on 270."""
+    """Training episodes the linear probes are fit on (as ``TrainConfig.probe_fit_episodes``)."""
 
     def __post_init__(self) -> None:
         check(self, "train", at_least={"probe_episodes": 1, "probe_fit_episodes": 1})

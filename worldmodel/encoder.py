@@ -134,7 +134,7 @@ class GridEncoder(nn.Module):
     def __init__(self, image_size: int, channels: int, embed_dim: int, grid: int):
         super().__init__()
         self.c, self.grid = grid_channels(embed_dim, grid), grid
-        if grid < 1 or image_size % grid or (image_size // grid) & (image_size // grid - 1):
+        if image_size % grid or (image_size // grid) & (image_size // grid - 1):
             raise InputError(
                 f"env.image_size={image_size} is not model.grid={grid} times a power of two; "
                 f"use model.grid={max(1, image_size // 8)}"
