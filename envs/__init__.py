@@ -44,6 +44,12 @@ GYM_IDS = {
 }
 """gymnasium id of each world."""
 
+REVISIONS = {"wall": 2}
+"""Revision of each world whose physics changed after data sets of it were cached (1 where never).
+Data sets record it (:func:`worldmodel.collect.dataset_identity`), so data of an older revision
+is not reused. wall 2: the wall blocks everywhere outside the door (revision 1 let the agent
+through where the door is at y = 0 whenever the door sat elsewhere; see assets/wall.xml)."""
+
 EPISODE_ENV_STEPS = 1000
 """Env steps (physics control steps) per episode of a registered id: dm_control's 1000."""
 MAX_EPISODE_STEPS = EPISODE_ENV_STEPS // 5

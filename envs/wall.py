@@ -68,8 +68,9 @@ class WallEnv(GoalEnv):
     def _set_episode_params(self, params: np.ndarray) -> None:
         self._door = float(params[0])
         offset = DOOR_HALF_WIDTH + self._segment_half_length
-        self.physics.named.model.geom_pos["wall_lower", "y"] = self._door - offset
-        self.physics.named.model.geom_pos["wall_upper", "y"] = self._door + offset
+        # body_pos, not geom_pos: collision bounds follow a body, not a moved geom (assets/wall.xml)
+        self.physics.named.model.body_pos["wall_lower", "y"] = self._door - offset
+        self.physics.named.model.body_pos["wall_upper", "y"] = self._door + offset
 
     # ---- world parts ----------------------------------------------------------------------
 

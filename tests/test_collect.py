@@ -256,3 +256,20 @@ def test_ctrl_c_keeps_finished_shards_in_one_line(cache, tmp_path):
     assert out.stderr.count("interrupted:") == 1 and line.startswith("interrupted:")
     assert "shards are kept in" in line and "rerun the same command to resume" in line
     assert not D.read_manifest(root)["complete"]
+
+
+def test_a_world_whose_physics_changed_gets_new_data_set_names():
+    from worldmodel.collect import dataset_identity, default_data_dir
+    from worldmodel.config import DataConfig, EnvConfig
+
+    data = DataConfig()
+    wall, reacher = EnvConfig(name="wall"), EnvConfig(name="reacher")
+    assert dataset_identity(wall, data, 0)["world_revision"] == envs.REVISIONS["wall"] >= 2
+    # an unchanged world keeps the identity (and cached data sets) it always had
+    assert "world_revision" not in dataset_identity(reacher, data, 0)
+    old = dict(dataset_identity(wall, data, 0))
+    old.pop("world_revision")
+    import hashlib
+
+    digest = hashlib.sha256(json.dumps(old, sort_keys=True).encode()).hexdigest()[:8]
+    assert not default_data_dir(wall, data, 0).name.endswith(digest)

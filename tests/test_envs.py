@@ -169,6 +169,24 @@ def test_wall_door_and_crossing_time(made):
     assert env.get_sim_state()[0] < 0
 
 
+@pytest.mark.parametrize("door", [-0.6, -0.35, 0.0, 0.25, 0.55])
+def test_wall_blocks_everywhere_but_the_door(made, door):
+    # Regression: the wall segments were world-body geoms moved through geom_pos, whose
+    # collision bounds stayed where the XML put them, so the agent went through the wall at
+    # y = 0 (the compiled door) whenever the door sat elsewhere.
+    env = made["wall"]
+    env.reset(seed=0)
+    clear = 0.2 - 0.06  # the agent's centre fits through within this of the door's centre
+    for y in np.linspace(-0.9, 0.9, 19):
+        if abs(abs(y - door) - clear) < 0.05:
+            continue  # grazing the door's edge: either outcome is fair
+        env.set_sim_state(np.array([-0.3, y, 0.0, 0.0, door]))
+        for _ in range(60):  # control steps: about 0.9 to the right where nothing blocks
+            env._control_step(np.array([1.0, 0.0]))
+        crossed = env.get_sim_state()[0] > 0
+        assert crossed == (abs(y - door) < clear), (door, y)
+
+
 def test_clear_errors(made):
     with pytest.raises(ValueError, match="point_mass"):
         envs.make("cheetah")

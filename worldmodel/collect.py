@@ -58,12 +58,17 @@ IDENTITY = (
 
 def dataset_identity(env: EnvConfig, data: DataConfig, seed: int) -> dict[str, Any]:
     """The settings a data set is collected with, as recorded in its manifest."""
+    from envs import REVISIONS
     from envs.tasks import PROTOCOL_VERSION
 
     policy: dict[str, Any] = {"name": data.policy}
     if data.policy == "random":
         policy["persistence"] = data.persistence
+    revision = REVISIONS.get(env.name, 1)
+    # revision 1 stays out of the identity, so that data of unchanged worlds keeps its name
+    extra = {"world_revision": revision} if revision > 1 else {}
     return {
+        **extra,
         "env": asdict(env),
         "policy": policy,
         "seed": seed,

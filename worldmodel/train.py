@@ -164,6 +164,7 @@ def build(cfg: Config, device: torch.device, path: Path, existing: dict | None) 
             "action_dim": action_dim,
             "action_repeat": cfg.env.action_repeat,
             "kwargs": env_kwargs(cfg.env),
+            "world_revision": int(dataset.manifest.get("world_revision", 1)),  # of its data
         },
         "data": {
             "dir": str(data_dir),

@@ -300,6 +300,15 @@ def _check_world(model, task, checkpoint: str) -> None:
                 f"warning: {checkpoint} was trained with {key}={meta['kwargs'][key]!r}; task {task.name!r} "
                 f"uses {key}={value!r}, so its frames differ from the training data"
             )
+    from envs import REVISIONS
+
+    trained, now = meta.get("world_revision", 1), REVISIONS.get(task.world, 1)
+    if trained < now:
+        print(
+            f"warning: {checkpoint} was trained on revision {trained} of world {task.world!r}, "
+            f"whose physics has changed since (now revision {now}, see envs.REVISIONS); retrain "
+            f"it with `python -m worldmodel.train env={task.world}` (new data is collected)"
+        )
 
 
 def _device_name(device: torch.device) -> str:
