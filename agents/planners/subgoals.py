@@ -7,6 +7,12 @@ embedding to its nearest nodes, follows the shortest path toward the goal, and r
 ``lookahead`` decisions along it (or the goal itself once it is that near); the low level (the
 latent MPC) then plans toward that subgoal with its usual cost. So the MPC only ever plans a
 few decisions ahead, and the graph, built from what the data did, knows the way round a wall.
+
+Joining and path lengths use the graph's own distance (:mod:`worldmodel.graph`: what the actions
+move counts in full, what stays constant within an episode counts less), and the subgoal handed
+to the MPC is the node's controllable part on top of the agent's own episode constants: a node
+recorded under a slightly different door still says where to go, and the MPC is never asked to
+move the door.
 """
 
 from __future__ import annotations
@@ -17,11 +23,15 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from worldmodel.graph import pairwise_sq
+from worldmodel.graph import metric_space, pairwise_sq
 
 
 class Subgoals(Protocol):
     """The high level of a two-level planner, as the agent uses it."""
+
+    def _moves(self, a: Tensor, b: Tensor) -> float:
+        """Controllable moves (decisions) between embeddings ``a [D]`` and ``b [D]``."""
+        return float(((b - a) @ self.basis).norm()) / self.graph.step_scale
 
     def reset(self, z_goal: Tensor) -> None:
         """Start episodes toward goal embeddings ``z_goal [E, D]``."""
@@ -39,6 +49,10 @@ class Graph(Protocol):
     """Node embeddings ``[M, D]``."""
     step_scale: float
     """Embedding distance of one typical decision."""
+    basis: np.ndarray
+    """Controllable directions ``[D, C]`` (orthonormal columns)."""
+    config: dict
+    """The graph's settings (``context_radius`` is read)."""
 
     @property
     def size(self) -> int: ...
@@ -62,6 +76,9 @@ class GraphSubgoals:
         self.lookahead = float(lookahead)
         self.attach = min(attach, graph.size)
         self.nodes = torch.from_numpy(np.ascontiguousarray(graph.nodes)).float()  # [M, D]
+        self.basis = torch.from_numpy(np.ascontiguousarray(graph.basis)).float()  # [D, C]
+        self.context_radius = float(graph.config.get("context_radius", 1.0))
+        self._metric_nodes = metric_space(self.nodes, self.basis, self.context_radius)  # [M, D]
         self._adjacency = graph.adjacency()
         self._goal: Tensor | None = None  # [E, D]
         self._dist: np.ndarray | None = None  # [E, M + 1]: to the goal, via the graph
@@ -70,10 +87,15 @@ class GraphSubgoals:
         """Graph distance (decisions) from the current state to the goal at the last select."""
 
     def _nearest(self, z: Tensor) -> tuple[np.ndarray, np.ndarray]:
-        """The ``attach`` nearest nodes ``[E, k]`` of ``z [E, D]`` and their weights ``[E, k]``."""
-        d2 = pairwise_sq(z, self.nodes)  # [E, M]
-        vals, idx = d2.topk(self.attach, dim=1, largest=False)
+        """The ``attach`` nearest nodes ``[E, k]`` of ``z [E, D]`` in the graph's distance, and
+        their weights ``[E, k]``: the Euclidean distance in decisions, as the graph's edges."""
+        d2 = pairwise_sq(metric_space(z, self.basis, self.context_radius), self._metric_nodes)
+        vals, idx = d2.topk(self.attach, dim=1, largest=False)  # [E, k]
         return idx.numpy(), (vals.sqrt() / self.graph.step_scale).numpy()
+
+    def _moves(self, a: Tensor, b: Tensor) -> float:
+        """Controllable moves (decisions) between embeddings ``a [D]`` and ``b [D]``."""
+        return float(((b - a) @ self.basis).norm()) / self.graph.step_scale
 
     def reset(self, z_goal: Tensor) -> None:
         """Start episodes toward ``z_goal [E, D]``: shortest paths from each goal to every node."""
@@ -110,13 +132,16 @@ class GraphSubgoals:
             lengths[e] = min(float(total[best]), direct) if np.isfinite(total[best]) else direct
             if not np.isfinite(total[best]) or direct <= self.lookahead:
                 continue  # no way known, or near enough: aim at the goal itself
-            node, travelled = int(idx[e][best]), float(w[e][best])
+            # distance along the path counts controllable moves only: a hop to a frame of
+            # another episode constant (the door a little higher) takes the agent nowhere
+            node = int(idx[e][best])
+            travelled = self._moves(cur[e], self.nodes[node])
             while travelled < self.lookahead:
                 nxt = int(self._pred[e, node])
                 if nxt < 0 or nxt == m:  # reached the goal
                     node = m
                     break
-                travelled += float(self._dist[e, node] - self._dist[e, nxt])
+                travelled += self._moves(self.nodes[node], self.nodes[nxt])
                 node = nxt
             if node != m:
                 out[e] = self.nodes[node]
