@@ -86,6 +86,44 @@ def test_graph_subgoals_lead_through_the_gap(toy_graph):
     assert reached
 
 
+def _with_episode_constant(z: torch.Tensor, gap: float) -> torch.Tensor:
+    """``z [E, T, 2]`` plus a third coordinate constant within each episode (like a door's
+    place): 10 values ``gap`` apart, ``[E, T, 3]``."""
+    c = torch.arange(z.shape[0]).float() % 10 * gap
+    return torch.cat([z, c[:, None, None].expand(-1, z.shape[1], 1)], dim=-1)
+
+
+@torch.no_grad()
+def test_graph_joins_frames_across_episode_constants_but_not_across_the_wall():
+    from scipy.sparse.csgraph import connected_components
+
+    from worldmodel.graph import controllable_basis
+
+    z = T.random_trajectories(200, 40, seed=0)
+    scale = float((z[:, 1:] - z[:, :-1]).norm(dim=-1).median())
+    zc = _with_episode_constant(z, 1.5 * scale)  # beyond a plain join, within a context one
+    basis = controllable_basis(zc, 0.95)
+    assert basis.shape == (3, 2) and basis[2].abs().max() < 1e-3, "x and y move, c does not"
+    islands = {}
+    for context_radius in (1.0, 3.0):
+        graph = build_graph(zc, GraphConfig(max_nodes=20000, context_radius=context_radius))
+        islands[context_radius] = connected_components(graph.adjacency(), directed=False)[0]
+        a, b = graph.nodes[graph.src], graph.nodes[graph.dst]
+        crossing = np.sign(a[:, 0]) != np.sign(b[:, 0])
+        mid_y = (a[crossing, 1] + b[crossing, 1]) / 2
+        assert np.all(np.abs(mid_y - T.GAP_Y) < T.GAP_HALF + T.STEP)
+    assert islands[1.0] == 10, "a plain distance keeps each episode constant an island"
+    assert islands[3.0] == 1
+    subgoals = GraphSubgoals(graph, lookahead=4)
+    c = float(zc[3, 0, 2])
+    subgoals.reset(torch.tensor([[*T.GOAL, c]]))
+    first = subgoals.select(torch.tensor([[*T.START, c]]))
+    assert float(first[0, 1]) > T.START[1] + 0.3, "the first subgoal heads up, toward the gap"
+    assert (
+        subgoals.last_path_length[0] > 1.3 * np.linalg.norm(np.subtract(T.GOAL, T.START)) / T.STEP
+    )
+
+
 @torch.no_grad()
 def test_learned_distance_cost_leads_through_the_gap(toy_distance):
     head, _ = toy_distance

@@ -15,7 +15,7 @@ the other directions counts ``1 / context_radius`` as much. Frames of the same s
 slightly different episode constant are then stitched (random walks of one exact door are few,
 and a graph of exact doors falls apart into islands that never cross), while frames of two
 states stay apart (two frames on either side of a thin wall look alike, but differ in the
-controllable directions). Subgoals read along a path keep the agent's own episode constants
+controllable directions). Subgoals count the lookahead along a path in controllable moves
 (:mod:`agents.planners.subgoals`).
 
 Edges are undirected: the worlds here can undo a move. Shortest paths on this graph stitch
@@ -57,7 +57,7 @@ class GraphConfig:
     """Training frames kept as nodes (whole trajectories, every ``stride``-th frame)."""
     stride: int = 1
     """Keep every stride-th frame of each trajectory (transitions then weigh ``stride``)."""
-    neighbours: int = 8
+    neighbours: int = 16
     """Nearest neighbours tried per node."""
     radius: float = 1.0
     """Largest neighbour edge, in units of the median one-decision move in embedding space."""

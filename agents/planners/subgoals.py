@@ -8,11 +8,11 @@ embedding to its nearest nodes, follows the shortest path toward the goal, and r
 latent MPC) then plans toward that subgoal with its usual cost. So the MPC only ever plans a
 few decisions ahead, and the graph, built from what the data did, knows the way round a wall.
 
-Joining and path lengths use the graph's own distance (:mod:`worldmodel.graph`: what the actions
-move counts in full, what stays constant within an episode counts less), and the subgoal handed
-to the MPC is the node's controllable part on top of the agent's own episode constants: a node
-recorded under a slightly different door still says where to go, and the MPC is never asked to
-move the door.
+Joining uses the graph's own distance (:mod:`worldmodel.graph`: what the actions move counts in
+full, what stays constant within an episode counts less), and ``lookahead`` counts controllable
+moves only: a path may hop to a frame recorded under a slightly different door, and such a hop
+takes the agent nowhere, so it does not use up the lookahead (counted in graph weight it did,
+and the subgoal then stayed where the agent already was).
 """
 
 from __future__ import annotations
