@@ -17,6 +17,11 @@ the door). Per episode and in the mean:
   door; one that does not points at the goal through the wall), beside the same for the
   straight-line distance to the goal, which is blind to the door.
 
+It also checks the latent graph beside the checkpoint (``graph.npz``) against the simulator
+states of its nodes: how many neighbour edges join frames on either side of the wall away from
+the door (wormholes a path could take), how far apart the doors of joined frames are, and the
+share of the episodes whose goal the graph knows a way to from the start.
+
 Writes ``benchmarks/results/learned_distance.json`` (date, commit, machine, checkpoint).
 """
 
@@ -32,6 +37,8 @@ from benchmarks._common import machine, write_json
 
 NEAR_WALL = 0.25
 """Positions closer than this to the wall's centre line count as 'along the wall'."""
+DOOR_SLACK = 0.02
+"""A frame counts as in the door when its height is within the door's clearance plus this."""
 
 
 def spearman(a: np.ndarray, b: np.ndarray) -> float:
@@ -75,6 +82,45 @@ def check_episode(env, model, distance, start: np.ndarray, goal: np.ndarray, n: 
     }
 
 
+def check_graph(env, model, path: Path, pairs: list) -> dict:
+    """The graph at ``path`` against the simulator states of its nodes (see the module doc)."""
+    from agents.planners.subgoals import GraphSubgoals
+    from envs.wall import DOOR_HALF_WIDTH
+    from worldmodel.data import EpisodeDataset
+    from worldmodel.graph import LatentGraph
+
+    graph = LatentGraph.load(path)
+    source = graph.config.get("data")
+    if not source:
+        return {
+            "skipped": f"{path} does not record its data; rebuild it (python -m worldmodel.distance)"
+        }
+    dataset = EpisodeDataset(source["dir"], verify=False)
+    used = source["episodes"][: int(graph.episode.max()) + 1]
+    stride = int(graph.config["stride"])
+    states = np.concatenate([dataset.episode(e).states[::stride] for e in used])  # [M, S]
+    transitions = len(used) * (len(states) // len(used) - 1)
+    a, b = states[graph.src[transitions:]], states[graph.dst[transitions:]]
+    clear = DOOR_HALF_WIDTH - env._agent_radius + DOOR_SLACK
+    across = np.sign(a[:, 0]) != np.sign(b[:, 0])
+    away = across & ((np.abs(a[:, 1] - a[:, 4]) > clear) | (np.abs(b[:, 1] - b[:, 4]) > clear))
+    subgoals = GraphSubgoals(graph)
+    reached = []
+    for start, goal in pairs:
+        start, goal = env.pair_states(start, goal)
+        subgoals.reset(model.encode(env.render_state(goal)[None]))
+        reached.append(
+            np.isfinite(subgoals.way_length(model.encode(env.render_state(start)[None]))[0])
+        )
+    return {
+        "neighbour_edges": int(len(a)),
+        "across_the_wall": int(across.sum()),
+        "across_the_wall_away_from_the_door": int(away.sum()),
+        "door_difference_p99": float(np.percentile(np.abs(a[:, 4] - b[:, 4]), 99)),
+        "goals_reachable": float(np.mean(reached)),
+    }
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -100,10 +146,9 @@ def main(argv: list[str] | None = None) -> dict:
     distance = learned_distance(model.info["path"], "cpu")
     env = envs.make("wall", **model.info["env"]["kwargs"])
     rng = np.random.default_rng(args.seed)
-    rows = [
-        check_episode(env, model, distance, *env.sample_episode(rng), args.grid)
-        for _ in range(args.episodes)
-    ]
+    pairs = [env.sample_episode(rng) for _ in range(args.episodes)]
+    rows = [check_episode(env, model, distance, *pair, args.grid) for pair in pairs]
+    graph = check_graph(env, model, Path(model.info["path"]).parent / "graph.npz", pairs)
     env.close()
     keys = ("spearman_all", "spearman_other_room", "door_error", "door_error_straight")
     mean = {k: float(np.mean([r[k] for r in rows])) for k in keys}
@@ -114,6 +159,7 @@ def main(argv: list[str] | None = None) -> dict:
         "grid": args.grid,
         "seed": args.seed,
         "mean": mean,
+        "graph": graph,
         "per_episode": rows,
     }
     path = write_json("learned_distance.json", payload, args.out)
@@ -122,7 +168,7 @@ def main(argv: list[str] | None = None) -> dict:
         f"{mean['spearman_all']:.2f} (other room {mean['spearman_other_room']:.2f}); along the "
         f"wall it prefers a height {mean['door_error']:.2f} from the door centre on average "
         f"(the straight-line distance, blind to the door: {mean['door_error_straight']:.2f}) "
-        f"({path.name})"
+        f"({path.name})\ngraph: {graph}"
     )
     return payload
 

@@ -56,5 +56,10 @@ def test_the_check_runs_on_a_wall_model_and_refuses_another_world(tmp_path, cach
     for row in result["per_episode"]:
         assert -1.0 <= row["spearman_all"] <= 1.0 and row["door_error"] >= 0.0
         assert abs(row["preferred_wall_height"]) < 1.0  # a height inside the arena
+    graph = result["graph"]
+    # the data of a fixed wall crosses only at the door, so no edge may join its two sides
+    # anywhere else (a wormhole); transitions are not neighbour edges and are not counted
+    assert graph["neighbour_edges"] > 0 and graph["across_the_wall_away_from_the_door"] == 0
+    assert 0.0 <= graph["goals_reachable"] <= 1.0
     with pytest.raises(SystemExit, match="needs the wall world"):
         main(["--checkpoint", str(tiny_run), "--episodes", "1"])

@@ -104,16 +104,21 @@ def test_graph_joins_frames_across_episode_constants_but_not_across_the_wall():
     zc = _with_episode_constant(z, 1.5 * scale)  # beyond a plain join, within a context one
     basis = controllable_basis(zc, 0.95)
     assert basis.shape == (3, 2) and basis[2].abs().max() < 1e-3, "x and y move, c does not"
-    islands = {}
+    islands, ways = {}, {}
     for context_radius in (1.0, 3.0):
         graph = build_graph(zc, GraphConfig(max_nodes=20000, context_radius=context_radius))
         islands[context_radius] = connected_components(graph.adjacency(), directed=False)[0]
+        # from one episode constant's island to a goal under another: a way only once joined
+        probe = GraphSubgoals(graph)
+        probe.reset(torch.tensor([[*T.GOAL, float(zc[0, 0, 2])]]))
+        ways[context_radius] = probe.way_length(torch.tensor([[*T.START, float(zc[5, 0, 2])]]))[0]
         a, b = graph.nodes[graph.src], graph.nodes[graph.dst]
         crossing = np.sign(a[:, 0]) != np.sign(b[:, 0])
         mid_y = (a[crossing, 1] + b[crossing, 1]) / 2
         assert np.all(np.abs(mid_y - T.GAP_Y) < T.GAP_HALF + T.STEP)
     assert islands[1.0] == 10, "a plain distance keeps each episode constant an island"
     assert islands[3.0] == 1
+    assert np.isinf(ways[1.0]) and np.isfinite(ways[3.0])
     subgoals = GraphSubgoals(graph, lookahead=4)
     c = float(zc[3, 0, 2])
     subgoals.reset(torch.tensor([[*T.GOAL, c]]))

@@ -264,6 +264,8 @@ def build(cfg: DistanceCommandConfig) -> dict[str, Any]:
     start = time.perf_counter()
     z = encode_episodes(model, dataset, keep)  # [E, T+1, D]
     graph = build_graph(z, cfg.graph)
+    # where the nodes came from: graph.episode indexes these episodes of this data set
+    graph.config["data"] = {"dir": str(data_dir), "episodes": [int(e) for e in keep]}
     head, info = fit_distance(graph, cfg.distance, seed=cfg.seed, show_progress=cfg.progress)
     out = Path(model.info["path"]).parent
     graph.save(out / GRAPH_FILE)

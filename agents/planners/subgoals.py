@@ -29,10 +29,6 @@ from worldmodel.graph import metric_space, pairwise_sq
 class Subgoals(Protocol):
     """The high level of a two-level planner, as the agent uses it."""
 
-    def _moves(self, a: Tensor, b: Tensor) -> float:
-        """Controllable moves (decisions) between embeddings ``a [D]`` and ``b [D]``."""
-        return float(((b - a) @ self.basis).norm()) / self.graph.step_scale
-
     def reset(self, z_goal: Tensor) -> None:
         """Start episodes toward goal embeddings ``z_goal [E, D]``."""
         ...
@@ -115,6 +111,14 @@ class GraphSubgoals:
             d, p = dijkstra(adj, directed=False, indices=m, return_predecessors=True)
             dist[e], pred[e] = d, p
         self._goal, self._dist, self._pred = goal, dist, pred
+
+    def way_length(self, z: Tensor) -> np.ndarray:
+        """The graph's shortest way (decisions) ``[E]`` from embeddings ``z [E, D]`` to the goals
+        of the last :meth:`reset`; inf where the graph knows no way."""
+        if self._dist is None:
+            raise RuntimeError("call reset(z_goal) before way_length(z)")
+        idx, w = self._nearest(z.detach().float().cpu())
+        return np.array([float(np.min(w[e] + self._dist[e, idx[e]])) for e in range(len(idx))])
 
     def select(self, z: Tensor) -> Tensor:
         """Subgoals ``[E, D]`` (on ``z``'s device) for the current embeddings ``z [E, D]``."""
