@@ -107,24 +107,11 @@ def main() -> None:
 
 
 def graph_command(task, run_dir: Path) -> list[str]:
-    """The command that builds the graph and distance beside ``run_dir``'s checkpoint, after
-    collecting the larger random data set its world needs (``GRAPH_DATA``), if any."""
+    """The command that builds the graph and distance beside ``run_dir``'s checkpoint, from the
+    larger random data set its world needs (``GRAPH_DATA``), if any."""
     cmd = [sys.executable, "-m", "worldmodel.distance", f"checkpoint={run_dir / 'checkpoint.pt'}"]
     episodes = GRAPH_DATA.get(task.world)
-    if episodes is None:
-        return cmd
-    data_dir = run_dir.parent / f"{run_dir.name}-graph-data"
-    run(
-        [
-            sys.executable,
-            "-m",
-            "worldmodel.collect",
-            *task_env_overrides(task.world, task.env_kwargs),
-            f"data.episodes={episodes}",
-            f"data.dir={data_dir}",
-        ]
-    )
-    return [*cmd, f"data.dir={data_dir}", *GRAPH_SETTINGS]
+    return cmd if episodes is None else [*cmd, f"collect_episodes={episodes}", *GRAPH_SETTINGS]
 
 
 def _pct(x: float | None) -> str:

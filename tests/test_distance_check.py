@@ -63,3 +63,41 @@ def test_the_check_runs_on_a_wall_model_and_refuses_another_world(tmp_path, cach
     assert 0.0 <= graph["goals_reachable"] <= 1.0
     with pytest.raises(SystemExit, match="needs the wall world"):
         main(["--checkpoint", str(tiny_run), "--episodes", "1"])
+
+
+@pytest.mark.slow
+def test_distance_collects_a_larger_data_set_for_the_graph(tmp_path, cache):
+    from pathlib import Path
+
+    from worldmodel.graph import LatentGraph
+
+    run = tmp_path / "wall"
+    run_cli(
+        "worldmodel.train",
+        "preset=debug",
+        "env=wall",
+        f"run_dir={run}",
+        "progress=false",
+        cache=cache,
+    )
+    run_cli(
+        "worldmodel.distance",
+        f"checkpoint={run}",
+        "collect_episodes=6",
+        "distance.steps=10",
+        "progress=false",
+        cache=cache,
+    )
+    source = LatentGraph.load(run / "graph.npz").config["data"]
+    assert "-6x" in Path(source["dir"]).name  # the new data set, under the model's world
+    assert Path(source["dir"]).name.startswith("wall-")
+    both = run_cli(
+        "worldmodel.distance",
+        f"checkpoint={run}",
+        "collect_episodes=6",
+        f"data.dir={source['dir']}",
+        "progress=false",
+        cache=cache,
+        check=False,
+    )
+    assert both.returncode == 2 and "not both" in both.stderr and "Traceback" not in both.stderr

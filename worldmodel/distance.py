@@ -229,6 +229,10 @@ class DistanceCommandConfig:
     data: ProbeData = field(default_factory=ProbeData)
     """Trajectories of the graph: the model's own training data unless data.dir names another
     data set of the same world and image size (more or other exploration)."""
+    collect_episodes: int = 0
+    """Build the graph from a random data set of this many episodes of the model's world,
+    collected with the model's own collection settings (or reused from the cache); 0 = the
+    model's own data (or data.dir). wall-door's graph needs 1000 (README)."""
     graph: GraphConfig = field(default_factory=GraphConfig)
     """The latent graph over the training frames."""
     distance: DistanceConfig = field(default_factory=DistanceConfig)
@@ -241,7 +245,7 @@ class DistanceCommandConfig:
     """Show progress bars."""
 
 
-USAGE = """usage: python -m worldmodel.distance checkpoint=PATH [data.dir=...] [graph.max_nodes=...] [distance.steps=...]
+USAGE = """usage: python -m worldmodel.distance checkpoint=PATH [data.dir=...|collect_episodes=N] [graph.max_nodes=...] [distance.steps=...]
 Builds the latent graph of the model's training frames and the learned distance on it, next to
 the checkpoint (graph.npz, distance.pt), for planner.subgoals=graph and cost.metric=learned."""
 
@@ -256,7 +260,22 @@ def build(cfg: DistanceCommandConfig) -> dict[str, Any]:
         raise InputError("checkpoint= is required, e.g. checkpoint=runs/wall-cpu/checkpoint.pt")
     model = load(cfg.checkpoint, device=cfg.device)
     trained = config_from_dict(model.info["config"])
-    dataset = model_dataset(model, cfg.data.dir, cfg.data.verify)
+    data_dir = cfg.data.dir
+    if cfg.collect_episodes < 0:
+        raise InputError(f"collect_episodes must be >= 0, got {cfg.collect_episodes}")
+    if cfg.collect_episodes:
+        from dataclasses import replace
+
+        from worldmodel.collect import collect
+
+        if data_dir:
+            raise InputError(
+                f"give data.dir= ({data_dir}) or collect_episodes= ({cfg.collect_episodes}), "
+                "not both: the graph reads one data set"
+            )
+        more = replace(trained.data, episodes=cfg.collect_episodes, dir=None)
+        data_dir = str(collect(replace(trained, data=more)))
+    dataset = model_dataset(model, data_dir, cfg.data.verify)
     data_dir = dataset.root
     train_eps, _ = dataset.split(trained.data.val_fraction)
     per_episode = dataset.episode_length + 1
