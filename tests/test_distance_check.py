@@ -17,9 +17,10 @@ def test_spearman_reads_order_not_scale():
     assert spearman(a, -a) == pytest.approx(-1.0)
 
 
-@pytest.mark.slow
-def test_the_check_runs_on_a_wall_model_and_refuses_another_world(tmp_path, cache, tiny_run):
-    run = tmp_path / "wall"
+@pytest.fixture(scope="module")
+def wall_run(tmp_path_factory, cache):
+    """A debug-preset wall model (both tests below rebuild its graph before reading it)."""
+    run = tmp_path_factory.mktemp("wall")
     run_cli(
         "worldmodel.train",
         "preset=debug",
@@ -28,6 +29,14 @@ def test_the_check_runs_on_a_wall_model_and_refuses_another_world(tmp_path, cach
         "progress=false",
         cache=cache,
     )
+    return run
+
+
+@pytest.mark.slow
+def test_the_check_runs_on_a_wall_model_and_refuses_another_world(
+    tmp_path, cache, tiny_run, wall_run
+):
+    run = wall_run
     wall_data = next((cache / "data").glob("wall-32px-*"))
     built = run_cli(
         "worldmodel.distance",
@@ -66,20 +75,12 @@ def test_the_check_runs_on_a_wall_model_and_refuses_another_world(tmp_path, cach
 
 
 @pytest.mark.slow
-def test_distance_collects_a_larger_data_set_for_the_graph(tmp_path, cache):
+def test_distance_collects_a_larger_data_set_for_the_graph(cache, wall_run):
     from pathlib import Path
 
     from worldmodel.graph import LatentGraph
 
-    run = tmp_path / "wall"
-    run_cli(
-        "worldmodel.train",
-        "preset=debug",
-        "env=wall",
-        f"run_dir={run}",
-        "progress=false",
-        cache=cache,
-    )
+    run = wall_run
     run_cli(
         "worldmodel.distance",
         f"checkpoint={run}",
