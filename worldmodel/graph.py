@@ -4,9 +4,8 @@ Nodes are embeddings of training frames. Two kinds of edges join them:
 
 - *transitions*: frame t and frame t+1 of one trajectory, weight 1 (one decision);
 - *neighbours*: each node and its ``k`` nearest nodes whose distance (below) is at most
-  ``radius`` typical one-decision moves, weight = their Euclidean embedding distance in
-  one-decision moves (so two frames of the same place from different trajectories are nearly
-  free to join).
+  ``radius`` typical one-decision moves, weight = that distance in one-decision moves (so two
+  frames of the same place from different trajectories are nearly free to join).
 
 Distances tell apart what the actions move from what stays constant within an episode (the
 door's place, a drawn target): the *controllable* directions are those that carry

@@ -24,6 +24,7 @@ from agents.evaluation.oracle import OracleMPC
 from agents.mpc import LatentMPCAgent
 from agents.planners import PlannerConfig, make_planner
 from agents.planners.aids import planning_aids
+from envs import REVISIONS
 from envs.tasks import PROTOCOL_VERSION, Task, get_task
 from worldmodel.api import load
 from worldmodel.checkpoint import CheckpointError
@@ -300,8 +301,6 @@ def _check_world(model, task, checkpoint: str) -> None:
                 f"warning: {checkpoint} was trained with {key}={meta['kwargs'][key]!r}; task {task.name!r} "
                 f"uses {key}={value!r}, so its frames differ from the training data"
             )
-    from envs import REVISIONS
-
     trained, now = meta.get("world_revision", 1), REVISIONS.get(task.world, 1)
     if trained < now:
         print(

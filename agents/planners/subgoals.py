@@ -73,7 +73,7 @@ class GraphSubgoals:
         self.attach = min(attach, graph.size)
         self.nodes = torch.from_numpy(np.ascontiguousarray(graph.nodes)).float()  # [M, D]
         self.basis = torch.from_numpy(np.ascontiguousarray(graph.basis)).float()  # [D, C]
-        self.context_radius = float(graph.config.get("context_radius", 1.0))
+        self.context_radius = float(graph.config["context_radius"])
         self._metric_nodes = metric_space(self.nodes, self.basis, self.context_radius)  # [M, D]
         self._adjacency = graph.adjacency()
         self._goal: Tensor | None = None  # [E, D]
@@ -84,7 +84,7 @@ class GraphSubgoals:
 
     def _nearest(self, z: Tensor) -> tuple[np.ndarray, np.ndarray]:
         """The ``attach`` nearest nodes ``[E, k]`` of ``z [E, D]`` in the graph's distance, and
-        their weights ``[E, k]``: the Euclidean distance in decisions, as the graph's edges."""
+        their weights ``[E, k]``: that distance in decisions, as the graph's neighbour edges."""
         d2 = pairwise_sq(metric_space(z, self.basis, self.context_radius), self._metric_nodes)
         vals, idx = d2.topk(self.attach, dim=1, largest=False)  # [E, k]
         return idx.numpy(), (vals.sqrt() / self.graph.step_scale).numpy()
@@ -112,26 +112,31 @@ class GraphSubgoals:
             dist[e], pred[e] = d, p
         self._goal, self._dist, self._pred = goal, dist, pred
 
+    def _ways(self, z: Tensor) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """For ``z [E, D]`` (CPU): its attached nodes ``[E, k]``, their weights ``[E, k]`` and the
+        length of the way to the goal through each ``[E, k]`` (inf where none)."""
+        if self._dist is None:
+            raise RuntimeError("call reset(z_goal) before planning toward the goal")
+        idx, w = self._nearest(z)
+        return idx, w, w + np.take_along_axis(self._dist, idx, axis=1)
+
     def way_length(self, z: Tensor) -> np.ndarray:
         """The graph's shortest way (decisions) ``[E]`` from embeddings ``z [E, D]`` to the goals
         of the last :meth:`reset`; inf where the graph knows no way."""
-        if self._dist is None:
-            raise RuntimeError("call reset(z_goal) before way_length(z)")
-        idx, w = self._nearest(z.detach().float().cpu())
-        return np.array([float(np.min(w[e] + self._dist[e, idx[e]])) for e in range(len(idx))])
+        return self._ways(z.detach().float().cpu())[2].min(axis=1)
 
     def select(self, z: Tensor) -> Tensor:
         """Subgoals ``[E, D]`` (on ``z``'s device) for the current embeddings ``z [E, D]``."""
         if self._goal is None or self._dist is None or self._pred is None:
             raise RuntimeError("call reset(z_goal) before select(z)")
         cur = z.detach().float().cpu()
-        idx, w = self._nearest(cur)
+        idx, w, totals = self._ways(cur)
         m = self.graph.size
         out = self._goal.clone()
         lengths = np.empty(len(cur), np.float32)
         for e in range(len(cur)):
             direct = float((cur[e] - self._goal[e]).norm()) / self.graph.step_scale
-            total = w[e] + self._dist[e, idx[e]]
+            total = totals[e]
             best = int(np.argmin(total))
             lengths[e] = min(float(total[best]), direct) if np.isfinite(total[best]) else direct
             if not np.isfinite(total[best]) or direct <= self.lookahead:
