@@ -171,6 +171,20 @@ class GoalEnv(gym.Env[np.ndarray, np.ndarray]):
             goal[-n_params:] = start[-n_params:]
         return start, goal
 
+    def can_reach(self, start: np.ndarray, goal: np.ndarray, env_steps: int) -> bool | None:
+        """An upper bound from physics alone: False when no control sequence of ``env_steps``
+        physics control steps can satisfy the success test from ``start``; True when that
+        cannot be ruled out; None for worlds without such a bound. A task's share of True
+        episodes is a ceiling on any planner's success (``python -m benchmarks.ceiling``)."""
+        return None
+
+    def mark_goal(self, states: np.ndarray, k: int) -> np.ndarray | None:
+        """The episode ``states`` ``[T, S]`` with the world's goal marker moved, for the whole
+        episode, to where the controlled body is at step ``k``: the frame at ``k`` then shows
+        what a goal image of the world's task shows (point_mass: the mass under the marker).
+        None for worlds without a visible goal marker (``data.hindsight`` refuses them)."""
+        return None
+
     def sample_episode(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         """A default (start, goal) pair drawn with ``rng``, paired by :meth:`pair_states`. A start
         that already satisfies the success test is redrawn (up to 1000 times)."""

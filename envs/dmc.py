@@ -8,6 +8,9 @@ with ``get_reward`` as the step's reward.
 
 from __future__ import annotations
 
+import copy
+
+import mujoco as mj
 import numpy as np
 
 from envs.base import GoalEnv
@@ -240,6 +243,15 @@ class ReacherEnv(DMCEnv):
             self.set_sim_state(state)
             return self.physics.named.data.geom_xpos["finger", :2].copy()
 
+    def mark_goal(self, states: np.ndarray, k: int) -> np.ndarray | None:
+        """The target at the fingertip's position of step ``k``, for every step (None when the
+        target is not drawn: there is no marker to move)."""
+        if not self.draw_target:
+            return None
+        out = np.array(states, dtype=np.float64)  # [T, S]
+        out[:, -2:] = self.fingertip_position(out[k])
+        return out
+
     def reach_state(self, state: np.ndarray) -> np.ndarray:
         """``state`` with the arm posed so that the fingertip is on the target, at rest.
 
@@ -308,6 +320,47 @@ class PointMassEnv(DMCEnv):
         start[-2:] = goal[:2]
         goal[-2:] = goal[:2]
         return start, goal
+
+    def can_reach(self, start: np.ndarray, goal: np.ndarray, env_steps: int) -> bool:
+        """Whether the mass, at rest in ``start``, could come within the success radius of the
+        goal in ``env_steps`` control steps.
+
+        Each axis is driven by its own actuator (easy task), and its dynamics are linear with a
+        non-negative response to force, so the farthest it can move from rest in n steps is the
+        displacement under full thrust, D(n), and the positions it can reach are the box
+        start +- D(n) (arena walls and joint limits only shrink that set). D is simulated on a
+        copy of the model with contacts and limits off. Success after any decision counts;
+        D grows with n, so the box at the budget covers them all.
+        """
+        start, goal = self._check_state(start), self._check_state(goal)
+        if np.any(start[2:4] != 0):
+            raise ValueError(f"can_reach needs a start at rest, got velocity {start[2:4]}")
+        reach = self.free_displacement(int(env_steps))
+        gap = np.maximum(np.abs(goal[:2] - start[:2]) - reach, 0.0)
+        return bool(np.linalg.norm(gap) < self.success_threshold)
+
+    def free_displacement(self, env_steps: int) -> float:
+        """D(n): how far full thrust moves the mass from rest in n control steps, walls off."""
+        cache = self.__dict__.setdefault("_displacement", {})
+        if env_steps not in cache:
+            model = copy.deepcopy(self.physics.model.ptr)
+            model.opt.disableflags |= int(
+                mj.mjtDisableBit.mjDSBL_CONTACT | mj.mjtDisableBit.mjDSBL_LIMIT
+            )
+            data = mj.MjData(model)
+            data.ctrl[:] = 1.0
+            mj.mj_step(model, data, env_steps * self._n_sub_steps)
+            moved = data.qpos[:2]
+            if not np.allclose(moved[0], moved[1]):  # the axes are alike in the easy task
+                raise RuntimeError(f"point_mass axes moved unequally under full thrust: {moved}")
+            cache[env_steps] = float(moved[0])
+        return cache[env_steps]
+
+    def mark_goal(self, states: np.ndarray, k: int) -> np.ndarray:
+        """The target marker at the mass's position of step ``k``, for every step."""
+        out = np.array(states, dtype=np.float64)  # [T, S]
+        out[:, -2:] = out[k, :2]
+        return out
 
     def goal_distances(self, states: np.ndarray, goal_state: np.ndarray) -> np.ndarray:
         """Distance of the mass to the goal position: ``[..., S]`` -> ``[...]``."""

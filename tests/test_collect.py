@@ -273,3 +273,42 @@ def test_a_world_whose_physics_changed_gets_new_data_set_names():
 
     digest = hashlib.sha256(json.dumps(old, sort_keys=True).encode()).hexdigest()[:8]
     assert not default_data_dir(wall, data, 0).name.endswith(digest)
+
+
+def test_hindsight_episodes_show_the_goal_marker_on_the_body(cache, tmp_path, capsys):
+    root = collect(tmp_path / "hs", "env=point_mass", "data.hindsight=1")
+    got = arrays(root)
+    states, obs = got["states"], got["obs"]  # [E, T+1, S], [E, T+1, H, W, 3]
+    env = envs.make("point_mass", image_size=SIZE)
+    try:
+        for e in range(len(states)):
+            # one marker place per episode, where the mass is at one of its steps
+            assert np.allclose(states[e, :, -2:], states[e, 0, -2:])
+            gap = np.linalg.norm(states[e, :, :2] - states[e, :, -2:], axis=-1)
+            assert gap.min() < 1e-9
+            # the stored frames are the frames of the stored (marked) states
+            for t in (0, int(gap.argmin()), STEPS):
+                assert np.array_equal(obs[e, t], env.render_state(states[e, t]))
+    finally:
+        env.close()
+    from worldmodel.collect import dataset_identity
+    from worldmodel.config import DataConfig, EnvConfig
+
+    plain = dataset_identity(EnvConfig(name="point_mass"), DataConfig(), 0)
+    assert "hindsight" not in plain  # data sets without it keep their cached names
+    marked = dataset_identity(EnvConfig(name="point_mass"), DataConfig(hindsight=0.5), 0)
+    assert marked["hindsight"] == 0.5
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("env=wall", "data.hindsight=0.5"), "draws no goal marker"),
+        (("env=reacher", "data.hindsight=0.5"), "draws no goal marker"),
+        (("env=point_mass", "data.hindsight=1.5"), "share of episodes"),
+    ],
+)
+def test_hindsight_refused_where_it_cannot_apply(cache, tmp_path, capsys, args, message):
+    with pytest.raises(SystemExit):
+        collect(tmp_path / "no", *args)
+    assert message in capsys.readouterr().err

@@ -144,6 +144,54 @@ def test_point_mass_target_marks_goal(made):
     assert np.allclose(env.goal_state[-2:], env.goal_state[:2])
 
 
+def test_mark_goal_puts_the_marker_where_the_body_is(made):
+    pm = made["point_mass"]
+    _, info = pm.reset(seed=1)
+    states = pm.simulate(info["state"], _actions(pm, 6, seed=1)[None])[0]  # [6, S]
+    marked = pm.mark_goal(states, 4)
+    assert np.allclose(marked[:, -2:], states[4, :2]) and np.allclose(marked[:, :4], states[:, :4])
+    # at step 4 the frame is what a point_mass-goal goal image of that position shows
+    goal = states[4].copy()
+    goal[-2:] = goal[:2]
+    assert np.array_equal(pm.render_state(marked[4]), pm.render_state(goal))
+    # the reacher's target goes to the fingertip, only when the target is drawn
+    assert made["reacher"].mark_goal(states[:, :6], 0) is None
+    drawn = envs.make("reacher", image_size=SIZE, draw_target=True)
+    try:
+        _, info = drawn.reset(seed=2)
+        arm = drawn.simulate(info["state"], _actions(drawn, 3, seed=2)[None])[0]
+        marked = drawn.mark_goal(arm, 2)
+        assert np.allclose(marked[:, -2:], drawn.fingertip_position(arm[2]))
+    finally:
+        drawn.close()
+    assert made["wall"].mark_goal(states, 0) is None
+
+
+def test_point_mass_reach_bound_is_tight_under_full_thrust(made):
+    env = made["point_mass"]
+    free = env.free_displacement(200)
+    assert 0.3 < free < 0.45  # 0.1 m/s terminal speed: 0.37 after 200 steps of 0.02 s
+    start = env.sample_start(np.random.default_rng(0))
+    start[:2] = (-0.25, 0.0)
+    start[2:4] = 0.0
+    near, far = start.copy(), start.copy()
+    near[0] += free - 0.01  # reachable: full thrust along x gets there
+    far[0] += free + 0.03  # out of reach of anything
+    assert env.can_reach(start, near, 200) and not env.can_reach(start, far, 200)
+    assert env.can_reach(start, near + np.r_[0, 0.015, 0, 0, 0, 0], 200)  # inside the radius
+    # full thrust along x (budget / action repeat decisions) really reaches the near goal
+    decisions = 200 // env.action_repeat
+    thrust = np.tile(np.array([1.0, 0.0], np.float32), (1, decisions, 1))  # [1, H, A]
+    path = env.simulate(start, thrust)[0]
+    assert env.goal_distances(path, near).min() < env.success_threshold
+    assert env.goal_distances(path, far).min() > env.success_threshold
+    with pytest.raises(ValueError, match="at rest"):
+        moving = start.copy()
+        moving[2] = 0.05
+        env.can_reach(moving, near, 200)
+    assert made["wall"].can_reach(start[:4], start[:4], 10) is None
+
+
 def test_wall_door_and_crossing_time(made):
     env = made["wall"]
     env.reset(seed=0)

@@ -53,6 +53,7 @@ IDENTITY = (
     "shard_episodes",
     "image_size",
     "action_repeat",
+    "hindsight",
 )
 
 
@@ -66,7 +67,9 @@ def dataset_identity(env: EnvConfig, data: DataConfig, seed: int) -> dict[str, A
         policy["persistence"] = data.persistence
     revision = REVISIONS.get(env.name, 1)
     # revision 1 stays out of the identity, so that data of unchanged worlds keeps its name
-    extra = {"world_revision": revision} if revision > 1 else {}
+    extra: dict[str, Any] = {"world_revision": revision} if revision > 1 else {}
+    if data.hindsight > 0:  # likewise: data sets without it keep their names
+        extra["hindsight"] = data.hindsight
     return {
         **extra,
         "env": asdict(env),
@@ -122,7 +125,10 @@ def collect_shard(job: ShardJob) -> dict[str, Any]:
             frame, reward, _, _, info = env.step(action)
             obs[e, t + 1], actions[e, t], rewards[e, t] = frame, action, reward
             ep_states.append(info["state"])
-        states.append(np.stack(ep_states))
+        episode = np.stack(ep_states)  # [T+1, S]
+        if job.data.hindsight > 0 and rng.random() < job.data.hindsight:
+            episode = _mark_goal(env, episode, int(rng.integers(t_len + 1)), obs[e])
+        states.append(episode)
     env.close()
     arrays: dict[str, np.ndarray] = {
         "obs": obs,
@@ -134,6 +140,15 @@ def collect_shard(job: ShardJob) -> dict[str, Any]:
     entry["state_dim"] = int(arrays["states"].shape[-1])
     entry["action_dim"] = int(actions.shape[-1])
     return entry
+
+
+def _mark_goal(env: Any, states: np.ndarray, k: int, frames: np.ndarray) -> np.ndarray:
+    """``states`` [T+1, S] with the goal marker where the body is at step ``k`` (the world's
+    ``mark_goal``); ``frames`` [T+1, H, W, 3] are re-rendered in place to match."""
+    marked = env.mark_goal(states, k)
+    for t, state in enumerate(marked):
+        frames[t] = env.render_state(state)
+    return marked
 
 
 def collect(cfg: CollectConfig | Config) -> Path:
@@ -162,7 +177,7 @@ def collect(cfg: CollectConfig | Config) -> Path:
         if manifest["complete"]:
             print(f"data set ready (reused): {root}  [{manifest['frames']} frames]")
             return root
-    _check_env(env)
+    _check_env(env, data)
     _check_policy(data)
     num_shards = -(-data.episodes // data.shard_episodes)
     sizes = [
@@ -309,13 +324,25 @@ def _adopt_orphans(
         done.add(folder.name)
 
 
-def _check_env(env: EnvConfig) -> None:
-    """Fail fast, in this process, on an unknown world or bad world settings."""
+def _check_env(env: EnvConfig, data: DataConfig) -> None:
+    """Fail fast, in this process, on an unknown world, bad world settings, or a hindsight
+    share for a world without a visible goal marker."""
     import envs
 
     if env.name not in envs.WORLDS:
         raise InputError(f"unknown env {env.name!r}; choose one of: {', '.join(envs.WORLDS)}")
-    envs.make(env.name, **env_kwargs(env)).close()
+    world = envs.make(env.name, **env_kwargs(env))
+    try:
+        if data.hindsight > 0:
+            state = world.get_sim_state()
+            if world.mark_goal(np.stack([state, state]), 0) is None:
+                raise InputError(
+                    f"data.hindsight={data.hindsight}: env {env_key(env)!r} draws no goal marker "
+                    "to move (point_mass and reacher with env.draw_target=true do); drop "
+                    "data.hindsight"
+                )
+    finally:
+        world.close()
 
 
 def _check_policy(data: DataConfig) -> None:

@@ -62,6 +62,8 @@ class DataConfig:
     """random policy: each action is held for a uniform number of decisions in 1..persistence."""
     verify: bool = field(default=True, metadata=RUNTIME)
     """Check every shard's checksum when a data set is loaded."""
+    hindsight: float = 0.0
+    """Share of episodes whose goal marker sits, all episode long, where the controlled body is at one random step (frames re-rendered; point_mass, reacher with the target drawn): the data then shows what the task's goal images show."""
     val_fraction: float = 0.1
     """Share of episodes held out for validation and probes."""
     train_episodes: int | None = None
@@ -71,12 +73,22 @@ class DataConfig:
         check(
             self,
             "data",
-            at_least={"episodes": 1, "episode_length": 1, "shard_episodes": 1, "workers": 0},
+            at_least={
+                "episodes": 1,
+                "episode_length": 1,
+                "shard_episodes": 1,
+                "workers": 0,
+                "hindsight": 0,
+            },
             above={"val_fraction": 0},
             below={"val_fraction": 1},
         )
         if self.train_episodes is not None and self.train_episodes < 1:
             raise ConfigError(f"data.train_episodes must be >= 1, got {self.train_episodes}")
+        if self.hindsight > 1:
+            raise ConfigError(
+                f"data.hindsight is a share of episodes, in [0, 1]; got {self.hindsight}"
+            )
         if self.policy == "random":
             check(self, "data", at_least={"persistence": 1})
         elif self.policy.count(":") != 1 or not all(self.policy.split(":")):
