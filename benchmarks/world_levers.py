@@ -45,6 +45,7 @@ CONTROLLABLE = {
     "reacher": "joint_sincos",
     "reacher-target": "joint_sincos",
     "wall": "position",
+    "dmc": "pose",
 }
 """The probe feature that is the controllable state of each world."""
 WORLD_OVERRIDES = {"reacher-target": ["env=reacher", "env.draw_target=true"]}

@@ -171,9 +171,16 @@ class DMCEnv(GoalEnv):
         return diff.max(axis=-1) if self._nq else np.zeros(diff.shape[:-1])
 
     def state_features(self, states: np.ndarray) -> dict[str, np.ndarray]:
+        """``qpos`` and ``qvel`` as stored, and ``pose``: qpos with each hinge angle as its sine
+        and cosine (a raw angle grows by 2 pi a turn, which no linear probe can follow; the
+        success test wraps it too)."""
         states = np.atleast_2d(states)
         nq, nv = self._nq, self._nv
-        return {"qpos": states[:, :nq], "qvel": states[:, nq : nq + nv]}
+        qpos = states[:, :nq]
+        hinge = qpos[:, self._hinge_qpos]
+        rest = np.delete(qpos, self._hinge_qpos, axis=1)
+        pose = np.concatenate([rest, np.sin(hinge), np.cos(hinge)], axis=1)
+        return {"qpos": qpos, "pose": pose, "qvel": states[:, nq : nq + nv]}
 
 
 def hinge_qpos_indices(model) -> np.ndarray:

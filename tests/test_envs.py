@@ -59,13 +59,20 @@ def test_state_feature_names(made):
         "reacher": {"joint_sincos": 4, "target_pos": 2, "velocity": 2},
         "point_mass": {"position": 2, "velocity": 2, "target_pos": 2},
         "wall": {"position": 2, "velocity": 2, "door": 1},
-        "dmc": {"qpos": 2, "qvel": 2},
+        "dmc": {"qpos": 2, "pose": 3, "qvel": 2},
     }
     for name, widths in expected.items():
         env = made[name]
         env.reset(seed=0)
         features = env.state_features(env.get_sim_state()[None])
         assert {k: v.shape[1] for k, v in features.items()} == widths, name
+    # cartpole: the slider as it is, the pole's hinge as sine and cosine (a full turn changes nothing)
+    state = made["dmc"].get_sim_state()
+    turned = state.copy()
+    turned[1] += 2 * np.pi
+    pose = made["dmc"].state_features(np.stack([state, turned]))["pose"]
+    assert np.allclose(pose[0], pose[1]) and np.isclose(pose[0, 0], state[0])
+    assert np.allclose(pose[0, 1:], [np.sin(state[1]), np.cos(state[1])])
 
 
 @pytest.mark.parametrize("name", list(WORLD_KWARGS))
