@@ -11,6 +11,7 @@ solver warm start, as ``step`` would, and leave no trace in the env.
 from __future__ import annotations
 
 import os
+import threading
 from typing import TYPE_CHECKING, Any
 
 # envs/__init__ chose the GL backend, and envs.base loaded mujoco with its error hints, before
@@ -68,7 +69,10 @@ def simulate_native(env: GoalEnv, state: np.ndarray, ctrl: np.ndarray) -> np.nda
             initial[None],
             control,
             initial_warmstart=warmstart[None],
-            persistent_pool=True,
+            # MuJoCo keeps one persistent pool per process, and two calls at once on it crash
+            # (the oracle simulates its episodes from worker threads): only the main thread
+            # reuses it; other threads get a pool of their own per call.
+            persistent_pool=threading.current_thread() is threading.main_thread(),
         )  # [N, H * steps, full state]
         params = env._episode_params()
     traj = traj[:, steps - 1 :: steps]  # [N, H, full state]: after each decision

@@ -297,3 +297,27 @@ def test_simulate_matches_step_for_the_oracle(made, name):
     distances = env.goal_distances(traj, goal)  # [N, H]
     assert distances.shape == (2, 2)
     assert distances[0, 1] == pytest.approx(env.goal_distance(stepped[1], goal))
+
+
+def test_simulate_from_many_threads_at_once_matches_one_at_a_time():
+    """The oracle simulates its episodes from worker threads. MuJoCo's persistent rollout pool
+    is one per process, and two calls at once on it crashed (a segfault on finger/spin with 25
+    episodes in parallel), so worker threads must not share it."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    worlds = [envs.make("dmc", domain="finger", task="spin", image_size=16) for _ in range(4)]
+    try:
+        assert worlds[0]._native_controls(np.zeros((1, 1, 2))) is not None  # the native path
+        starts = [w.reset(seed=i)[1]["state"] for i, w in enumerate(worlds)]
+        acts = [_actions(w, 64 * 3, seed=i).reshape(64, 3, -1) for i, w in enumerate(worlds)]
+        alone = [w.simulate(s, a) for w, s, a in zip(worlds, starts, acts, strict=True)]
+        with ThreadPoolExecutor(4) as pool:
+            for _ in range(5):
+                together = list(
+                    pool.map(lambda i: worlds[i].simulate(starts[i], acts[i]), range(4))
+                )
+                for a, b in zip(alone, together, strict=True):
+                    assert np.array_equal(a, b)
+    finally:
+        for w in worlds:
+            w.close()
