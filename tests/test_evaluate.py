@@ -235,3 +235,24 @@ def test_goal_images_in_a_users_own_env(tiny_run, cache, tmp_path):
         check=False,
     )
     assert bad.returncode == 2 and "bad.npz" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_the_agents_run_is_kept_when_a_baseline_fails(tiny_run, cache, tmp_path, monkeypatch):
+    from agents.evaluation import evaluate as ev
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("the oracle crashed")
+
+    monkeypatch.setattr(ev, "play_baselines", broken)
+    out_dir = tmp_path / "kept"
+    argv = ["preset=debug", f"checkpoint={tiny_run}", f"run_dir={out_dir}", "progress=false"]
+    with pytest.raises((RuntimeError, SystemExit)):
+        ev.main(argv)
+    kept = json.loads((out_dir / "eval.json").read_text())
+    assert kept["partial"] == "the baselines had not finished" and kept["baselines"] == {}
+    assert kept["episodes"] == 2 and 0 <= kept["success_rate"] <= 1
+    # a run that finishes leaves no partial mark
+    monkeypatch.undo()
+    ev.main([*argv, "eval.videos=0"])
+    done = json.loads((out_dir / "eval.json").read_text())
+    assert "partial" not in done and set(done["baselines"]) == {"random", "zero", "oracle"}

@@ -29,6 +29,7 @@ from envs.tasks import PROTOCOL_VERSION, Task, get_task
 from worldmodel.api import load
 from worldmodel.checkpoint import CheckpointError
 from worldmodel.config import world_key
+from worldmodel.data import atomic_write_text
 from worldmodel.model import WorldModel
 from worldmodel.runtime.device import autocast_dtype, resolve_device
 from worldmodel.runtime.errors import InputError
@@ -67,31 +68,39 @@ def evaluate(cfg: EvaluateConfig) -> dict:
         agent_result, stats, cuda_graph = play_agent(
             cfg, model, envs, episodes, task, run_dir, device
         )
+    path = run_dir / "eval.json"
+
+    def write(baselines: dict[str, Any], partial: bool) -> dict:
+        result = {
+            "task": task.name,
+            "protocol_version": PROTOCOL_VERSION,
+            "episodes": len(episodes),
+            "seed": cfg.eval.seed,
+            "smoke": cfg.eval.episodes < 200,
+            "metric": task.metric,
+            "agent_played": cfg.eval.agent,
+            **agent_result,
+            **provenance(cfg, task, model, device),
+            "predictor_calls_per_decision": agent_result.get("rollout_calls_per_decision", 0)
+            * cfg.planner.horizon,
+            "encoder_calls_per_decision": 1,
+            "parallel_episodes": parallel,
+            "cuda_graph": cuda_graph,
+            "baselines": baselines,
+            "videos": stats.videos,
+            "date": time.strftime("%Y-%m-%d"),
+            **({"partial": "the baselines had not finished"} if partial else {}),
+        }
+        atomic_write_text(path, json.dumps(result, indent=2) + "\n")
+        return result
+
+    if cfg.eval.agent and cfg.eval.baselines:  # the agent's run is kept if a baseline fails
+        write({}, partial=True)
     action_dim = int(envs[0].action_space.shape[0])  # [A]
     baselines = play_baselines(cfg, action_dim, envs, episodes, task)
     for env in envs:
         env.close()
-    result = {
-        "task": task.name,
-        "protocol_version": PROTOCOL_VERSION,
-        "episodes": len(episodes),
-        "seed": cfg.eval.seed,
-        "smoke": cfg.eval.episodes < 200,
-        "metric": task.metric,
-        "agent_played": cfg.eval.agent,
-        **agent_result,
-        **provenance(cfg, task, model, device),
-        "predictor_calls_per_decision": agent_result.get("rollout_calls_per_decision", 0)
-        * cfg.planner.horizon,
-        "encoder_calls_per_decision": 1,
-        "parallel_episodes": parallel,
-        "cuda_graph": cuda_graph,
-        "baselines": baselines,
-        "videos": stats.videos,
-        "date": time.strftime("%Y-%m-%d"),
-    }
-    path = run_dir / "eval.json"
-    path.write_text(json.dumps(result, indent=2) + "\n")
+    result = write(baselines, partial=False)
     _report(result, path)
     return result
 
