@@ -99,7 +99,9 @@ def main() -> None:
     # earlier runs' rows of the pairs it did not redo, so runs can be split across machines.
     order = list(TASKS)
     found = [json.loads(p.read_text()) for p in (RESULTS / "goal_reaching").glob("*/eval.json")]
-    rows = sorted(found, key=lambda r: (order.index(r["task"]), _label(r)))
+    # a baselines-only run (eval.agent=false) has no agent row of its own
+    found = [r for r in found if r.get("agent_played", True)]
+    rows = sorted(found, key=lambda r: (order.index(r["task"]), r.get("dmc", ""), _label(r)))
     info = machine()
     write_json("goal_reaching.json", {"machine": info, "results": rows})
     (RESULTS / "goal_reaching.md").write_text(table(rows, info))
@@ -155,7 +157,7 @@ def table(rows: list[dict], info: dict) -> str:
     baselines: dict[str, dict] = {}
     for r in rows:
         # the floors come from the task's first row; each planner structure has its own oracle
-        first = baselines.setdefault(r["task"], r.get("baselines") or {})
+        first = baselines.setdefault(f"{r['task']}{r.get('dmc', '')}", r.get("baselines") or {})
         b = {**first, **(r.get("baselines") or {})}
         if r["metric"] == "return":
             main = f"{r['mean_return']:.0f} ({r['return_ci95'][0]:.0f}-{r['return_ci95'][1]:.0f})"
@@ -172,7 +174,7 @@ def table(rows: list[dict], info: dict) -> str:
             ]
         smoke = " (smoke)" if r.get("smoke") else ""
         lines.append(
-            f"| {r['task']} | {_label(r)} | {r['episodes']}{smoke} | {main} | {r['mean_final_distance']:.3f} | "
+            f"| {r['task']}{' (' + r['dmc'] + ')' if r.get('dmc') else ''} | {_label(r)} | {r['episodes']}{smoke} | {main} | {r['mean_final_distance']:.3f} | "
             f"{r.get('plan_ms_median', 0):.0f} / {r.get('plan_ms_p95', 0):.0f} ({r.get('parallel_episodes', 1)}) | "
             f"{_device(r)} | {' | '.join(cols)} |"
         )

@@ -131,6 +131,23 @@ def test_baselines_only_run(tiny_run, cache, tmp_path):
     assert result["agent_played"] is False and "success_rate" not in result
     assert set(result["baselines"]) == {"random", "zero", "oracle"}
     assert result["baselines"]["random"]["episodes"] == result["episodes"] == 2
+    assert "dmc" not in result  # only dmc-generic rows name a domain
+
+
+def test_dmc_generic_rows_name_their_domain(cache, tmp_path):
+    run_cli(
+        "agents.evaluate",
+        "preset=debug",
+        "task=dmc-generic",
+        "eval.domain=finger",
+        "eval.dmc_task=spin",
+        "eval.agent=false",
+        "eval.baselines=[zero]",
+        f"run_dir={tmp_path}",
+        "progress=false",
+        cache=cache,
+    )
+    assert json.loads((tmp_path / "eval.json").read_text())["dmc"] == "finger/spin"
 
 
 def test_baselines_only_run_needs_no_checkpoint(cache, tmp_path):

@@ -272,7 +272,10 @@ def provenance(
         "checkpoint_step": info["step"],
         "protocol_version": PROTOCOL_VERSION,
     }
+    # dmc-generic is one task over many domains: its row names the domain and task it played
+    dmc = {"dmc": f"{cfg.eval.domain}/{cfg.eval.dmc_task}"} if task.world == "dmc" else {}
     return {
+        **dmc,
         "planner": {**asdict(cfg.planner), "action_repeat": env["action_repeat"]},
         "cost": asdict(cfg.cost),
         "device": str(device),
