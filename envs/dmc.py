@@ -57,6 +57,10 @@ def check_domain_task(domain: str, task: str) -> None:
         )
 
 
+_UNBOUNDED = 1e6
+"""A control bound this large means the domain sets none (dm_control's lqr uses 1e10)."""
+
+
 class DMCEnv(GoalEnv):
     """Any dm_control suite task, with goal images (the ``dmc-generic`` world of docs/protocol.md).
 
@@ -98,6 +102,11 @@ class DMCEnv(GoalEnv):
         spec = self._dm_env.action_spec()
         self._ctrl_low = np.broadcast_to(spec.minimum, spec.shape).astype(np.float64)
         self._ctrl_high = np.broadcast_to(spec.maximum, spec.shape).astype(np.float64)
+        # A domain without real control bounds (lqr: +-1e10) takes the action as its control:
+        # scaled onto such a range, [-1, 1] would apply forces no simulation survives.
+        unbounded = (np.abs(self._ctrl_low) >= _UNBOUNDED) | (np.abs(self._ctrl_high) >= _UNBOUNDED)
+        self._ctrl_low = np.where(unbounded, -1.0, self._ctrl_low)
+        self._ctrl_high = np.where(unbounded, 1.0, self._ctrl_high)
         self._ctrl_is_unit = bool(np.all(self._ctrl_low == -1) and np.all(self._ctrl_high == 1))
         self._nq, self._nv = physics.model.nq, physics.model.nv
         self._hinge_qpos = hinge_qpos_indices(physics.model)

@@ -321,3 +321,17 @@ def test_simulate_from_many_threads_at_once_matches_one_at_a_time():
     finally:
         for w in worlds:
             w.close()
+
+
+def test_a_domain_without_control_bounds_takes_the_action_as_its_control():
+    """dm_control's lqr declares +-1e10 as bounds; scaled onto them, random actions blew the
+    simulation up (mjWARN_BADQACC) within a few episodes."""
+    env = envs.make("dmc", domain="lqr", task="lqr_2_1", image_size=16)
+    try:
+        env.reset(seed=0)
+        for action in _actions(env, 100, seed=0):
+            env.step(action)
+            assert np.array_equal(env.physics.data.ctrl, action.astype(np.float64))
+        assert np.all(np.isfinite(env.get_sim_state()))
+    finally:
+        env.close()
