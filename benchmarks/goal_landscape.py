@@ -48,8 +48,6 @@ def _frames(env, template: np.ndarray, points: np.ndarray) -> np.ndarray:
 
 
 def landscape(checkpoint: str, task_name: str, episodes: int, seed: int) -> dict:
-    import torch
-
     from worldmodel.api import load
 
     task = TASKS[task_name]
@@ -62,12 +60,12 @@ def landscape(checkpoint: str, task_name: str, episodes: int, seed: int) -> dict
         for k, ep in enumerate(task.episodes(seed, episodes)):
             rng = np.random.default_rng(k)
             goal = ep.goal
-            with torch.no_grad():
-                z_goal = model.encode(env.render_state(goal)[None])  # [1, D]
-                pts = np.concatenate(
-                    [rng.uniform(-ARENA, ARENA, (150, 2)), goal[:2] + rng.normal(0, 0.03, (50, 2))]
-                )
-                cost = (model.encode(_frames(env, goal, pts)) - z_goal).norm(dim=-1).numpy()
+            # model.encode runs without gradients
+            z_goal = model.encode(env.render_state(goal)[None])  # [1, D]
+            pts = np.concatenate(
+                [rng.uniform(-ARENA, ARENA, (150, 2)), goal[:2] + rng.normal(0, 0.03, (50, 2))]
+            )
+            cost = (model.encode(_frames(env, goal, pts)) - z_goal).norm(dim=-1).numpy()
             dist = np.linalg.norm(pts - goal[:2], axis=1)
             rows["hidden_goal"].append(spearman(cost, dist))
             away = dist > 0.03
@@ -79,9 +77,8 @@ def landscape(checkpoint: str, task_name: str, episodes: int, seed: int) -> dict
                 [rng.uniform(-ARENA, ARENA, (150, 2)), q + rng.normal(0, 0.03, (50, 2))]
             )
             pts = pts[np.linalg.norm(pts - goal[:2], axis=1) > 0.03]
-            with torch.no_grad():
-                z_q = model.encode(_frames(env, goal, q[None]))
-                cost = (model.encode(_frames(env, goal, pts)) - z_q).norm(dim=-1).numpy()
+            z_q = model.encode(_frames(env, goal, q[None]))  # [1, D]
+            cost = (model.encode(_frames(env, goal, pts)) - z_q).norm(dim=-1).numpy()
             rows["visible_goal"].append(spearman(cost, np.linalg.norm(pts - q, axis=1)))
     finally:
         env.close()

@@ -157,7 +157,9 @@ def table(rows: list[dict], info: dict) -> str:
     baselines: dict[str, dict] = {}
     for r in rows:
         # the floors come from the task's first row; each planner structure has its own oracle
-        first = baselines.setdefault(f"{r['task']}{r.get('dmc', '')}", r.get("baselines") or {})
+        # dmc-generic is one task over many domains: its rows name theirs
+        task = f"{r['task']} ({r['dmc']})" if r.get("dmc") else r["task"]
+        first = baselines.setdefault(task, r.get("baselines") or {})
         b = {**first, **(r.get("baselines") or {})}
         if r["metric"] == "return":
             main = f"{r['mean_return']:.0f} ({r['return_ci95'][0]:.0f}-{r['return_ci95'][1]:.0f})"
@@ -174,7 +176,7 @@ def table(rows: list[dict], info: dict) -> str:
             ]
         smoke = " (smoke)" if r.get("smoke") else ""
         lines.append(
-            f"| {r['task']}{' (' + r['dmc'] + ')' if r.get('dmc') else ''} | {_label(r)} | {r['episodes']}{smoke} | {main} | {r['mean_final_distance']:.3f} | "
+            f"| {task} | {_label(r)} | {r['episodes']}{smoke} | {main} | {r['mean_final_distance']:.3f} | "
             f"{r.get('plan_ms_median', 0):.0f} / {r.get('plan_ms_p95', 0):.0f} ({r.get('parallel_episodes', 1)}) | "
             f"{_device(r)} | {' | '.join(cols)} |"
         )

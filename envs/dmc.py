@@ -315,6 +315,8 @@ class PointMassEnv(DMCEnv):
         render_mode: str | None = "rgb_array",
     ) -> None:
         super().__init__("point_mass", "easy", image_size, action_repeat, camera_id, render_mode)
+        self._displacement: dict[int, float] = {}
+        """:meth:`free_displacement` by number of control steps, simulated once each."""
 
     def _param_index(self) -> list[tuple[str, tuple[int, ...]]]:
         target = self._dm_env.physics.model.name2id("target", "geom")
@@ -357,8 +359,7 @@ class PointMassEnv(DMCEnv):
 
     def free_displacement(self, env_steps: int) -> float:
         """D(n): how far full thrust moves the mass from rest in n control steps, walls off."""
-        cache = self.__dict__.setdefault("_displacement", {})
-        if env_steps not in cache:
+        if env_steps not in self._displacement:
             model = copy.deepcopy(self.physics.model.ptr)
             model.opt.disableflags |= int(
                 mj.mjtDisableBit.mjDSBL_CONTACT | mj.mjtDisableBit.mjDSBL_LIMIT
@@ -369,8 +370,8 @@ class PointMassEnv(DMCEnv):
             moved = data.qpos[:2]
             if not np.allclose(moved[0], moved[1]):  # the axes are alike in the easy task
                 raise RuntimeError(f"point_mass axes moved unequally under full thrust: {moved}")
-            cache[env_steps] = float(moved[0])
-        return cache[env_steps]
+            self._displacement[env_steps] = float(moved[0])
+        return self._displacement[env_steps]
 
     def mark_goal(self, states: np.ndarray, k: int) -> np.ndarray:
         """The target marker at the mass's position of step ``k``, for every step."""
