@@ -24,6 +24,8 @@ from typing import TYPE_CHECKING, Any  # noqa: E402
 
 import gymnasium  # noqa: E402
 
+from worldmodel.runtime.errors import ConfigError  # noqa: E402
+
 if TYPE_CHECKING:
     from envs.base import GoalEnv
 
@@ -59,7 +61,7 @@ MAX_EPISODE_STEPS = EPISODE_ENV_STEPS // 5
 def env_class(name: str) -> type["GoalEnv"]:
     """The environment class of world ``name`` (imports dm_control)."""
     if name not in WORLDS:
-        raise ValueError(f"unknown world {name!r}; choose one of {list(WORLDS)}")
+        raise ConfigError(f"unknown world {name!r}; choose one of {list(WORLDS)}")
     module, attr = _ENTRY_POINTS[name].split(":")
     return getattr(importlib.import_module(module), attr)
 

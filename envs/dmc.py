@@ -15,6 +15,7 @@ import numpy as np
 
 from envs.base import GoalEnv
 from envs.rendering import gl_errors_explained
+from worldmodel.runtime.errors import ConfigError
 
 with gl_errors_explained("importing dm_control (it loads the OpenGL backend on import)"):
     from dm_control import mujoco, suite
@@ -41,17 +42,17 @@ _PROBE_RESETS = 5
 
 
 def check_domain_task(domain: str, task: str) -> None:
-    """Raise ValueError listing the valid choices if ``domain``/``task`` is not a suite task."""
+    """Raise ConfigError listing the valid choices if ``domain``/``task`` is not a suite task."""
     by_domain: dict[str, list[str]] = {}
     for d, t in suite.ALL_TASKS:
         by_domain.setdefault(d, []).append(t)
     if domain not in by_domain:
-        raise ValueError(
+        raise ConfigError(
             f"unknown dm_control domain {domain!r}; choose one of {sorted(by_domain)} "
             f"(benchmarking tasks: {[f'{d}/{t}' for d, t in suite.BENCHMARKING]})"
         )
     if task not in by_domain[domain]:
-        raise ValueError(
+        raise ConfigError(
             f"unknown task {task!r} for dm_control domain {domain!r}; choose one of "
             f"{by_domain[domain]}"
         )

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 import envs
+from worldmodel.runtime.errors import ConfigError
 
 if TYPE_CHECKING:
     from envs.base import GoalEnv
@@ -127,9 +128,10 @@ class Task:
             start, goal = env.pair_states(*self.sampler(env, rng))
             if self.metric != "success" or not env.is_success(start, goal):
                 return Episode(start=start, goal=goal)
-        raise RuntimeError(
+        raise ConfigError(
             f"task {self.name!r}: {_MAX_REDRAWS} draws in a row had starts that already "
-            f"succeed; its world ({self.world}, {self.env_kwargs}) cannot make useful episodes"
+            f"succeed; its world ({self.world}, {self.env_kwargs}) cannot make useful episodes "
+            "(its goals barely move from the start): choose another world or domain"
         )
 
 

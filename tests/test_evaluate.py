@@ -98,11 +98,18 @@ def test_checkpoint_of_another_world_is_rejected(tiny_run, cache, tmp_path):
         (["planner=rrt"], "planner='rrt' is unknown; choose one of cem"),
         (["planner.elites=999"], "planner.elites=999"),
         (["checkpoint=/nonexistent/ckpt.pt"], "no such checkpoint"),
+        (["task=dmc-generic", "eval.domain=foo"], "unknown dm_control domain 'foo'; choose one"),
+        (
+            ["task=dmc-generic", "eval.domain=point_mass", "eval.dmc_task=easy", "checkpoint="],
+            "cannot make useful episodes (its goals barely move from the start)",
+        ),
     ],
 )
 def test_bad_evaluate_input(args, expected, tiny_run, cache, tmp_path):
     if not any(a.startswith("checkpoint=") for a in args):
         args.append(f"checkpoint={tiny_run}")
+    if args[-1] == "checkpoint=":  # no model: only the baselines would play
+        args.append("eval.agent=false")
     out = run_cli(
         "agents.evaluate", "preset=debug", f"run_dir={tmp_path}", *args, cache=cache, check=False
     )

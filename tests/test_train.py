@@ -181,6 +181,8 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path, cache, monkeypa
         (["seed=1,2"], "sweeps"),
         (["model.regularizer=magic"], "model.regularizer"),
         (["device=tpu"], "device='tpu'"),
+        (["env=dmc", "env.domain=foo"], "unknown dm_control domain 'foo'; choose one of"),
+        (["env=dmc", "env.task=nope"], "unknown task 'nope' for dm_control domain 'cartpole'"),
     ],
 )
 def test_bad_overrides_are_named(args, expected, cache, tmp_path):
