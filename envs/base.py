@@ -185,6 +185,13 @@ class GoalEnv(gym.Env[np.ndarray, np.ndarray]):
         None for worlds without a visible goal marker (``data.hindsight`` refuses them)."""
         return None
 
+    def jitter_marker(self, states: np.ndarray, rng: np.random.Generator) -> np.ndarray | None:
+        """The episode ``states`` ``[T, S]`` with the world's goal marker at an independent
+        random place in every step (drawn as the world draws its goals), so that the marker
+        tells nothing about the next frame. None for worlds without a visible goal marker
+        (``data.marker_jitter`` refuses them)."""
+        return None
+
     def sample_episode(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         """A default (start, goal) pair drawn with ``rng``, paired by :meth:`pair_states`. A start
         that already satisfies the success test is redrawn (up to 1000 times)."""

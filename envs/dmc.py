@@ -269,6 +269,17 @@ class ReacherEnv(DMCEnv):
         out[:, -2:] = self.fingertip_position(out[k])
         return out
 
+    def jitter_marker(self, states: np.ndarray, rng: np.random.Generator) -> np.ndarray | None:
+        """A target drawn per step as dm_control's reacher draws it per episode: a uniform
+        angle, a radius uniform in [0.05, 0.20] (None when the target is not drawn)."""
+        if not self.draw_target:
+            return None
+        out = np.array(states, dtype=np.float64)  # [T, S]
+        angle = rng.uniform(0.0, 2.0 * np.pi, len(out))
+        radius = rng.uniform(0.05, 0.20, len(out))
+        out[:, -2:] = radius[:, None] * np.stack([np.sin(angle), np.cos(angle)], axis=1)
+        return out
+
     def reach_state(self, state: np.ndarray) -> np.ndarray:
         """``state`` with the arm posed so that the fingertip is on the target, at rest.
 
@@ -378,6 +389,14 @@ class PointMassEnv(DMCEnv):
         """The target marker at the mass's position of step ``k``, for every step."""
         out = np.array(states, dtype=np.float64)  # [T, S]
         out[:, -2:] = out[k, :2]
+        return out
+
+    def jitter_marker(self, states: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """The target marker at a position drawn as the goals are (:meth:`sample_goal`), anew
+        for every step."""
+        out = np.array(states, dtype=np.float64)  # [T, S]
+        for t in range(len(out)):
+            out[t, -2:] = self.sample_start(rng)[:2]
         return out
 
     def goal_distances(self, states: np.ndarray, goal_state: np.ndarray) -> np.ndarray:

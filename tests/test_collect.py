@@ -300,9 +300,40 @@ def test_hindsight_episodes_show_the_goal_marker_on_the_body(cache, tmp_path, ca
     assert marked["hindsight"] == 0.5
 
 
+def test_jittered_markers_move_every_frame_and_frames_match(cache, tmp_path):
+    root = collect(tmp_path / "jit", "env=reacher", "env.draw_target=true", "data.marker_jitter=1")
+    got = arrays(root)
+    states, obs = got["states"], got["obs"]  # [E, T+1, S], [E, T+1, H, W, 3]
+    env = envs.make("reacher", image_size=SIZE, draw_target=True)
+    try:
+        for e in range(len(states)):
+            target = states[e, :, -2:]  # [T+1, 2]: a fresh place in every frame
+            assert (np.linalg.norm(np.diff(target, axis=0), axis=-1) > 1e-6).all()
+            radius = np.linalg.norm(target, axis=-1)
+            assert ((radius >= 0.05 - 1e-9) & (radius <= 0.20 + 1e-9)).all()  # as dm_control
+            for t in (0, STEPS // 2, STEPS):
+                assert np.array_equal(obs[e, t], env.render_state(states[e, t]))
+        # the arm's motion is untouched: the first episode (before any jitter draw) is the
+        # plain data set's first episode but for the marker
+        plain = arrays(collect(tmp_path / "plain", "env=reacher", "env.draw_target=true"))
+        assert np.array_equal(plain["states"][0, :, :-2], states[0, :, :-2])
+        assert not np.allclose(plain["states"][0, :, -2:], states[0, :, -2:])
+    finally:
+        env.close()
+    from worldmodel.collect import dataset_identity
+    from worldmodel.config import DataConfig, EnvConfig
+
+    jittered = dataset_identity(EnvConfig(name="reacher"), DataConfig(marker_jitter=0.5), 0)
+    assert jittered["marker_jitter"] == 0.5
+    assert "marker_jitter" not in dataset_identity(EnvConfig(name="reacher"), DataConfig(), 0)
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
+        (("env=reacher", "data.marker_jitter=0.5"), "draws no goal marker"),
+        (("env=point_mass", "data.marker_jitter=2"), "share of episodes"),
+        (("env=point_mass", "data.hindsight=0.6", "data.marker_jitter=0.6"), "sum must be"),
         (("env=wall", "data.hindsight=0.5"), "draws no goal marker"),
         (("env=reacher", "data.hindsight=0.5"), "draws no goal marker"),
         (("env=point_mass", "data.hindsight=1.5"), "share of episodes"),

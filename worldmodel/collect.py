@@ -54,6 +54,7 @@ IDENTITY = (
     "image_size",
     "action_repeat",
     "hindsight",
+    "marker_jitter",
 )
 
 
@@ -68,8 +69,9 @@ def dataset_identity(env: EnvConfig, data: DataConfig, seed: int) -> dict[str, A
     revision = REVISIONS.get(env.name, 1)
     # revision 1 stays out of the identity, so that data of unchanged worlds keeps its name
     extra: dict[str, Any] = {"world_revision": revision} if revision > 1 else {}
-    if data.hindsight > 0:  # likewise: data sets without it keep their names
-        extra["hindsight"] = data.hindsight
+    for name in ("hindsight", "marker_jitter"):  # likewise: data sets without them keep names
+        if getattr(data, name) > 0:
+            extra[name] = getattr(data, name)
     return {
         **extra,
         "env": asdict(env),
@@ -126,8 +128,12 @@ def collect_shard(job: ShardJob) -> dict[str, Any]:
             obs[e, t + 1], actions[e, t], rewards[e, t] = frame, action, reward
             ep_states.append(info["state"])
         episode = np.stack(ep_states)  # [T+1, S]
-        if job.data.hindsight > 0 and rng.random() < job.data.hindsight:
-            episode = _mark_goal(env, episode, int(rng.integers(t_len + 1)), obs[e])
+        if job.data.hindsight > 0 or job.data.marker_jitter > 0:
+            draw = rng.random()  # one draw picks hindsight, jitter or neither: disjoint shares
+            if draw < job.data.hindsight:
+                episode = _redraw(env, env.mark_goal(episode, int(rng.integers(t_len + 1))), obs[e])
+            elif draw < job.data.hindsight + job.data.marker_jitter:
+                episode = _redraw(env, env.jitter_marker(episode, rng), obs[e])
         states.append(episode)
     env.close()
     arrays: dict[str, np.ndarray] = {
@@ -142,13 +148,12 @@ def collect_shard(job: ShardJob) -> dict[str, Any]:
     return entry
 
 
-def _mark_goal(env: Any, states: np.ndarray, k: int, frames: np.ndarray) -> np.ndarray:
-    """``states`` [T+1, S] with the goal marker where the body is at step ``k`` (the world's
-    ``mark_goal``); ``frames`` [T+1, H, W, 3] are re-rendered in place to match."""
-    marked = env.mark_goal(states, k)
-    for t, state in enumerate(marked):
+def _redraw(env: Any, states: np.ndarray, frames: np.ndarray) -> np.ndarray:
+    """``frames`` [T+1, H, W, 3] re-rendered in place from ``states`` [T+1, S] (an episode whose
+    goal marker was moved); returns ``states``."""
+    for t, state in enumerate(states):
         frames[t] = env.render_state(state)
-    return marked
+    return states
 
 
 def collect(cfg: CollectConfig | Config) -> Path:
@@ -325,21 +330,21 @@ def _adopt_orphans(
 
 
 def _check_env(env: EnvConfig, data: DataConfig) -> None:
-    """Fail fast, in this process, on an unknown world, bad world settings, or a hindsight
-    share for a world without a visible goal marker."""
+    """Fail fast, in this process, on an unknown world, bad world settings, or a hindsight or
+    marker-jitter share for a world without a visible goal marker."""
     import envs
 
     if env.name not in envs.WORLDS:
         raise InputError(f"unknown env {env.name!r}; choose one of: {', '.join(envs.WORLDS)}")
     world = envs.make(env.name, **env_kwargs(env))
     try:
-        if data.hindsight > 0:
-            state = world.get_sim_state()
-            if world.mark_goal(np.stack([state, state]), 0) is None:
+        state = world.get_sim_state()
+        for name in ("hindsight", "marker_jitter"):
+            if getattr(data, name) > 0 and world.mark_goal(np.stack([state, state]), 0) is None:
                 raise InputError(
-                    f"data.hindsight={data.hindsight}: env {env_key(env)!r} draws no goal marker "
-                    "to move (point_mass and reacher with env.draw_target=true do); drop "
-                    "data.hindsight"
+                    f"data.{name}={getattr(data, name)}: env {env_key(env)!r} draws no goal "
+                    "marker to move (point_mass and reacher with env.draw_target=true do); drop "
+                    f"data.{name}"
                 )
     finally:
         world.close()

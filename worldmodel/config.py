@@ -64,6 +64,8 @@ class DataConfig:
     """Check every shard's checksum when a data set is loaded."""
     hindsight: float = 0.0
     """Share of episodes whose goal marker sits, all episode long, where the controlled body is at one random step (frames re-rendered; point_mass, reacher with the target drawn): the data then shows what the task's goal images show."""
+    marker_jitter: float = 0.0
+    """Share of episodes whose goal marker is drawn at an independent random place in every frame (frames re-rendered; point_mass, reacher with the target drawn): an unpredictable marker gives the embedding no reason to code it, and what the actions move is left to code."""
     val_fraction: float = 0.1
     """Share of episodes held out for validation and probes."""
     train_episodes: int | None = None
@@ -79,15 +81,22 @@ class DataConfig:
                 "shard_episodes": 1,
                 "workers": 0,
                 "hindsight": 0,
+                "marker_jitter": 0,
             },
             above={"val_fraction": 0},
             below={"val_fraction": 1},
         )
         if self.train_episodes is not None and self.train_episodes < 1:
             raise ConfigError(f"data.train_episodes must be >= 1, got {self.train_episodes}")
-        if self.hindsight > 1:
+        for name in ("hindsight", "marker_jitter"):
+            if getattr(self, name) > 1:
+                raise ConfigError(
+                    f"data.{name} is a share of episodes, in [0, 1]; got {getattr(self, name)}"
+                )
+        if self.hindsight + self.marker_jitter > 1:
             raise ConfigError(
-                f"data.hindsight is a share of episodes, in [0, 1]; got {self.hindsight}"
+                f"data.hindsight={self.hindsight} and data.marker_jitter={self.marker_jitter} "
+                "are shares of disjoint episodes: their sum must be at most 1"
             )
         if self.policy == "random":
             check(self, "data", at_least={"persistence": 1})
