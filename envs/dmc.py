@@ -129,6 +129,35 @@ class DMCEnv(GoalEnv):
             index += [(name, tuple(int(i) for i in ix)) for ix in np.argwhere(changed)]
         return index
 
+    def _visual_params(self) -> np.ndarray:
+        """Positions in :meth:`_episode_params` of the entries that only show: a field of a site,
+        a geom's colour, or a field of a geom that collides with nothing (reacher's target: its
+        model has contacts off)."""
+        model = self._dm_env.physics.model
+        no_contacts = bool(model.opt.disableflags & mj.mjtDisableBit.mjDSBL_CONTACT)
+        keep = []
+        for k, (name, ix) in enumerate(self._params):
+            if name.startswith("site_") or name == "geom_rgba":
+                keep.append(k)
+            elif name.startswith("geom_"):
+                geom = ix[0]
+                if no_contacts or model.geom_contype[geom] == model.geom_conaffinity[geom] == 0:
+                    keep.append(k)
+        return np.array(keep, dtype=np.int64)
+
+    def jitter_marker(self, states: np.ndarray, rng: np.random.Generator) -> np.ndarray | None:
+        """The task's episode parameters that only show (:meth:`_visual_params`, e.g. reacher's
+        target) redrawn for every step as the task's own reset draws them; None when the task
+        has none (nothing to redraw)."""
+        visual = self._visual_params()
+        if visual.size == 0:
+            return None
+        out = np.array(states, dtype=np.float64)  # [T, S]
+        cols = self.physics.get_state().size + visual  # the entries' places in a state
+        for t in range(len(out)):
+            out[t, cols] = self.sample_start(rng)[cols]
+        return out
+
     def _episode_params(self) -> np.ndarray:
         model = self.physics.model
         return np.array([getattr(model, name)[ix] for name, ix in self._params], np.float64)

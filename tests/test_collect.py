@@ -331,7 +331,8 @@ def test_jittered_markers_move_every_frame_and_frames_match(cache, tmp_path):
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (("env=reacher", "data.marker_jitter=0.5"), "draws no goal marker"),
+        (("env=reacher", "data.marker_jitter=0.5"), "draws no marker to redraw"),
+        (("env=dmc", "data.marker_jitter=0.5"), "draws no marker to redraw"),
         (("env=point_mass", "data.marker_jitter=2"), "share of episodes"),
         (("env=point_mass", "data.hindsight=0.6", "data.marker_jitter=0.6"), "sum must be"),
         (("env=wall", "data.hindsight=0.5"), "draws no goal marker"),

@@ -174,6 +174,34 @@ def test_mark_goal_puts_the_marker_where_the_body_is(made):
     assert made["wall"].mark_goal(states, 0) is None
 
 
+def test_jitter_marker_redraws_only_what_shows_in_every_step(made):
+    rng = np.random.default_rng(0)
+    pm = made["point_mass"]
+    _, info = pm.reset(seed=1)
+    states = pm.simulate(info["state"], _actions(pm, 5, seed=1)[None])[0]  # [5, S]
+    jittered = pm.jitter_marker(states, rng)
+    assert np.array_equal(jittered[:, :4], states[:, :4])  # the mass moves as it moved
+    assert len({tuple(m) for m in jittered[:, -2:]}) == 5  # a fresh marker in every step
+    assert made["reacher"].jitter_marker(states[:, :6], rng) is None  # target hidden
+    assert made["wall"].jitter_marker(states, rng) is None
+    # dm_control: only parameters that show are redrawn (reacher's target, in a model with
+    # contacts off), never physics; a task without such parameters has nothing to redraw
+    assert made["dmc"].jitter_marker(np.stack([made["dmc"].get_sim_state()] * 2), rng) is None
+    generic = envs.make("dmc", image_size=SIZE, domain="reacher", task="easy")
+    try:
+        _, info = generic.reset(seed=3)
+        arm = generic.simulate(info["state"], _actions(generic, 4, seed=3)[None])[0]  # [4, S]
+        jittered = generic.jitter_marker(arm, rng)
+        n_physics = generic.physics.get_state().size
+        assert np.array_equal(jittered[:, :n_physics], arm[:, :n_physics])
+        targets = jittered[:, n_physics:]  # [4, 2]: the target's x, y
+        assert len({tuple(t) for t in targets}) == 4
+        radius = np.linalg.norm(targets, axis=-1)
+        assert ((radius >= 0.05 - 1e-9) & (radius <= 0.20 + 1e-9)).all()  # as the task draws
+    finally:
+        generic.close()
+
+
 def test_point_mass_reach_bound_is_tight_under_full_thrust(made):
     env = made["point_mass"]
     free = env.free_displacement(200)

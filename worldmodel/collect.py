@@ -338,14 +338,20 @@ def _check_env(env: EnvConfig, data: DataConfig) -> None:
         raise InputError(f"unknown env {env.name!r}; choose one of: {', '.join(envs.WORLDS)}")
     world = envs.make(env.name, **env_kwargs(env))
     try:
-        state = world.get_sim_state()
-        for name in ("hindsight", "marker_jitter"):
-            if getattr(data, name) > 0 and world.mark_goal(np.stack([state, state]), 0) is None:
-                raise InputError(
-                    f"data.{name}={getattr(data, name)}: env {env_key(env)!r} draws no goal "
-                    "marker to move (point_mass and reacher with env.draw_target=true do); drop "
-                    f"data.{name}"
-                )
+        states = np.stack([world.get_sim_state()] * 2)
+        rng = np.random.default_rng(0)
+        if data.hindsight > 0 and world.mark_goal(states, 0) is None:
+            raise InputError(
+                f"data.hindsight={data.hindsight}: env {env_key(env)!r} draws no goal marker to "
+                "move (point_mass and reacher with env.draw_target=true do); drop data.hindsight"
+            )
+        if data.marker_jitter > 0 and world.jitter_marker(states, rng) is None:
+            raise InputError(
+                f"data.marker_jitter={data.marker_jitter}: env {env_key(env)!r} draws no marker "
+                "to redraw (point_mass, reacher with env.draw_target=true and dm_control tasks "
+                "with a visible target, such as env=dmc env.domain=reacher, do); drop "
+                "data.marker_jitter"
+            )
     finally:
         world.close()
 

@@ -65,7 +65,7 @@ class DataConfig:
     hindsight: float = 0.0
     """Share of episodes whose goal marker sits, all episode long, where the controlled body is at one random step (frames re-rendered; point_mass, reacher with the target drawn): the data then shows what the task's goal images show."""
     marker_jitter: float = 0.0
-    """Share of episodes whose goal marker is drawn at an independent random place in every frame (frames re-rendered; point_mass, reacher with the target drawn): an unpredictable marker gives the embedding no reason to code it, and what the actions move is left to code."""
+    """Share of episodes whose goal marker is drawn at an independent random place in every frame, as the world draws it (frames re-rendered; point_mass, reacher with the target drawn, dm_control tasks with a visible target): an unpredictable marker gives the embedding no reason to code it."""
     val_fraction: float = 0.1
     """Share of episodes held out for validation and probes."""
     train_episodes: int | None = None
