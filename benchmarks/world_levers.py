@@ -19,7 +19,10 @@ lever's row, so the table keeps every world. Levers:
 - ``keypoints-temporal``: both;
 - ``grid``: a spatial latent (an 8x8 grid of 4-channel cells) with a convolutional predictor
   that keeps the grid, the goal cost comparing grids cell by cell;
-- ``grid-temporal``: the spatial latent with the temporal SIGReg.
+- ``grid-temporal``: the spatial latent with the temporal SIGReg;
+- ``jitter``: the default recipe on a data set of the same size and policy whose goal marker is
+  redrawn at random in every frame (``data.marker_jitter=1``; worlds with a marker:
+  reacher-target, point_mass, dm_control tasks with a visible target).
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ LEVERS: dict[str, list[str]] = {
     "keypoints-temporal": ["model.encoder=keypoints", "model.temporal_weight=0.1"],
     "grid": GRID,
     "grid-temporal": [*GRID, "model.temporal_weight=0.1"],
+    "jitter": ["data.marker_jitter=1"],
 }
 CONTROLLABLE = {
     "point_mass": "position",
