@@ -180,6 +180,11 @@ def test_unknown_env_lists_choices(cache, tmp_path):
     proc = run_cli(
         "worldmodel.collect", *DEBUG, "env=nope", f"data.dir={tmp_path}", cache=cache, check=False
     )
+    bad_domain = run_cli(
+        "worldmodel.collect", *DEBUG, "env=dmc", "env.domain=foo", cache=cache, check=False
+    )
+    assert "unknown dm_control domain 'foo'" in bad_domain.stderr
+    assert not any("foo" in p.name for p in (cache / "data").glob("*"))  # no empty folder
     assert proc.returncode == 2
     assert "nope" in proc.stderr and all(
         w in proc.stderr for w in ("reacher", "point_mass", "wall")
@@ -343,4 +348,5 @@ def test_jittered_markers_move_every_frame_and_frames_match(cache, tmp_path):
 def test_hindsight_refused_where_it_cannot_apply(cache, tmp_path, capsys, args, message):
     with pytest.raises(SystemExit):
         collect(tmp_path / "no", *args)
+    assert not (tmp_path / "no").exists()  # refused settings leave no folder behind
     assert message in capsys.readouterr().err

@@ -167,7 +167,6 @@ def collect(cfg: CollectConfig | Config) -> Path:
     if data.workers < 0:
         raise InputError(f"data.workers must be >= 0 (0 = one per CPU core), got {data.workers}")
     root = Path(data.dir) if data.dir else default_data_dir(env, data, cfg.seed)
-    root.mkdir(parents=True, exist_ok=True)
     ident = dataset_identity(env, data, cfg.seed)
     manifest = D.read_manifest(root)
     if manifest is not None:
@@ -184,6 +183,7 @@ def collect(cfg: CollectConfig | Config) -> Path:
             return root
     _check_env(env, data)
     _check_policy(data)
+    root.mkdir(parents=True, exist_ok=True)  # after the checks: bad settings leave no folder
     num_shards = -(-data.episodes // data.shard_episodes)
     sizes = [
         min(data.shard_episodes, data.episodes - i * data.shard_episodes) for i in range(num_shards)
