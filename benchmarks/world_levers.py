@@ -13,7 +13,8 @@ error against copy-last at 1 and 5 steps. It writes ``benchmarks/results/world_l
 and ``world_levers.md`` (date, commit, machine); a run replaces only its own world's and
 lever's row, so the table keeps every world. Levers:
 
-- ``base``: the default recipe (CNN, SIGReg 0.1, inverse dynamics 0.1);
+- ``base``: no lever (CNN, SIGReg 0.1, inverse dynamics 0.1, no marker jitter: the default
+  recipe before jitter became reacher-target's default);
 - ``temporal``: + SIGReg on embeddings centred over each sequence's time axis (weight 0.1);
 - ``keypoints``: a spatial-softmax keypoint encoder instead of the CNN's global head;
 - ``keypoints-temporal``: both;
@@ -36,7 +37,7 @@ from benchmarks._common import RESULTS, machine, run_module, write_json
 GRID = ["model.encoder=grid", "model.predictor=conv", "model.embed_dim=256", "model.hidden=32"]
 """The spatial latent: an 8x8 grid of 4 channels a cell, and a convolutional predictor."""
 LEVERS: dict[str, list[str]] = {
-    "base": [],
+    "base": ["data.marker_jitter=0"],
     "temporal": ["model.temporal_weight=0.1"],
     "keypoints": ["model.encoder=keypoints"],
     "keypoints-temporal": ["model.encoder=keypoints", "model.temporal_weight=0.1"],

@@ -95,3 +95,30 @@ def test_runtime_fields_come_from_the_schema():
     run_section = {f.name for f in dataclasses.fields(Config) if f.name in ("device", "logger")}
     assert run_section <= RUNTIME and "resume" in RUNTIME and "train.threads" in RUNTIME
     assert not {"seed", "preset", "model.embed_dim", "train.steps", "env.name"} & RUNTIME
+
+
+@pytest.mark.parametrize(
+    ("args", "jitter"),
+    [
+        ([], 0.0),  # the pose world: no target drawn
+        (["env.draw_target=true"], 1.0),
+        (["env=dmc", "env.domain=reacher", "env.task=easy"], 1.0),
+        (["env=dmc", "env.domain=finger", "env.task=turn_easy"], 0.0),  # not measured: off
+        (["env=point_mass"], 0.0),
+        (["env.draw_target=true", "data.hindsight=0.25"], 0.75),  # shares stay disjoint
+        (["env.draw_target=true", "data.marker_jitter=0"], 0.0),  # an override wins
+    ],
+)
+def test_marker_jitter_default_follows_the_world(args, jitter):
+    for schema in (Config, CollectConfig):
+        assert load_config(args, schema=schema).data.marker_jitter == jitter
+
+
+def test_a_checkpoint_from_before_marker_jitter_reads_as_without_it():
+    from worldmodel.checkpoint import config_from_dict
+
+    stored = dataclasses.asdict(load_config(["env.draw_target=true"], schema=Config))
+    assert stored["data"]["marker_jitter"] == 1.0
+    assert config_from_dict(stored).data.marker_jitter == 1.0
+    del stored["data"]["marker_jitter"]  # as written before the setting existed
+    assert config_from_dict(stored).data.marker_jitter == 0.0

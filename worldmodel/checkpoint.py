@@ -88,6 +88,9 @@ def config_from_dict(d: dict[str, Any]) -> Config:
         return cls(**{k: v for k, v in (values or {}).items() if k in names})
 
     top = pick(Config, {k: v for k, v in d.items() if k not in ("env", "data", "model", "train")})
-    top.env, top.data = pick(EnvConfig, d.get("env")), pick(DataConfig, d.get("data"))
+    # a checkpoint from before data.marker_jitter had none (its default then); today's default
+    # (None) depends on the world
+    data = {"marker_jitter": 0.0, **(d.get("data") or {})}
+    top.env, top.data = pick(EnvConfig, d.get("env")), pick(DataConfig, data)
     top.model, top.train = pick(ModelConfig, d.get("model")), pick(TrainConfig, d.get("train"))
     return top

@@ -23,7 +23,15 @@ from typing import Any
 import numpy as np
 
 from worldmodel import data as D
-from worldmodel.config import CollectConfig, Config, DataConfig, EnvConfig, env_key, env_kwargs
+from worldmodel.config import (
+    CollectConfig,
+    Config,
+    DataConfig,
+    EnvConfig,
+    env_key,
+    env_kwargs,
+    world_data,
+)
 from worldmodel.runtime.errors import InputError, Interrupted
 from worldmodel.runtime.paths import cache_dir
 from worldmodel.runtime.progress import progress
@@ -63,6 +71,7 @@ def dataset_identity(env: EnvConfig, data: DataConfig, seed: int) -> dict[str, A
     from envs import REVISIONS
     from envs.tasks import PROTOCOL_VERSION
 
+    data = world_data(env, data)
     policy: dict[str, Any] = {"name": data.policy}
     if data.policy == "random":
         policy["persistence"] = data.persistence
@@ -158,7 +167,7 @@ def _redraw(env: Any, states: np.ndarray, frames: np.ndarray) -> np.ndarray:
 
 def collect(cfg: CollectConfig | Config) -> Path:
     """Collect (or resume, or reuse) the data set ``cfg`` describes; returns its folder."""
-    env, data = cfg.env, cfg.data
+    env, data = cfg.env, world_data(cfg.env, cfg.data)
     if data.episodes < 1 or data.episode_length < 1 or data.shard_episodes < 1:
         raise InputError(
             "data.episodes, data.episode_length and data.shard_episodes must all be >= 1 "
