@@ -23,7 +23,8 @@ lever's row, so the table keeps every world. Levers:
 - ``grid-temporal``: the spatial latent with the temporal SIGReg;
 - ``jitter``: the default recipe on a data set of the same size and policy whose goal marker is
   redrawn at random in every frame (``data.marker_jitter=1``; worlds with a marker:
-  reacher-target, point_mass, dm_control tasks with a visible target).
+  reacher-target, point_mass, dm_control tasks with a visible target);
+- ``keypoints-jitter``: the keypoint encoder on the jittered data set.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ LEVERS: dict[str, list[str]] = {
     "grid": GRID,
     "grid-temporal": [*GRID, "model.temporal_weight=0.1"],
     "jitter": ["data.marker_jitter=1"],
+    "keypoints-jitter": ["model.encoder=keypoints", "data.marker_jitter=1"],
 }
 CONTROLLABLE = {
     "point_mass": "position",
