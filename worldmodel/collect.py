@@ -137,12 +137,16 @@ def collect_shard(job: ShardJob) -> dict[str, Any]:
             obs[e, t + 1], actions[e, t], rewards[e, t] = frame, action, reward
             ep_states.append(info["state"])
         episode = np.stack(ep_states)  # [T+1, S]
-        if job.data.hindsight > 0 or job.data.marker_jitter > 0:
+        hindsight, jitter = job.data.hindsight, job.data.marker_jitter or 0.0  # resolved
+        if hindsight > 0 or jitter > 0:
             draw = rng.random()  # one draw picks hindsight, jitter or neither: disjoint shares
-            if draw < job.data.hindsight:
-                episode = _redraw(env, env.mark_goal(episode, int(rng.integers(t_len + 1))), obs[e])
-            elif draw < job.data.hindsight + job.data.marker_jitter:
-                episode = _redraw(env, env.jitter_marker(episode, rng), obs[e])
+            moved = None  # the episode's states with the marker moved (checked in _check_env)
+            if draw < hindsight:
+                moved = env.mark_goal(episode, int(rng.integers(t_len + 1)))
+            elif draw < hindsight + jitter:
+                moved = env.jitter_marker(episode, rng)
+            if moved is not None:
+                episode = _redraw(env, moved, obs[e])
         states.append(episode)
     env.close()
     arrays: dict[str, np.ndarray] = {
@@ -354,7 +358,7 @@ def _check_env(env: EnvConfig, data: DataConfig) -> None:
                 f"data.hindsight={data.hindsight}: env {env_key(env)!r} draws no goal marker to "
                 "move (point_mass and reacher with env.draw_target=true do); drop data.hindsight"
             )
-        if data.marker_jitter > 0 and world.jitter_marker(states, rng) is None:
+        if (data.marker_jitter or 0.0) > 0 and world.jitter_marker(states, rng) is None:
             raise InputError(
                 f"data.marker_jitter={data.marker_jitter}: env {env_key(env)!r} draws no marker "
                 "to redraw (point_mass, reacher with env.draw_target=true and dm_control tasks "
