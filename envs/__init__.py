@@ -46,11 +46,22 @@ GYM_IDS = {
 }
 """gymnasium id of each world."""
 
-REVISIONS = {"wall": 2}
-"""Revision of each world whose physics changed after data sets of it were cached (1 where never).
-Data sets record it (:func:`worldmodel.collect.dataset_identity`), so data of an older revision
-is not reused. wall 2: the wall blocks everywhere outside the door (revision 1 let the agent
-through where the door is at y = 0 whenever the door sat elsewhere; see assets/wall.xml)."""
+REVISIONS = {"wall": 2, "dmc/swimmer": 2}
+"""Revision of each world (or dm_control domain, as ``dmc/<domain>``) whose physics or frames
+changed after data sets of it were cached (1 where never). Data sets record it
+(:func:`worldmodel.collect.dataset_identity`), so data of an older revision is not reused.
+wall 2: the wall blocks everywhere outside the door (revision 1 let the agent through where the
+door is at y = 0 whenever the door sat elsewhere; see assets/wall.xml). dmc/swimmer 2: the target
+light, which swimmer's reset moves with its target, is an episode parameter (revision 1 left it
+where the last reset put it, so a goal or a redrawn marker could be lit from another episode)."""
+
+
+def world_revision(world: str, domain: str | None = None) -> int:
+    """The revision of ``world`` (of its dm_control ``domain`` for ``dmc``): :data:`REVISIONS`."""
+    if world == "dmc" and domain is not None and f"dmc/{domain}" in REVISIONS:
+        return REVISIONS[f"dmc/{domain}"]
+    return REVISIONS.get(world, 1)
+
 
 EPISODE_ENV_STEPS = 1000
 """Env steps (physics control steps) per episode of a registered id: dm_control's 1000."""
@@ -93,4 +104,13 @@ for _name, _gym_id in GYM_IDS.items():
             id=_gym_id, entry_point=_ENTRY_POINTS[_name], max_episode_steps=MAX_EPISODE_STEPS
         )
 
-__all__ = ["GYM_IDS", "MAX_EPISODE_STEPS", "WORLDS", "ensure_gl_backend", "env_class", "make"]
+__all__ = [
+    "GYM_IDS",
+    "MAX_EPISODE_STEPS",
+    "REVISIONS",
+    "WORLDS",
+    "ensure_gl_backend",
+    "env_class",
+    "make",
+    "world_revision",
+]

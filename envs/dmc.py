@@ -37,6 +37,8 @@ _PARAM_FIELDS = (
     "site_size",
     "wrap_prm",
     "actuator_gear",
+    "light_pos",
+    "light_dir",
 )
 _PROBE_RESETS = 5
 
@@ -130,14 +132,14 @@ class DMCEnv(GoalEnv):
         return index
 
     def _visual_params(self) -> np.ndarray:
-        """Positions in :meth:`_episode_params` of the entries that only show: a field of a site,
-        a geom's colour, or a field of a geom that collides with nothing (reacher's target: its
-        model has contacts off)."""
+        """Positions in :meth:`_episode_params` of the entries that only show: a field of a site
+        or a light (swimmer's target light follows its target), a geom's colour, or a field of a
+        geom that collides with nothing (reacher's target: its model has contacts off)."""
         model = self._dm_env.physics.model
         no_contacts = bool(model.opt.disableflags & mj.mjtDisableBit.mjDSBL_CONTACT)
         keep = []
         for k, (name, ix) in enumerate(self._params):
-            if name.startswith("site_") or name == "geom_rgba":
+            if name.startswith(("site_", "light_")) or name == "geom_rgba":
                 keep.append(k)
             elif name.startswith("geom_"):
                 geom = ix[0]

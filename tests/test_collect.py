@@ -272,6 +272,15 @@ def test_a_world_whose_physics_changed_gets_new_data_set_names():
     assert dataset_identity(wall, data, 0)["world_revision"] == envs.REVISIONS["wall"] >= 2
     # an unchanged world keeps the identity (and cached data sets) it always had
     assert "world_revision" not in dataset_identity(reacher, data, 0)
+    # a dm_control domain can have its own revision; the other domains keep theirs
+    swimmer = EnvConfig(name="dmc", domain="swimmer", task="swimmer6")
+    assert (
+        dataset_identity(swimmer, data, 0)["world_revision"]
+        == envs.world_revision("dmc", "swimmer")
+        >= 2
+    )
+    cartpole = EnvConfig(name="dmc", domain="cartpole", task="swingup")
+    assert "world_revision" not in dataset_identity(cartpole, data, 0)
     old = dict(dataset_identity(wall, data, 0))
     old.pop("world_revision")
     import hashlib

@@ -202,6 +202,29 @@ def test_jitter_marker_redraws_only_what_shows_in_every_step(made):
         generic.close()
 
 
+def test_swimmer_target_light_is_an_episode_parameter_that_only_shows():
+    """swimmer's reset moves a light with its target: drawing another episode's start must
+    leave the current frame as it was, and jitter redraws the light with the target."""
+    env = envs.make("dmc", image_size=SIZE, domain="swimmer", task="swimmer6")
+    try:
+        env.reset(seed=0)
+        before = env.render()
+        env.sample_start(np.random.default_rng(5))
+        assert np.array_equal(env.render(), before)  # revision 1 lit it from the other episode
+        names = [name for name, _ in env._params]
+        assert names == ["geom_pos", "geom_pos", "light_pos", "light_pos"]
+        n_physics = env.physics.get_state().size
+        state = env.get_sim_state()
+        jittered = env.jitter_marker(np.stack([state] * 3), np.random.default_rng(0))  # [3, S]
+        assert jittered is not None
+        assert np.array_equal(jittered[:, :n_physics], np.stack([state[:n_physics]] * 3))
+        target, light = jittered[:, n_physics : n_physics + 2], jittered[:, n_physics + 2 :]
+        assert np.array_equal(target, light)  # the light stays over the target
+        assert len({tuple(t) for t in target}) == 3
+    finally:
+        env.close()
+
+
 def test_point_mass_reach_bound_is_tight_under_full_thrust(made):
     env = made["point_mass"]
     free = env.free_displacement(200)

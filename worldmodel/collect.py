@@ -68,14 +68,14 @@ IDENTITY = (
 
 def dataset_identity(env: EnvConfig, data: DataConfig, seed: int) -> dict[str, Any]:
     """The settings a data set is collected with, as recorded in its manifest."""
-    from envs import REVISIONS
+    from envs import world_revision
     from envs.tasks import PROTOCOL_VERSION
 
     data = world_data(env, data)
     policy: dict[str, Any] = {"name": data.policy}
     if data.policy == "random":
         policy["persistence"] = data.persistence
-    revision = REVISIONS.get(env.name, 1)
+    revision = world_revision(env.name, env.domain)
     # revision 1 stays out of the identity, so that data of unchanged worlds keeps its name
     extra: dict[str, Any] = {"world_revision": revision} if revision > 1 else {}
     for name in ("hindsight", "marker_jitter"):  # likewise: data sets without them keep names

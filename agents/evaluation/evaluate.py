@@ -24,7 +24,7 @@ from agents.evaluation.oracle import OracleMPC
 from agents.mpc import LatentMPCAgent
 from agents.planners import PlannerConfig, make_planner
 from agents.planners.aids import planning_aids
-from envs import REVISIONS
+from envs import world_revision
 from envs.tasks import PROTOCOL_VERSION, Task, get_task
 from worldmodel.api import load
 from worldmodel.checkpoint import CheckpointError
@@ -313,7 +313,8 @@ def _check_world(model, task, checkpoint: str) -> None:
                 f"warning: {checkpoint} was trained with {key}={meta['kwargs'][key]!r}; task {task.name!r} "
                 f"uses {key}={value!r}, so its frames differ from the training data"
             )
-    trained, now = meta.get("world_revision", 1), REVISIONS.get(task.world, 1)
+    trained = meta.get("world_revision", 1)
+    now = world_revision(task.world, task.env_kwargs.get("domain"))
     if trained < now:
         print(
             f"warning: {checkpoint} was trained on revision {trained} of world {task.world!r}, "
