@@ -280,3 +280,28 @@ def test_the_agents_run_is_kept_when_a_baseline_fails(tiny_run, cache, tmp_path,
     ev.main([*argv, "eval.videos=0"])
     done = json.loads((out_dir / "eval.json").read_text())
     assert "partial" not in done and set(done["baselines"]) == {"random", "zero", "oracle"}
+
+
+def test_a_model_of_an_older_world_revision_is_warned_with_the_retrain_command(capsys):
+    from types import SimpleNamespace
+
+    import envs
+    from agents.evaluation.evaluate import _check_world
+    from envs.tasks import get_task
+
+    task = get_task("dmc-generic", domain="swimmer", task="swimmer6")
+    kwargs = {"domain": "swimmer", "task": "swimmer6"}
+    old = SimpleNamespace(info={"env": {"name": "dmc", "kwargs": kwargs, "world_revision": 1}})
+    _check_world(old, task, "runs/old-swimmer")
+    warning = capsys.readouterr().out
+    assert "revision 1 of world 'dmc/swimmer'" in warning
+    assert "env=dmc env.domain=swimmer env.task=swimmer6" in warning
+    now = envs.world_revision("dmc", "swimmer")
+    new = SimpleNamespace(info={"env": {"name": "dmc", "kwargs": kwargs, "world_revision": now}})
+    _check_world(new, task, "runs/new-swimmer")
+    assert capsys.readouterr().out == ""
+    # another domain of the same world is not concerned by swimmer's revision
+    cartpole = get_task("dmc-generic", domain="cartpole", task="swingup")
+    meta = {"name": "dmc", "kwargs": {"domain": "cartpole", "task": "swingup"}}
+    _check_world(SimpleNamespace(info={"env": meta}), cartpole, "runs/cartpole")
+    assert capsys.readouterr().out == ""

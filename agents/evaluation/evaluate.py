@@ -313,13 +313,17 @@ def _check_world(model, task, checkpoint: str) -> None:
                 f"warning: {checkpoint} was trained with {key}={meta['kwargs'][key]!r}; task {task.name!r} "
                 f"uses {key}={value!r}, so its frames differ from the training data"
             )
-    trained = meta.get("world_revision", 1)
-    now = world_revision(task.world, task.env_kwargs.get("domain"))
+    domain = task.env_kwargs.get("domain")
+    trained, now = meta.get("world_revision", 1), world_revision(task.world, domain)
     if trained < now:
+        world, train = task.world, f"env={task.world}"
+        if task.world == "dmc":
+            world = f"dmc/{domain}"
+            train += f" env.domain={domain} env.task={task.env_kwargs['task']}"
         print(
-            f"warning: {checkpoint} was trained on revision {trained} of world {task.world!r}, "
-            f"whose physics has changed since (now revision {now}, see envs.REVISIONS); retrain "
-            f"it with `python -m worldmodel.train env={task.world}` (new data is collected)"
+            f"warning: {checkpoint} was trained on revision {trained} of world {world!r}, which "
+            f"has changed since (now revision {now}, see envs.REVISIONS); retrain it with "
+            f"`python -m worldmodel.train {train}` (new data is collected)"
         )
 
 
