@@ -28,7 +28,7 @@ from envs import world_revision
 from envs.tasks import PROTOCOL_VERSION, Task, get_task
 from worldmodel.api import load
 from worldmodel.checkpoint import CheckpointError
-from worldmodel.config import world_key
+from worldmodel.config import task_env_overrides, world_key
 from worldmodel.data import atomic_write_text
 from worldmodel.model import WorldModel
 from worldmodel.runtime.device import autocast_dtype, resolve_device
@@ -316,10 +316,8 @@ def _check_world(model, task, checkpoint: str) -> None:
     domain = task.env_kwargs.get("domain")
     trained, now = meta.get("world_revision", 1), world_revision(task.world, domain)
     if trained < now:
-        world, train = task.world, f"env={task.world}"
-        if task.world == "dmc":
-            world = f"dmc/{domain}"
-            train += f" env.domain={domain} env.task={task.env_kwargs['task']}"
+        world = f"dmc/{domain}" if task.world == "dmc" else task.world
+        train = " ".join(task_env_overrides(task.world, task.env_kwargs))
         print(
             f"warning: {checkpoint} was trained on revision {trained} of world {world!r}, which "
             f"has changed since (now revision {now}, see envs.REVISIONS); retrain it with "
