@@ -134,6 +134,55 @@ def surprise_episodes(
     return np.stack(rows), np.array(steps)
 
 
+def fault_sizes(
+    env: Any, seeds: dict[str, list[int]], *, velocity_std: np.ndarray, persistence: int
+) -> dict[str, dict[str, float]]:
+    """How big each physical fault is, in the world's own units, beside how much the world moves
+    in one normal decision (every episode played again blind, so no frame is rendered).
+
+    ``seeds``: ``{"normal": [...], fault: [...]}`` as scored. Returns ``{"normal": {"median",
+    "p95"}}`` of ``worldmodel.faults.step_motion`` over every decision of the normal episodes, and
+    per physical fault ``{"shift_median", "shift_p10", "shift_below_step_median"}``: percentiles
+    of ``worldmodel.faults.fault_shift`` and the share of episodes whose fault moves the world
+    less than the median normal decision does. The colour fault (no physics) is left out.
+    """
+    from worldmodel.faults import fault_shift, play_episode, step_motion
+    from worldmodel.runtime.progress import progress
+
+    physical = [name for name in seeds if name not in ("normal", "colour")]
+    blind, env.blind = env.blind, True
+    try:
+        with progress(total=sum(len(seeds[n]) for n in ["normal", *physical]), desc="sizes") as bar:
+            motion = []
+            for s in seeds["normal"]:
+                ep = play_episode(env, s, velocity_std=velocity_std, persistence=persistence)
+                motion.append(step_motion(env, ep))  # [T]
+                bar.update(1)
+            steps = np.concatenate(motion)
+            step_median = float(np.median(steps))
+            out: dict[str, dict[str, float]] = {
+                "normal": {"median": step_median, "p95": float(np.percentile(steps, 95))}
+            }
+            for name in physical:
+                shifts = []
+                for s in seeds[name]:
+                    shifts.append(
+                        fault_shift(
+                            env, s, name, velocity_std=velocity_std, persistence=persistence
+                        )
+                    )
+                    bar.update(1)
+                arr = np.array(shifts)
+                out[name] = {
+                    "shift_median": float(np.median(arr)),
+                    "shift_p10": float(np.percentile(arr, 10)),
+                    "shift_below_step_median": float(np.mean(arr < step_median)),
+                }
+    finally:
+        env.blind = blind
+    return out
+
+
 def run_suite(
     checkpoint: str,
     *,
@@ -169,28 +218,23 @@ def run_suite(
     env = envs.make(meta["name"], **meta["kwargs"])
     started = time.perf_counter()
     vel_std = estimate_velocity_std(env, persistence=persistence)  # [nv]
+    seeds = {"normal": [seed + i for i in range(episodes)]}
+    for name in faults:
+        base = seed + SEED_STRIDE * (FAULTS.index(name) + 1)
+        seeds[name] = [base + i for i in range(episodes)]
     curves: dict[str, Any] = {}
     with progress(total=episodes * (len(faults) + 1), desc="episodes") as bar:
-        curves["normal"] = surprise_episodes(
-            model,
-            env,
-            [seed + i for i in range(episodes)],
-            None,
-            velocity_std=vel_std,
-            persistence=persistence,
-            bar=bar,
-        )
-        for name in faults:
-            base = seed + SEED_STRIDE * (FAULTS.index(name) + 1)
+        for name, group in seeds.items():
             curves[name] = surprise_episodes(
                 model,
                 env,
-                [base + i for i in range(episodes)],
-                name,
+                group,
+                None if name == "normal" else name,
                 velocity_std=vel_std,
                 persistence=persistence,
                 bar=bar,
             )
+    sizes = fault_sizes(env, seeds, velocity_std=vel_std, persistence=persistence)
     env.close()
     normal = curves["normal"]
     payload = {
@@ -199,7 +243,9 @@ def run_suite(
         "episodes": episodes,
         "smoke": episodes < PROTOCOL_EPISODES,
         "protocol_version": PROTOCOL_VERSION,
-        "faults": {name: fault_row(*curves[name], *normal) for name in faults},
+        "faults": {
+            name: {**fault_row(*curves[name], *normal), **sizes.get(name, {})} for name in faults
+        },
         "settings": {
             "decisions": int(normal[0].shape[1]),
             "policy": f"random, persistence {persistence} (the checkpoint's data.persistence)",
@@ -213,6 +259,10 @@ def run_suite(
             "episodes (seeds 1000000..1000019)",
             "seed": seed,
             "normal_seeds": f"{seed}..{seed + episodes - 1}, one set for every fault",
+            "shift": "each physical fault's shift: max |qpos| difference (hinge angles wrapped; "
+            "rad for hinges, m for slides) between the first frame that shows it and the same "
+            "frame of the normal episode of the same seed, played blind",
+            "step_motion": sizes["normal"],
         },
         "model_step": model.info.get("step"),
         "seconds": round(time.perf_counter() - started, 1),

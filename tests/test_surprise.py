@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -17,8 +18,10 @@ from worldmodel.faults import (
     FAULTS,
     _start_fault,
     estimate_velocity_std,
+    fault_shift,
     model_restored,
     play_episode,
+    step_motion,
 )
 from worldmodel.model import WorldModel
 from worldmodel.runtime.errors import InputError
@@ -248,6 +251,26 @@ def test_scores_and_delays_count_from_the_fault_decision():
     np.testing.assert_array_equal(detection_delays(s, steps, 1.0), [2.0, nan, 0.0])
 
 
+def test_fault_shift_measures_the_first_frame_that_shows_the_fault(env, vel_std, normal):
+    ep = play_episode(env, SEED, "push", velocity_std=vel_std)
+    k, nq = ep.fault_step, env.physics.model.nq
+    gap = np.abs(ep.states[k + 1, :nq] - normal.states[k + 1, :nq])  # no wrap needed this close
+    shift = fault_shift(env, SEED, "push", velocity_std=vel_std)
+    assert shift > 0 and shift == pytest.approx(gap.max())
+    assert fault_shift(env, SEED, "colour") == 0.0  # the control moves nothing
+    assert not env.blind  # the blind replay is undone
+
+
+def test_step_motion_wraps_hinge_angles(env, normal):
+    motion = step_motion(env, normal)  # [T]
+    assert motion.shape == (100,) and (motion >= 0).all() and motion.max() > 0
+    twisted = normal.states.copy()
+    twisted[1:, 0] += 2 * np.pi  # a full turn of the shoulder hinge is no motion
+    ep = dataclasses.replace(normal, states=twisted)
+    np.testing.assert_allclose(step_motion(env, ep)[1:], motion[1:], atol=1e-9)
+    assert step_motion(env, ep)[0] == pytest.approx(motion[0], abs=1e-9)
+
+
 # ---- the command --------------------------------------------------------------------------------
 
 
@@ -264,7 +287,10 @@ def test_benchmark_runs_end_to_end(tiny_run, cache, tmp_path):
     assert set(payload["faults"]) == {"teleport"}
     for row in payload["faults"].values():
         assert 0.0 <= row["auc"] <= 1.0 and row["episodes"] == 2
+        assert row["shift_median"] > 0 and 0.0 <= row["shift_below_step_median"] <= 1.0
         assert row["delay_steps"] is None or row["delay_steps"] >= 0
+    motion = payload["settings"]["step_motion"]
+    assert motion["p95"] >= motion["median"] > 0
     assert {"date", "commit", "cores"} <= set(payload["machine"])
     assert (tmp_path / "surprise.png").stat().st_size > 0
 

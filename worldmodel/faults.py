@@ -210,3 +210,47 @@ def _start_fault(
     elif fault == "colour":
         for rgba in (model.geom_rgba, model.mat_rgba):  # [n, 4]
             rgba[:, :3] = rgba[:, [1, 2, 0]]
+
+
+def fault_shift(
+    env: GoalEnv,
+    seed: int,
+    fault: str,
+    *,
+    velocity_std: np.ndarray | None = None,
+    persistence: int = 4,
+) -> float:
+    """How far ``fault`` moves the world by the first frame that shows it.
+
+    Plays the faulty episode of ``seed`` and its normal twin (same seed, so they coincide up to
+    the fault's decision ``k``) blind, and returns ``max |qpos| difference`` at frame ``k + 1``,
+    hinge angles wrapped to [-pi, pi) (radians for hinges, metres for slides). It says what one
+    decision's prediction has to notice; compare it with :func:`step_motion`.
+    """
+    blind, env.blind = env.blind, True
+    try:
+        kw = {"velocity_std": velocity_std, "persistence": persistence}
+        normal = play_episode(env, seed, None, **kw)
+        faulty = play_episode(env, seed, fault, **kw)
+    finally:
+        env.blind = blind
+    k = faulty.fault_step
+    return float(_qpos_gap(env, faulty.states[k + 1], normal.states[k + 1]).max())
+
+
+def step_motion(env: GoalEnv, episode: FaultEpisode) -> np.ndarray:
+    """``max |qpos_{t+1} - qpos_t|`` per decision ``[T]`` of an episode of ``env`` (hinge angles
+    wrapped, as in :func:`fault_shift`): the scale a fault's shift is read against."""
+    return _qpos_gap(env, episode.states[1:], episode.states[:-1]).max(axis=-1)
+
+
+def _qpos_gap(env: GoalEnv, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``|qpos(a) - qpos(b)|`` of sim states ``[..., S]`` -> ``[..., nq]``, hinge angles wrapped
+    to [-pi, pi)."""
+    from envs.dmc import hinge_qpos_indices
+
+    nq = env.physics.model.nq
+    hinges = hinge_qpos_indices(env.physics.model)
+    diff = a[..., :nq] - b[..., :nq]
+    diff[..., hinges] = (diff[..., hinges] + np.pi) % (2 * np.pi) - np.pi
+    return np.abs(diff)
