@@ -11,7 +11,11 @@ the end (a normal episode from its own drawn decision), and reports per fault th
 faulty against normal scores and the detection delay in decisions at the threshold that raises a
 false alarm on 5% of normal episodes. One set of N normal episodes serves every fault. Writes
 ``benchmarks/results/surprise.json`` and ``surprise.png`` (mean surprise around the fault's
-decision); N below the protocol's 200 is flagged ``"smoke": true``.
+decision); N below the protocol's 200 is flagged ``"smoke": true``. Each physical fault's row also
+says how big the fault was (``shift_*``: how far it moved the world's joints by the first frame that
+shows it, against the normal episode of the same seed), beside how far the world moves in one normal
+decision (``settings.step_motion``): a fault smaller than a normal decision's motion is hard for
+any one-step prediction to notice.
 
 The second form scores one recorded episode, an ``.npz`` with ``frames`` (or ``obs``) uint8
 [T+1, H, W, 3], ``actions`` [T, A] and optionally ``fault_step``, and plots its surprise over time.
