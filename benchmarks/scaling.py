@@ -1,6 +1,6 @@
 """Scaling sweeps: how the world model's quality grows with data, parameters and compute.
 
-    python -m benchmarks.scaling [--world reacher] [--grid cpu|gpu|debug] [--threads N]
+    python -m benchmarks.scaling [--world reacher] [--grid cpu|gpu|debug] [--steps N] [--threads N]
                                  [--plan-episodes 0] [--planner cem] [--task NAME]
                                  [--feature NAME]
                                  [--runs-dir runs/scaling] [--out PATH] [key=value ...]
@@ -38,8 +38,13 @@ a sweep stopped half-way continues where it stopped.
 Writes ``benchmarks/results/scaling.json`` (``runs``, ``fits``, the grid and settings, date,
 commit, machine) and ``scaling.png`` beside it (log-log: every run in grey, a fit's runs in
 colour, its line). Grids (``--grid``, default: the preset's): ``cpu`` 4 models x 4 data sizes,
-about 20-25 minutes on 2 CPU cores; ``gpu`` 4 x 5 with longer training, for ``preset=gpu
-device=cuda`` (not timed yet); ``debug`` 2 x 2 in seconds (tests).
+about 20-25 minutes on 2 CPU cores; ``gpu`` 4 x 5 with ten times the samples per run, for
+``preset=gpu device=cuda``, sized for one 10-minute call on an H100/H200: its 20 runs make 5812
+steps per model size, and the largest model (the gpu preset's) steps in 18.3 ms there
+(``benchmarks/results/train_speed_cuda.json``), so training takes at most 7.1 minutes even if
+every model were that slow (the sweep as a whole is not timed yet; a cut-off sweep continues where
+it stopped); ``debug`` 2 x 2 in seconds (tests). ``--steps N`` replaces a grid's steps (recorded
+in the JSON's ``grid``; a run's folder names its steps, so runs of other lengths are not reused).
 """
 
 from __future__ import annotations
@@ -113,7 +118,7 @@ GRIDS = {
     "gpu": Grid(
         models=((8, 64), (16, 128), (32, 256), (64, 512)),
         fractions=(1 / 16, 1 / 8, 1 / 4, 1 / 2, 1.0),
-        steps=20000,
+        steps=3000,
     ),
 }
 
@@ -472,6 +477,10 @@ def sweep(args: argparse.Namespace) -> dict:
     cfg = load_config(settings, schema=Config, name="worldmodel.train")
     grid_name = args.grid or cfg.preset
     grid = GRIDS[grid_name]
+    if args.steps is not None:
+        if args.steps < 1:
+            raise InputError(f"--steps must be at least 1, got {args.steps}")
+        grid = dataclasses.replace(grid, steps=args.steps)
     key = env_key(cfg.env)
     feature = args.feature or CONTROLLABLE.get(args.world, "qpos")
     task = args.task or goal_task(key)
@@ -551,6 +560,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--world", default="reacher")
     parser.add_argument("--grid", choices=list(GRIDS), help="default: the preset's")
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    parser.add_argument(
+        "--steps", type=int, help="steps of a run on all the data (default: the grid's)"
+    )
     parser.add_argument("--plan-episodes", type=int, default=0)
     parser.add_argument(
         "--planner", default="cem", help="planner preset for --plan-episodes (cem, cem_fast, ...)"

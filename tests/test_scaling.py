@@ -150,12 +150,13 @@ def test_sweep_runs_end_to_end_and_continues(cache, tmp_path):
     runs_dir, out = tmp_path / "runs", tmp_path / "results" / "scaling.json"
     args = [
         "preset=debug", "progress=false", "--threads", "1", "--runs-dir", str(runs_dir),
-        "--out", str(out),
+        "--out", str(out), "--steps", "4",
     ]  # fmt: skip
     run_cli("benchmarks.scaling", *args, cache=cache)
     payload = json.loads(out.read_text())
     assert payload["world"] == "reacher" and payload["feature"] == "joint_sincos"
     assert payload["grid"]["name"] == "debug" and payload["planning"]["episodes"] == 0
+    assert payload["grid"]["steps"] == 4  # --steps replaces the debug grid's 6
     assert "not run" in payload["planning"]["note"]
     assert {"date", "commit", "cores"} <= set(payload["machine"])
     runs = payload["runs"]
@@ -165,6 +166,7 @@ def test_sweep_runs_end_to_end_and_continues(cache, tmp_path):
         assert r["training_flops"] == r["flops_per_step"] * r["steps"]
         assert r["wall_s"] > 0 and r["device"] == "cpu" and r["probe_error"] >= 1e-3
         assert r["rollout_error"] > 0 and r["rollout_horizon"] == 5
+        assert r["steps"] == round(4 * r["train_episodes"] / 3)  # --steps on all 3 episodes
     assert sorted({r["train_episodes"] for r in runs}) == [1, 3]
     by_size = {}
     for r in runs:
@@ -200,6 +202,7 @@ def test_bad_input_is_one_line(cache, tmp_path):
         (["--world", "moon"], "--world 'moon' is unknown"),
         (["model.channels=4"], "model.channels is set by the sweep"),
         (["preset=debug", "model.chanels=4"], "model.chanels is not a setting"),
+        (["preset=debug", "--steps", "0"], "--steps must be at least 1, got 0"),
     ):
         proc = run_cli(
             "benchmarks.scaling", *args, "--runs-dir", str(tmp_path), cache=cache, check=False
