@@ -90,14 +90,26 @@ def detection_delays(surprise: np.ndarray, steps: np.ndarray, threshold: float) 
 
 
 def fault_row(
-    faulty: np.ndarray, faulty_steps: np.ndarray, normal: np.ndarray, normal_steps: np.ndarray
+    faulty: np.ndarray,
+    faulty_steps: np.ndarray,
+    normal: np.ndarray,
+    normal_steps: np.ndarray,
+    shifts: np.ndarray | None = None,
+    step_median: float | None = None,
 ) -> dict[str, Any]:
-    """The result of one fault from per-decision surprise ``[N, T]`` and fault decisions ``[N]``."""
+    """The result of one fault from per-decision surprise ``[N, T]`` and fault decisions ``[N]``;
+    with each episode's ``shifts [N]`` and a normal decision's median motion, also the fault's
+    size beside its detection (:func:`size_row`) and every episode's score and shift."""
     pos, neg = episode_scores(faulty, faulty_steps), episode_scores(normal, normal_steps)
     threshold = alarm_threshold(neg)
     delays = detection_delays(faulty, faulty_steps, threshold)
     found = delays[~np.isnan(delays)]
+    sized: dict[str, Any] = {}
+    if shifts is not None and step_median is not None:
+        sized = size_row(shifts, ~np.isnan(delays), step_median)
+        sized["per_episode"] = {"score": pos.tolist(), "shift": shifts.tolist()}
     return {
+        **sized,
         "auc": roc_auc(pos, neg),
         "delay_steps": float(np.median(found)) if found.size else None,
         "delay_mean": float(found.mean()) if found.size else None,
@@ -140,51 +152,51 @@ def surprise_episodes(
 
 def fault_sizes(
     env: Any, seeds: dict[str, list[int]], *, velocity_std: np.ndarray, persistence: int
-) -> dict[str, dict[str, float]]:
-    """How big each physical fault is, in the world's own units, beside how much the world moves
-    in one normal decision (every episode played again blind, so no frame is rendered).
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """How big each physical fault is, in the world's own units, and how much the world moves in
+    one normal decision (every episode played again blind, so no frame is rendered).
 
-    ``seeds``: ``{"normal": [...], fault: [...]}`` as scored. Returns ``{"normal": {"median",
-    "p95"}}`` of ``worldmodel.faults.step_motion`` over every decision of the normal episodes, and
-    per physical fault ``{"shift_median", "shift_p10", "shift_below_step_median"}``: percentiles
-    of ``worldmodel.faults.fault_shift`` and the share of episodes whose fault moves the world
-    less than the median normal decision does. The colour fault (no physics) is left out.
+    ``seeds``: ``{"normal": [...], fault: [...]}`` as scored. Returns the normal episodes' motion
+    per decision (``worldmodel.faults.step_motion``, pooled, ``[N * T]``) and, per physical fault,
+    each episode's shift (``worldmodel.faults.fault_shift``, ``[N]``). The colour fault (no
+    physics) is left out.
     """
     from worldmodel.faults import fault_shift, play_episode, step_motion
     from worldmodel.runtime.progress import progress
 
     physical = [name for name in seeds if name not in ("normal", "colour")]
+    kw: dict[str, Any] = {"velocity_std": velocity_std, "persistence": persistence}
+    shifts: dict[str, np.ndarray] = {}
     blind, env.blind = env.blind, True
     try:
         with progress(total=sum(len(seeds[n]) for n in ["normal", *physical]), desc="sizes") as bar:
             motion = []
             for s in seeds["normal"]:
-                ep = play_episode(env, s, velocity_std=velocity_std, persistence=persistence)
-                motion.append(step_motion(env, ep))  # [T]
+                motion.append(step_motion(env, play_episode(env, s, **kw)))  # [T]
                 bar.update(1)
-            steps = np.concatenate(motion)
-            step_median = float(np.median(steps))
-            out: dict[str, dict[str, float]] = {
-                "normal": {"median": step_median, "p95": float(np.percentile(steps, 95))}
-            }
             for name in physical:
-                shifts = []
-                for s in seeds[name]:
-                    shifts.append(
-                        fault_shift(
-                            env, s, name, velocity_std=velocity_std, persistence=persistence
-                        )
-                    )
-                    bar.update(1)
-                arr = np.array(shifts)
-                out[name] = {
-                    "shift_median": float(np.median(arr)),
-                    "shift_p10": float(np.percentile(arr, 10)),
-                    "shift_below_step_median": float(np.mean(arr < step_median)),
-                }
+                shifts[name] = np.array([fault_shift(env, s, name, **kw) for s in seeds[name]])
+                bar.update(len(seeds[name]))
     finally:
         env.blind = blind
-    return out
+    return np.concatenate(motion), shifts
+
+
+def size_row(shifts: np.ndarray, detected: np.ndarray, step_median: float) -> dict[str, Any]:
+    """A fault's size next to its detection: ``shifts [N]`` (``fault_shift``), ``detected [N]``
+    (bool, at the 5% false-alarm threshold) and the median motion of a normal decision."""
+    small = shifts < step_median
+
+    def share(mask: np.ndarray) -> float | None:
+        return float(detected[mask].mean()) if mask.any() else None
+
+    return {
+        "shift_median": float(np.median(shifts)),
+        "shift_p10": float(np.percentile(shifts, 10)),
+        "shift_below_step_median": float(small.mean()),
+        "detected_below_step_median": share(small),
+        "detected_above_step_median": share(~small),
+    }
 
 
 def run_suite(
@@ -238,20 +250,26 @@ def run_suite(
                 persistence=persistence,
                 bar=bar,
             )
-    sizes = fault_sizes(env, seeds, velocity_std=vel_std, persistence=persistence)
+    motion, shifts = fault_sizes(env, seeds, velocity_std=vel_std, persistence=persistence)
+    step_median = float(np.median(motion))
     env.close()
-    normal = curves["normal"]
+    normal_s, normal_k = curves["normal"]  # [N, T], [N]
+    rows = {}
+    for name in faults:
+        faulty_s, faulty_k = curves[name]
+        rows[name] = fault_row(
+            faulty_s, faulty_k, normal_s, normal_k, shifts.get(name), step_median
+        )
     payload = {
         "world": meta.get("key", meta["name"]),
         "checkpoint": str(checkpoint),
         "episodes": episodes,
         "smoke": episodes < PROTOCOL_EPISODES,
         "protocol_version": PROTOCOL_VERSION,
-        "faults": {
-            name: {**fault_row(*curves[name], *normal), **sizes.get(name, {})} for name in faults
-        },
+        "faults": rows,
+        "normal_scores": episode_scores(normal_s, normal_k).tolist(),
         "settings": {
-            "decisions": int(normal[0].shape[1]),
+            "decisions": int(normal_s.shape[1]),
             "policy": f"random, persistence {persistence} (the checkpoint's data.persistence)",
             "score": "peak surprise from the fault's decision to the end; normal episodes from "
             "a decision drawn the same way",
@@ -266,7 +284,10 @@ def run_suite(
             "shift": "each physical fault's shift: max |qpos| difference (hinge angles wrapped; "
             "rad for hinges, m for slides) between the first frame that shows it and the same "
             "frame of the normal episode of the same seed, played blind",
-            "step_motion": sizes["normal"],
+            "step_motion": {
+                "median": step_median,
+                "p95": float(np.percentile(motion, 95)),
+            },
         },
         "model_step": model.info.get("step"),
         "seconds": round(time.perf_counter() - started, 1),

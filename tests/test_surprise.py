@@ -11,7 +11,13 @@ import torch
 from torch import nn
 
 import envs
-from benchmarks.surprise import alarm_threshold, detection_delays, episode_scores, roc_auc
+from benchmarks.surprise import (
+    alarm_threshold,
+    detection_delays,
+    episode_scores,
+    roc_auc,
+    size_row,
+)
 from tests.conftest import run_cli
 from worldmodel.api import load
 from worldmodel.faults import (
@@ -271,6 +277,17 @@ def test_step_motion_wraps_hinge_angles(env, normal):
     assert step_motion(env, ep)[0] == pytest.approx(motion[0], abs=1e-9)
 
 
+def test_size_row_splits_detection_at_a_normal_decisions_motion():
+    shifts = np.array([0.05, 0.1, 0.3, 0.5, 0.7])
+    detected = np.array([False, True, True, True, False])
+    row = size_row(shifts, detected, step_median=0.2)
+    assert row["shift_below_step_median"] == pytest.approx(0.4)
+    assert row["detected_below_step_median"] == pytest.approx(0.5)
+    assert row["detected_above_step_median"] == pytest.approx(2 / 3)
+    assert row["shift_median"] == pytest.approx(0.3)
+    assert size_row(shifts, detected, step_median=0.01)["detected_below_step_median"] is None
+
+
 # ---- the command --------------------------------------------------------------------------------
 
 
@@ -288,7 +305,9 @@ def test_benchmark_runs_end_to_end(tiny_run, cache, tmp_path):
     for row in payload["faults"].values():
         assert 0.0 <= row["auc"] <= 1.0 and row["episodes"] == 2
         assert row["shift_median"] > 0 and 0.0 <= row["shift_below_step_median"] <= 1.0
+        assert len(row["per_episode"]["score"]) == len(row["per_episode"]["shift"]) == 2
         assert row["delay_steps"] is None or row["delay_steps"] >= 0
+    assert len(payload["normal_scores"]) == 2
     motion = payload["settings"]["step_motion"]
     assert motion["p95"] >= motion["median"] > 0
     assert {"date", "commit", "cores"} <= set(payload["machine"])

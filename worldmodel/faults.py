@@ -229,7 +229,7 @@ def fault_shift(
     """
     blind, env.blind = env.blind, True
     try:
-        kw = {"velocity_std": velocity_std, "persistence": persistence}
+        kw: dict = {"velocity_std": velocity_std, "persistence": persistence}
         normal = play_episode(env, seed, None, **kw)
         faulty = play_episode(env, seed, fault, **kw)
     finally:
