@@ -63,6 +63,16 @@ def roc_auc(positive: np.ndarray, negative: np.ndarray) -> float:
     return float(((pos > neg).sum() + 0.5 * (pos == neg).sum()) / (pos.size * neg.size))
 
 
+def auc_standard_error(auc: float, positives: int, negatives: int) -> float:
+    """Standard error of a ROC-AUC from its value and the two sample sizes (Hanley and McNeil
+    1982, exponential approximation): about 0.011 for 0.95 on 200 + 200 episodes."""
+    q1, q2 = auc / (2 - auc), 2 * auc**2 / (1 + auc)
+    var = (auc * (1 - auc) + (positives - 1) * (q1 - auc**2) + (negatives - 1) * (q2 - auc**2)) / (
+        positives * negatives
+    )
+    return float(math.sqrt(max(var, 0.0)))
+
+
 def alarm_threshold(normal: np.ndarray, rate: float = FALSE_ALARM_RATE) -> float:
     """The lowest threshold that at most ``rate`` of ``normal`` scores exceed (strictly): the
     ``ceil((1 - rate) n)``-th smallest score."""
@@ -104,13 +114,15 @@ def fault_row(
     threshold = alarm_threshold(neg)
     delays = detection_delays(faulty, faulty_steps, threshold)
     found = delays[~np.isnan(delays)]
+    auc = roc_auc(pos, neg)
     sized: dict[str, Any] = {}
     if shifts is not None and step_median is not None:
         sized = size_row(shifts, ~np.isnan(delays), step_median)
         sized["per_episode"] = {"score": pos.tolist(), "shift": shifts.tolist()}
     return {
         **sized,
-        "auc": roc_auc(pos, neg),
+        "auc": auc,
+        "auc_se": auc_standard_error(auc, len(pos), len(neg)),
         "delay_steps": float(np.median(found)) if found.size else None,
         "delay_mean": float(found.mean()) if found.size else None,
         "detected": float(found.size / len(delays)),

@@ -13,6 +13,7 @@ from torch import nn
 import envs
 from benchmarks.surprise import (
     alarm_threshold,
+    auc_standard_error,
     detection_delays,
     episode_scores,
     roc_auc,
@@ -277,6 +278,15 @@ def test_step_motion_wraps_hinge_angles(env, normal):
     assert step_motion(env, ep)[0] == pytest.approx(motion[0], abs=1e-9)
 
 
+def test_auc_standard_error_matches_a_hand_count():
+    # Hanley and McNeil 1982, A = 0.9, 50 + 50: Q1 = 0.9 / 1.1, Q2 = 1.62 / 1.9
+    q1, q2 = 0.9 / 1.1, 2 * 0.81 / 1.9
+    hand = ((0.09 + 49 * (q1 - 0.81) + 49 * (q2 - 0.81)) / 2500) ** 0.5
+    assert auc_standard_error(0.9, 50, 50) == pytest.approx(hand)
+    assert auc_standard_error(0.9, 200, 200) < auc_standard_error(0.9, 50, 50)
+    assert auc_standard_error(1.0, 200, 200) == 0.0
+
+
 def test_size_row_splits_detection_at_a_normal_decisions_motion():
     shifts = np.array([0.05, 0.1, 0.3, 0.5, 0.7])
     detected = np.array([False, True, True, True, False])
@@ -303,7 +313,7 @@ def test_benchmark_runs_end_to_end(tiny_run, cache, tmp_path):
     assert isinstance(payload["protocol_version"], int) and payload["checkpoint"].endswith(".pt")
     assert set(payload["faults"]) == {"teleport"}
     for row in payload["faults"].values():
-        assert 0.0 <= row["auc"] <= 1.0 and row["episodes"] == 2
+        assert 0.0 <= row["auc"] <= 1.0 and row["episodes"] == 2 and row["auc_se"] >= 0
         assert row["shift_median"] > 0 and 0.0 <= row["shift_below_step_median"] <= 1.0
         assert len(row["per_episode"]["score"]) == len(row["per_episode"]["shift"]) == 2
         assert row["delay_steps"] is None or row["delay_steps"] >= 0
