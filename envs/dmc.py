@@ -206,10 +206,9 @@ class DMCEnv(GoalEnv):
 
     def goal_distances(self, states: np.ndarray, goal_state: np.ndarray) -> np.ndarray:
         """``max |qpos - goal qpos|`` over the joints, hinge angles wrapped: ``[..., S]`` -> ``[...]``."""
-        diff = states[..., : self._nq] - goal_state[: self._nq]  # [..., nq]
-        diff[..., self._hinge_qpos] = _wrap(diff[..., self._hinge_qpos])
-        diff = np.abs(diff)
-        return diff.max(axis=-1) if self._nq else np.zeros(diff.shape[:-1])
+        nq = self._nq
+        diff = qpos_gap(states[..., :nq], goal_state[:nq], self._hinge_qpos)  # [..., nq]
+        return diff.max(axis=-1) if nq else np.zeros(diff.shape[:-1])
 
     def state_features(self, states: np.ndarray) -> dict[str, np.ndarray]:
         """``qpos`` and ``qvel`` as stored, and ``pose``: qpos with each hinge angle as its sine
@@ -228,6 +227,14 @@ def hinge_qpos_indices(model) -> np.ndarray:
     """qpos indices of the model's hinge joints (``jnt_type == mjJNT_HINGE``), one per hinge."""
     hinge = np.asarray(model.jnt_type) == int(enums.mjtJoint.mjJNT_HINGE)
     return np.asarray(model.jnt_qposadr)[hinge].astype(np.intp)
+
+
+def qpos_gap(a: np.ndarray, b: np.ndarray, hinges: np.ndarray) -> np.ndarray:
+    """``|a - b|`` of joint positions ``[..., nq]``, the hinge entries (``hinges``, from
+    :func:`hinge_qpos_indices`) wrapped to [-pi, pi) first."""
+    diff = a - b
+    diff[..., hinges] = _wrap(diff[..., hinges])
+    return np.abs(diff)
 
 
 def _wrap(angle: np.ndarray) -> np.ndarray:

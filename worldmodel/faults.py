@@ -246,11 +246,8 @@ def step_motion(env: GoalEnv, episode: FaultEpisode) -> np.ndarray:
 
 def _qpos_gap(env: GoalEnv, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """``|qpos(a) - qpos(b)|`` of sim states ``[..., S]`` -> ``[..., nq]``, hinge angles wrapped
-    to [-pi, pi)."""
-    from envs.dmc import hinge_qpos_indices
+    to [-pi, pi) (:func:`envs.dmc.qpos_gap`)."""
+    from envs.dmc import hinge_qpos_indices, qpos_gap
 
-    nq = env.physics.model.nq
-    hinges = hinge_qpos_indices(env.physics.model)
-    diff = a[..., :nq] - b[..., :nq]
-    diff[..., hinges] = (diff[..., hinges] + np.pi) % (2 * np.pi) - np.pi
-    return np.abs(diff)
+    model = env.physics.model
+    return qpos_gap(a[..., : model.nq], b[..., : model.nq], hinge_qpos_indices(model))
