@@ -46,14 +46,16 @@ GYM_IDS = {
 }
 """gymnasium id of each world."""
 
-REVISIONS = {"wall": 2, "dmc/swimmer": 2}
+REVISIONS = {"wall": 2, "point_mass": 2, "dmc/swimmer": 2}
 """Revision of each world (or dm_control domain, as ``dmc/<domain>``) whose physics or frames
 changed after data sets of it were cached (1 where never). Data sets record it
 (:func:`worldmodel.collect.dataset_identity`), so data of an older revision is not reused.
 wall 2: the wall blocks everywhere outside the door (revision 1 let the agent through where the
 door is at y = 0 whenever the door sat elsewhere; see assets/wall.xml). dmc/swimmer 2: the target
 light, which swimmer's reset moves with its target, is an episode parameter (revision 1 left it
-where the last reset put it, so a goal or a redrawn marker could be lit from another episode)."""
+where the last reset put it, so a goal or a redrawn marker could be lit from another episode).
+point_mass 2: frames are supersampled (``GoalEnv.supersample``): at 4 multisamples the mass,
+2 pixels wide and moving about 0.4 pixels a decision, changed its pixels in jumps."""
 
 
 def world_revision(world: str, domain: str | None = None) -> int:

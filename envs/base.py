@@ -61,6 +61,12 @@ class GoalEnv(gym.Env[np.ndarray, np.ndarray]):
     success_threshold: float = 0.0
     """``is_success`` holds when ``goal_distance`` is below this."""
 
+    supersample: int = 1
+    """Frames are rendered at ``supersample`` times the image size and box-averaged down: each
+    pixel then averages ``supersample**2`` times MuJoCo's 4 multisamples, so a body smaller than
+    a pixel moves smoothly between frames instead of in jumps (part of the world's definition,
+    the same for every method; see docs/protocol.md)."""
+
     def __init__(
         self,
         physics: Any,
@@ -96,8 +102,8 @@ class GoalEnv(gym.Env[np.ndarray, np.ndarray]):
         only. ``render`` and ``render_state`` still render."""
         # The offscreen buffer must hold the frame; it is read when the GL context is created.
         vis = physics.model.vis.global_
-        vis.offwidth = max(vis.offwidth, self.image_size)
-        vis.offheight = max(vis.offheight, self.image_size)
+        vis.offwidth = max(vis.offwidth, self.image_size * self.supersample)
+        vis.offheight = max(vis.offheight, self.image_size * self.supersample)
 
         n_actions = physics.model.nu
         self.action_space = spaces.Box(-1.0, 1.0, (n_actions,), np.float32)
@@ -363,13 +369,21 @@ class GoalEnv(gym.Env[np.ndarray, np.ndarray]):
         return self._render()
 
     def _render(self) -> np.ndarray:
-        size = self.image_size
+        """The current frame, uint8 [H, W, 3] (rendered at ``supersample`` x H, then averaged)."""
+        k, size = self.supersample, self.image_size
         if self._rendered_once:
-            return self.physics.render(height=size, width=size, camera_id=self.camera_id)
-        with gl_errors_explained(f"the first render of {type(self).__name__}"):
-            frame = self.physics.render(height=size, width=size, camera_id=self.camera_id)
-        self._rendered_once = True
-        return frame
+            frame = self.physics.render(height=size * k, width=size * k, camera_id=self.camera_id)
+        else:
+            with gl_errors_explained(f"the first render of {type(self).__name__}"):
+                frame = self.physics.render(
+                    height=size * k, width=size * k, camera_id=self.camera_id
+                )
+            self._rendered_once = True
+        if k == 1:
+            return frame
+        # [kH, kW, 3] -> [H, k, W, k, 3] -> mean over each k x k block, rounded to uint8
+        blocks = frame.reshape(size, k, size, k, 3).astype(np.float32).mean(axis=(1, 3))
+        return np.rint(blocks).astype(np.uint8)
 
     def _require_open(self) -> None:
         if self._closed:

@@ -151,6 +151,35 @@ def test_point_mass_target_marks_goal(made):
     assert np.allclose(env.goal_state[-2:], env.goal_state[:2])
 
 
+def test_point_mass_frames_move_smoothly_under_a_pixel():
+    """A step of 0.0005 (a twentieth of a pixel at 64 px) changes the supersampled frame a
+    little; MuJoCo's 4 multisamples alone jump a pixel by up to about 100 levels."""
+    env = envs.make("point_mass", image_size=64)
+    try:
+        env.reset(seed=0)
+        state = env.get_sim_state()
+        state[2:4], state[-2:] = 0.0, 0.25  # at rest, the marker in a corner
+
+        def sweep() -> np.ndarray:  # [N, 64, 64, 3] int
+            frames = []
+            for x in np.arange(-0.05, 0.0, 0.0005):
+                state[:2] = (x, 0.05)
+                frames.append(env.render_state(state).astype(int))
+            return np.stack(frames)
+
+        smooth = sweep()
+        assert env.supersample == 4
+        env.supersample = 1  # the same scene, one render per frame (revision 1's frames)
+        jumpy = sweep()
+    finally:
+        env.close()
+    moved = np.abs(np.diff(smooth, axis=0)).max()
+    assert 0 < moved <= 30, moved
+    assert np.abs(np.diff(jumpy, axis=0)).max() > 2 * moved
+    # the same picture: only the mass's few pixels differ, by less than a jump
+    assert np.abs(smooth - jumpy).mean() < 1.0
+
+
 def test_mark_goal_puts_the_marker_where_the_body_is(made):
     pm = made["point_mass"]
     _, info = pm.reset(seed=1)
