@@ -24,7 +24,14 @@ lever's row, so the table keeps every world. Levers:
 - ``jitter``: the default recipe on a data set of the same size and policy whose goal marker is
   redrawn at random in every frame (``data.marker_jitter=1``; worlds with a marker:
   reacher-target, point_mass, dm_control tasks with a visible target);
-- ``keypoints-jitter``: the keypoint encoder on the jittered data set.
+- ``keypoints-jitter``: the keypoint encoder on the jittered data set;
+- ``ema``: a stop-gradient EMA target instead of SIGReg (nothing asks for spread);
+- ``embed8``: an 8-d embedding (fewer directions for SIGReg to fill from a 2-d state);
+- ``keypoints-variance``: keypoints with VICReg's variance hinge only (covariance weight 0);
+- ``keypoints-sigreg-low``: keypoints with SIGReg at a tenth of its weight (0.01).
+
+Each row records the revision of the world its run was trained on (``envs.REVISIONS``, read
+from the checkpoint): a rerun on a newer revision sits beside the older row, labelled.
 """
 
 from __future__ import annotations
@@ -34,6 +41,7 @@ import json
 from pathlib import Path
 
 from benchmarks._common import RESULTS, machine, run_module, write_json
+from worldmodel.checkpoint import read as read_checkpoint
 
 GRID = ["model.encoder=grid", "model.predictor=conv", "model.embed_dim=256", "model.hidden=32"]
 """The spatial latent: an 8x8 grid of 4 channels a cell, and a convolutional predictor."""
@@ -46,6 +54,14 @@ LEVERS: dict[str, list[str]] = {
     "grid-temporal": [*GRID, "model.temporal_weight=0.1"],
     "jitter": ["data.marker_jitter=1"],
     "keypoints-jitter": ["model.encoder=keypoints", "data.marker_jitter=1"],
+    "ema": ["model.regularizer=ema"],
+    "embed8": ["model.embed_dim=8"],
+    "keypoints-variance": [
+        "model.encoder=keypoints",
+        "model.regularizer=vicreg",
+        "model.vicreg_cov_weight=0",
+    ],
+    "keypoints-sigreg-low": ["model.encoder=keypoints", "model.sigreg_weight=0.01"],
 }
 CONTROLLABLE = {
     "point_mass": "position",
@@ -84,10 +100,16 @@ def with_final_probe(row: dict, probe: Path) -> dict:
     return out
 
 
-def summarize(world: str, lever: str, row: dict) -> dict:
+def trained_revision(run_dir: Path) -> int:
+    """The revision of the world whose data the run's model was trained on (its checkpoint)."""
+    return int(read_checkpoint(run_dir)["env"].get("world_revision", 1))
+
+
+def summarize(world: str, lever: str, row: dict, revision: int = 1) -> dict:
     feature = CONTROLLABLE.get(world, "position")
     out = {
         "world": world,
+        "world_revision": revision,
         "lever": lever,
         "overrides": LEVERS.get(lever, []),
         "step": row["step"],
@@ -134,7 +156,7 @@ def main() -> None:
             print(f"{run_dir}: no diagnostics at step {args.steps}; skipped")
             continue
         row = with_final_probe(row, run_dir / "probe.json")
-        rows.append(summarize(args.world, lever, row))
+        rows.append(summarize(args.world, lever, row, trained_revision(run_dir)))
     info = machine()
     merged = merge(rows)
     write_json("world_levers.json", {"machine": info, "results": merged, **NOTE})
@@ -144,18 +166,26 @@ def main() -> None:
 
 NOTE = {
     "note": "Rows from several invocations (one world each), each with its own step; rows of "
-    "the same world and lever are replaced by a new run's."
+    "the same world, lever and world revision are replaced by a new run's."
 }
+
+
+def _key(row: dict) -> tuple[str, str, int]:
+    return row["world"], row["lever"], row.get("world_revision", 1)
 
 
 def merge(rows: list[dict]) -> list[dict]:
     """The stored rows (``world_levers.json``) with ``rows`` in place of those of the same
-    world and lever: each invocation trains one world, and the table keeps every world."""
+    world, lever and world revision: each invocation trains one world, and the table keeps
+    every world, and a world's rows of an older revision."""
     path = RESULTS / "world_levers.json"
     old = json.loads(path.read_text()).get("results", []) if path.exists() else []
-    new = {(r["world"], r["lever"]): r for r in rows}
-    kept = [r for r in old if (r["world"], r["lever"]) not in new]
-    return sorted([*kept, *rows], key=lambda r: (r["world"], list(LEVERS).index(r["lever"])))
+    new = {_key(r) for r in rows}
+    kept = [r for r in old if _key(r) not in new]
+    return sorted(
+        [*kept, *rows],
+        key=lambda r: (r["world"], -r.get("world_revision", 1), list(LEVERS).index(r["lever"])),
+    )
 
 
 def table(rows: list[dict], info: dict) -> str:
@@ -165,7 +195,7 @@ def table(rows: list[dict], info: dict) -> str:
         "controllable state from one frame and from the predictor's history, on 30 held-out "
         "episodes, each probe fit on the training episodes in its row.",
         "",
-        "| world | lever | steps | probe fit on | probe R² (frame / history) | within-episode share | eff. rank | rollout vs copy-last (1 / 5 steps) | other features (R², one frame) |",
+        "| world (revision) | lever | steps | probe fit on | probe R² (frame / history) | within-episode share | eff. rank | rollout vs copy-last (1 / 5 steps) | other features (R², one frame) |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
@@ -176,7 +206,7 @@ def table(rows: list[dict], info: dict) -> str:
             f"{k} {v:.2f}" for k, v in r.get("probe_r2_features", {}).items() if k != feature
         )
         lines.append(
-            f"| {r['world']} | {r['lever']} | {r['step']} | {r.get('probe_fit_episodes', 30)} eps | "
+            f"| {r['world']} ({r.get('world_revision', 1)}) | {r['lever']} | {r['step']} | {r.get('probe_fit_episodes', 30)} eps | "
             f"{r['probe_r2']:.2f} / {r['probe_r2_history']:.2f} | "
             f"{r['within_episode_var_share']:.2f} | {r['effective_rank']:.1f} | {ro} | {others} |"
         )

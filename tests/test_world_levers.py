@@ -91,3 +91,18 @@ def test_the_table_keeps_every_world_and_replaces_a_rerun(tmp_path, monkeypatch)
     (tmp_path / "world_levers.json").write_text(json.dumps({"results": old}))
     merged = world_levers.merge([{"world": "point_mass", "lever": "grid", "step": 3000}])
     assert [(r["world"], r["step"]) for r in merged] == [("point_mass", 3000), ("wall", 2000)]
+
+
+def test_a_rerun_on_a_newer_world_revision_sits_beside_the_old_row(tmp_path, monkeypatch):
+    """Rows of another world revision are kept, labelled, and listed newest revision first."""
+    from benchmarks import world_levers
+
+    monkeypatch.setattr(world_levers, "RESULTS", tmp_path)
+    old = [{"world": "point_mass", "lever": "base", "step": 1000}]  # stored before revisions
+    (tmp_path / "world_levers.json").write_text(json.dumps({"results": old}))
+    new = {"world": "point_mass", "world_revision": 2, "lever": "base", "step": 1000}
+    merged = world_levers.merge([new])
+    assert [r.get("world_revision", 1) for r in merged] == [2, 1]
+    (tmp_path / "world_levers.json").write_text(json.dumps({"results": merged}))
+    again = world_levers.merge([{**new, "step": 3000}])  # same revision: replaced
+    assert [(r.get("world_revision", 1), r["step"]) for r in again] == [(2, 3000), (1, 1000)]
