@@ -25,6 +25,7 @@ lever's row, so the table keeps every world. Levers:
   redrawn at random in every frame (``data.marker_jitter=1``; worlds with a marker:
   reacher-target, point_mass, dm_control tasks with a visible target);
 - ``keypoints-jitter``: the keypoint encoder on the jittered data set;
+- ``keypoints-temporal-jitter``: keypoints and the temporal SIGReg on the jittered data set;
 - ``ema``: a stop-gradient EMA target instead of SIGReg (nothing asks for spread);
 - ``embed8``: an 8-d embedding (fewer directions for SIGReg to fill from a 2-d state);
 - ``keypoints-variance``: keypoints with VICReg's variance hinge only (covariance weight 0);
@@ -54,6 +55,11 @@ LEVERS: dict[str, list[str]] = {
     "grid-temporal": [*GRID, "model.temporal_weight=0.1"],
     "jitter": ["data.marker_jitter=1"],
     "keypoints-jitter": ["model.encoder=keypoints", "data.marker_jitter=1"],
+    "keypoints-temporal-jitter": [
+        "model.encoder=keypoints",
+        "model.temporal_weight=0.1",
+        "data.marker_jitter=1",
+    ],
     "ema": ["model.regularizer=ema"],
     "embed8": ["model.embed_dim=8"],
     "keypoints-variance": [
