@@ -124,6 +124,7 @@ def summarize(world: str, lever: str, row: dict, revision: int = 1) -> dict:
         "within_episode_var_share": row["diag/within_episode_var_share"],
         "effective_rank": row["diag/effective_rank"],
         "probe_r2_features": row["diag/probe_r2"],
+        "probe_r2_history_features": row["diag/probe_r2_history"],
         "probe_fit_episodes": row.get("probe_fit_episodes", 30),
     }
     ro, copy = row.get("diag/rollout_mse"), row.get("diag/copy_last_mse")
