@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+import envs
 import worldmodel
 from tests.conftest import run_cli
 
@@ -64,6 +65,10 @@ def test_marker_jitter_lever_trains_reports_and_plans(tmp_path, cache):
     assert config["data"]["marker_jitter"] == 1
     probe = json.loads((run_dir / "probe.json").read_text())
     assert {"position", "target_pos"} <= set(probe["probe_r2"])
+    from benchmarks import world_levers
+
+    # the levers table labels the run with the world revision its data was collected at
+    assert world_levers.trained_revision(run_dir) == envs.world_revision("point_mass") >= 2
     out = tmp_path / "eval"
     run_cli(
         "agents.evaluate",
