@@ -128,9 +128,17 @@ def test_extractor_reads_both_layouts_and_rejects_non_rgb(checkpoint):
         JEPAFeatures(spaces.Box(0, 255, (4, 32, 32), np.uint8), checkpoint)
 
 
-def test_sac_learns_from_the_wrapper(checkpoint):
+def _quiet_log(agent, folder):
+    """SB3 makes a new folder in /tmp per run unless given a logger."""
+    from stable_baselines3.common.logger import configure
+
+    agent.set_logger(configure(str(folder), ["csv"]))
+
+
+def test_sac_learns_from_the_wrapper(checkpoint, tmp_path):
     env = JEPAObservation(_reacher(), str(checkpoint), device="cpu")
     agent = sb3.SAC("MlpPolicy", env, buffer_size=200, learning_starts=50, batch_size=16, seed=0)
+    _quiet_log(agent, tmp_path)
     agent.learn(150)
     assert agent.num_timesteps == 150
 
@@ -152,6 +160,7 @@ def test_extractor_trains_the_encoder_only_when_not_frozen(checkpoint, tmp_path,
     )
     encoder = agent.actor.features_extractor.features.encoder
     before = {k: v.clone() for k, v in encoder.state_dict().items()}
+    _quiet_log(agent, tmp_path / "log")
     agent.learn(120)
     changed = [k for k, v in encoder.state_dict().items() if not torch.equal(v, before[k])]
     if freeze:

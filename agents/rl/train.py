@@ -68,6 +68,10 @@ def train(cfg: RLConfig) -> dict[str, Any]:
 
     env = make_vec_env(cfg, model, repeat, stack, seed=cfg.seed)
     agent = make_agent(sb3, cfg, env, model, decisions, str(device))
+    # SB3's own log (losses, rollout stats) goes to the run, not to a new folder in /tmp per run.
+    from stable_baselines3.common.logger import configure
+
+    agent.set_logger(configure(str(run_dir / "sb3"), ["csv"]))
     curve = Curve(repeat, decisions, progress=cfg.progress)
     start = time.time()
     agent.learn(decisions, callback=curve)
