@@ -110,3 +110,18 @@ def test_a_probe_of_an_episode_constant_needs_many_training_episodes():
     few = _probe(*episodes(30), z_val, s_val, features, 1)["door"]
     many = _probe(*episodes(300), z_val, s_val, features, 1)["door"]
     assert few < 0.5 < 0.9 < many, (few, many)
+
+
+def test_probe_per_dim_names_the_column_the_embedding_leaves_out():
+    """An embedding that codes the first of two joints and not the second: the feature's R^2
+    is about one half, and the per-column R^2 says which joint is missing."""
+    from worldmodel.diagnostics import ridge_r2
+
+    rng = np.random.default_rng(0)
+    state = rng.normal(size=(2000, 2))  # [N, 2 joints]
+    z = np.concatenate([state[:, :1], rng.normal(size=(2000, 15))], axis=1)  # [N, 16]
+    tr, te = slice(0, 1500), slice(1500, None)
+    whole = ridge_r2(z[tr], state[tr], z[te], state[te])
+    first, second = ridge_r2(z[tr], state[tr], z[te], state[te], per_dim=True)
+    assert 0.4 < whole < 0.6, whole
+    assert first > 0.99 and abs(second) < 0.05, (first, second)

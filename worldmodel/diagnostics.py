@@ -86,15 +86,19 @@ def ridge_r2(
     x_test: np.ndarray,
     y_test: np.ndarray,
     alpha: float = 1e-3,
-) -> float:
-    """Fit y = W x + b by ridge regression; R^2 on the test set over all output dimensions."""
+    per_dim: bool = False,
+) -> float | list[float]:
+    """Fit y = W x + b by ridge regression; R^2 on the test set over all output dimensions
+    (each weighted by its variance), or with ``per_dim`` one R^2 per output dimension."""
     mu_x, mu_y = x_train.mean(0), y_train.mean(0)
     xc, yc = x_train - mu_x, y_train - mu_y
     w = np.linalg.solve(xc.T @ xc + alpha * len(xc) * np.eye(xc.shape[1]), xc.T @ yc)
     pred = (x_test - mu_x) @ w + mu_y
-    ss_res = ((y_test - pred) ** 2).sum()
-    ss_tot = ((y_test - y_test.mean(0)) ** 2).sum()
-    return float(1 - ss_res / max(ss_tot, 1e-12))
+    ss_res = ((y_test - pred) ** 2).sum(0)  # [Y]
+    ss_tot = ((y_test - y_test.mean(0)) ** 2).sum(0)  # [Y]
+    if per_dim:
+        return [float(1 - r / max(t, 1e-12)) for r, t in zip(ss_res, ss_tot)]
+    return float(1 - ss_res.sum() / max(ss_tot.sum(), 1e-12))
 
 
 def diagnose(
@@ -126,12 +130,15 @@ def diagnose(
         out["probe_r2"] = _probe(z_tr, s_tr, z_val, s_val, state_features, 1)
         # What the predictor reads: the last `history` embeddings (velocity needs two frames).
         out["probe_r2_history"] = _probe(z_tr, s_tr, z_val, s_val, state_features, model.history)
+        # Which part of a feature is missing (e.g. one joint of several): R^2 per column.
+        out["probe_r2_per_dim"] = _probe(z_tr, s_tr, z_val, s_val, state_features, 1, True)
     out["collapse_warning"] = collapse_warning(out, model.embed_dim)
     return out
 
 
-def _probe(z_tr, s_tr, z_val, s_val, state_features, k: int) -> dict[str, float]:
-    """Ridge-probe R^2 per feature from the concatenated last ``k`` embeddings [E, T+1, D]."""
+def _probe(z_tr, s_tr, z_val, s_val, state_features, k: int, per_dim: bool = False) -> dict:
+    """Ridge-probe R^2 per feature from the concatenated last ``k`` embeddings [E, T+1, D]:
+    ``{feature: R^2}``, or with ``per_dim`` ``{feature: [R^2 of each column]}``."""
 
     def windows(z: torch.Tensor, s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         x = torch.cat(
@@ -144,7 +151,7 @@ def _probe(z_tr, s_tr, z_val, s_val, state_features, k: int) -> dict[str, float]
     f_tr, f_val = state_features(st_tr), state_features(st_val)
     # Features constant on the held-out frames (e.g. a target never drawn) have no R^2.
     return {
-        k_: ridge_r2(x_tr, f_tr[k_], x_val, f_val[k_])
+        k_: ridge_r2(x_tr, f_tr[k_], x_val, f_val[k_], per_dim=per_dim)
         for k_ in f_tr
         if f_val[k_].var(0).sum() > 1e-10
     }
