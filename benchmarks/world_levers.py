@@ -13,15 +13,15 @@ error against copy-last at 1 and 5 steps. It writes ``benchmarks/results/world_l
 and ``world_levers.md`` (date, commit, machine); a run replaces only its own world's and
 lever's row, so the table keeps every world. Levers:
 
-- ``base``: no lever (CNN, SIGReg 0.1, inverse dynamics 0.1, no marker jitter: the default
-  recipe before jitter became reacher-target's default);
+- ``base``: no lever: the generic recipe (CNN, SIGReg 0.1, inverse dynamics 0.1, no temporal
+  term, no marker jitter), which every other lever changes (``lever_overrides``);
 - ``temporal``: + SIGReg on embeddings centred over each sequence's time axis (weight 0.1);
 - ``keypoints``: a spatial-softmax keypoint encoder instead of the CNN's global head;
 - ``keypoints-temporal``: both;
 - ``grid``: a spatial latent (an 8x8 grid of 4-channel cells) with a convolutional predictor
   that keeps the grid, the goal cost comparing grids cell by cell;
 - ``grid-temporal``: the spatial latent with the temporal SIGReg;
-- ``jitter``: the default recipe on a data set of the same size and policy whose goal marker is
+- ``jitter``: the generic recipe on a data set of the same size and policy whose goal marker is
   redrawn at random in every frame (``data.marker_jitter=1``; worlds with a marker:
   reacher-target, point_mass, dm_control tasks with a visible target);
 - ``keypoints-jitter``: the keypoint encoder on the jittered data set;
@@ -79,6 +79,18 @@ CONTROLLABLE = {
 """The probe feature that is the controllable state of each world."""
 WORLD_OVERRIDES = {"reacher-target": ["env=reacher", "env.draw_target=true"]}
 """Worlds that are a world with other looks (reacher with its target drawn)."""
+GENERIC = ["model.encoder=cnn", "model.temporal_weight=0"]
+"""Every lever starts from the generic recipe, not from a world's own (point_mass's default,
+``worldmodel.config.WORLD_RECIPES``, is the keypoints-temporal-jitter lever)."""
+
+
+def lever_overrides(world: str, lever: str) -> list[str]:
+    """The ``worldmodel.train`` overrides of ``lever`` on ``world``: the generic recipe, data
+    with the marker unjittered unless the lever jitters it (reacher-target, where jitter is part
+    of the generic recipe, keeps its default), then the lever's own settings."""
+    own = LEVERS[lever]
+    jitter = world == "reacher-target" or any(o.startswith("data.marker_jitter=") for o in own)
+    return [*GENERIC, *([] if jitter else ["data.marker_jitter=0"]), *own]
 
 
 def diagnostics_at(metrics: Path, step: int) -> dict | None:
@@ -117,7 +129,7 @@ def summarize(world: str, lever: str, row: dict, revision: int = 1) -> dict:
         "world": world,
         "world_revision": revision,
         "lever": lever,
-        "overrides": LEVERS.get(lever, []),
+        "overrides": lever_overrides(world, lever) if lever in LEVERS else [],
         "step": row["step"],
         "probe_r2": row["diag/probe_r2"].get(feature),
         "probe_r2_history": row["diag/probe_r2_history"].get(feature),
@@ -154,7 +166,7 @@ def main() -> None:
                 *WORLD_OVERRIDES.get(args.world, [f"env={args.world}"]),
                 f"train.steps={args.steps}",
                 f"run_dir={run_dir}",
-                *LEVERS[lever],
+                *lever_overrides(args.world, lever),
                 *([f"train.threads={args.threads}"] if args.threads else []),
             ]
             run_module("worldmodel.train", settings, args.threads)

@@ -9,8 +9,9 @@ from omegaconf import OmegaConf
 
 from agents.evaluation.config import EvaluateConfig
 from agents.rl.config import RLConfig
-from worldmodel.config import WORLDS, CollectConfig, Config, ProbeConfig
+from worldmodel.config import WORLDS, CollectConfig, Config, ModelConfig, ProbeConfig
 from worldmodel.runtime.cli import load_config
+from worldmodel.runtime.errors import ConfigError
 from worldmodel.runtime.paths import configs_dir
 from worldmodel.runtime.schema import field_docs, leaf_paths, section_type
 from worldmodel.train import RUNTIME
@@ -104,7 +105,8 @@ def test_runtime_fields_come_from_the_schema():
         (["env.draw_target=true"], 1.0),
         (["env=dmc", "env.domain=reacher", "env.task=easy"], 1.0),
         (["env=dmc", "env.domain=finger", "env.task=turn_easy"], 0.0),  # not measured: off
-        (["env=point_mass"], 0.0),
+        (["env=point_mass"], 1.0),  # part of its world recipe
+        (["env=wall"], 0.0),
         (["env.draw_target=true", "data.hindsight=0.25"], 0.75),  # shares stay disjoint
         (["env.draw_target=true", "data.marker_jitter=0"], 0.0),  # an override wins
     ],
@@ -122,3 +124,28 @@ def test_a_checkpoint_from_before_marker_jitter_reads_as_without_it():
     assert config_from_dict(stored).data.marker_jitter == 1.0
     del stored["data"]["marker_jitter"]  # as written before the setting existed
     assert config_from_dict(stored).data.marker_jitter == 0.0
+
+
+@pytest.mark.parametrize(
+    ("args", "encoder", "temporal"),
+    [
+        ([], "cnn", 0.0),
+        (["env=point_mass"], "keypoints", 0.1),  # WORLD_RECIPES
+        (["env=point_mass", "model.encoder=cnn"], "cnn", 0.1),  # an override wins, field by field
+        (["env=point_mass", "model.temporal_weight=0"], "keypoints", 0.0),
+        (["env=point_mass", "model.objective=reconstruction"], "cnn", 0.0),  # a JEPA recipe
+        (["env=wall"], "cnn", 0.0),
+    ],
+)
+def test_model_defaults_follow_the_world_recipe(args, encoder, temporal):
+    model = load_config(args, schema=Config).model
+    assert (model.encoder, model.temporal_weight) == (encoder, temporal)
+
+
+def test_a_model_config_without_a_world_builds_the_generic_recipe():
+    from worldmodel.model import JEPA
+
+    jepa = JEPA(ModelConfig(channels=8, embed_dim=16, hidden=32, depth=2), 32, 2)
+    assert jepa.cfg.encoder == "cnn" and jepa.cfg.temporal_weight == 0.0
+    with pytest.raises(ConfigError, match="model.temporal_weight must be >= 0"):
+        ModelConfig(temporal_weight=-1)

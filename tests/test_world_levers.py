@@ -111,3 +111,46 @@ def test_a_rerun_on_a_newer_world_revision_sits_beside_the_old_row(tmp_path, mon
     (tmp_path / "world_levers.json").write_text(json.dumps({"results": merged}))
     again = world_levers.merge([{**new, "step": 3000}])  # same revision: replaced
     assert [(r.get("world_revision", 1), r["step"]) for r in again] == [(2, 3000), (1, 1000)]
+
+
+def test_levers_start_from_the_generic_recipe_not_the_worlds():
+    """point_mass's own recipe (keypoints, temporal SIGReg, jittered data) must not leak into its
+    levers: each lever changes the generic recipe, so old and new rows compare alike."""
+    from benchmarks.world_levers import lever_overrides
+    from worldmodel.config import Config
+    from worldmodel.runtime.cli import load_config
+
+    def model_of(world: str, lever: str) -> tuple:
+        cfg = load_config([f"env={world}", *lever_overrides(world, lever)], schema=Config)
+        return cfg.model.encoder, cfg.model.temporal_weight, cfg.data.marker_jitter
+
+    assert model_of("point_mass", "base") == ("cnn", 0.0, 0.0)
+    assert model_of("point_mass", "keypoints") == ("keypoints", 0.0, 0.0)
+    assert model_of("point_mass", "keypoints-temporal-jitter") == ("keypoints", 0.1, 1.0)
+    default = load_config(["env=point_mass"], schema=Config)
+    own = (default.model.encoder, default.model.temporal_weight, default.data.marker_jitter)
+    assert model_of("point_mass", "keypoints-temporal-jitter") == own  # the world's recipe
+    target = ["env.draw_target=true"]
+    jittered = load_config(
+        ["env=reacher", *target, *lever_overrides("reacher-target", "temporal")], schema=Config
+    )
+    assert jittered.data.marker_jitter == 1.0  # reacher-target keeps its generic jitter
+
+
+def test_point_mass_default_recipe_trains_end_to_end(tmp_path, cache):
+    """``env=point_mass`` alone trains the world's recipe: keypoints, the temporal term, and a
+    data set with the marker jittered; the checkpoint records it as chosen."""
+    run_dir = tmp_path / "run"
+    run_cli(
+        "worldmodel.train",
+        "preset=debug",
+        "env=point_mass",
+        f"run_dir={run_dir}",
+        "progress=false",
+        cache=cache,
+    )
+    cfg = worldmodel.load(str(run_dir), device="cpu").info["config"]
+    assert cfg["model"]["encoder"] == "keypoints" and cfg["model"]["temporal_weight"] == 0.1
+    assert cfg["data"]["marker_jitter"] == 1.0
+    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert any("temporal" in r for r in rows)

@@ -65,7 +65,7 @@ class DataConfig:
     hindsight: float = 0.0
     """Share of episodes whose goal marker sits, all episode long, where the controlled body is at one random step (frames re-rendered; point_mass, reacher with the target drawn): the data then shows what the task's goal images show."""
     marker_jitter: float | None = None
-    """Share of episodes whose goal marker is drawn at an independent random place in every frame, as the world draws it (frames re-rendered; point_mass, reacher with the target drawn, dm_control tasks with a visible target): an unpredictable marker gives the embedding no reason to code it. None = the world's default: all episodes (1 - data.hindsight) for reacher with its target drawn (env.draw_target=true, and env=dmc env.domain=reacher), where it was measured to win; 0 elsewhere."""
+    """Share of episodes whose goal marker is drawn at an independent random place in every frame, as the world draws it (frames re-rendered; point_mass, reacher with the target drawn, dm_control tasks with a visible target): an unpredictable marker gives the embedding no reason to code it. None = the world's default: all episodes (1 - data.hindsight) for reacher with its target drawn (env.draw_target=true, and env=dmc env.domain=reacher) and point_mass, where it was measured to win; 0 elsewhere."""
     val_fraction: float = 0.1
     """Share of episodes held out for validation and probes."""
     train_episodes: int | None = None
@@ -110,13 +110,35 @@ def world_data(env: EnvConfig, data: DataConfig) -> DataConfig:
     episode not given to hindsight for reacher with its target drawn, in both worlds that show it
     (``env=reacher env.draw_target=true`` and ``env=dmc env.domain=reacher``); 0 elsewhere. There
     the default recipe coded the target instead of the arm (within-episode share 0.06-0.10) and
-    jitter fixed it (0.92-0.93, joint-angle probe R² 0.99; README, Results)."""
+    jitter fixed it (0.92-0.93, joint-angle probe R² 0.99; README, Results); and point_mass,
+    where it is part of the world's recipe (:data:`WORLD_RECIPES`)."""
     if data.marker_jitter is not None:
         return data
-    shows_target = (env.name == "reacher" and env.draw_target) or (
-        env.name == "dmc" and env.domain == "reacher"
+    shows_target = (
+        (env.name == "reacher" and env.draw_target)
+        or (env.name == "dmc" and env.domain == "reacher")
+        or env.name == "point_mass"
     )
     return replace(data, marker_jitter=1.0 - data.hindsight if shows_target else 0.0)
+
+
+GENERIC_RECIPE: dict[str, Any] = {"encoder": "cnn", "temporal_weight": 0.0}
+"""The model fields a world may choose (left None), as every world without a recipe has them."""
+WORLD_RECIPES: dict[str, dict[str, Any]] = {
+    # Levers on the same data and compute (benchmarks/results/world_levers.json, revision 2):
+    # position probe R² 0.93 against 0.37, 5-step rollout 1.9x against 1.0x copy-last.
+    "point_mass": {"encoder": "keypoints", "temporal_weight": 0.1},
+}
+"""Each world's default JEPA recipe where one measured better than :data:`GENERIC_RECIPE`."""
+
+
+def world_recipe(world: str | None, model: ModelConfig) -> ModelConfig:
+    """``model`` with the fields left None filled by ``world``'s recipe (:data:`WORLD_RECIPES`;
+    a JEPA's only: a reconstruction model, or a model without a world, takes the generic one)."""
+    recipe = dict(GENERIC_RECIPE)
+    if world is not None and model.objective == "jepa":
+        recipe.update(WORLD_RECIPES.get(world, {}))
+    return replace(model, **{k: v for k, v in recipe.items() if getattr(model, k) is None})
 
 
 @dataclass
@@ -124,9 +146,10 @@ class ModelConfig:
     objective: str = field(default="jepa", metadata=choices("jepa", "reconstruction"))
     """Training objective: jepa (predict embeddings, with an anti-collapse regularizer) |
     reconstruction (a decoder; predictions judged as pixels of the next frames, no regularizer)."""
-    encoder: str = field(default="cnn", metadata=choices("cnn", "vit", "keypoints", "grid"))
+    encoder: str | None = field(default=None, metadata=choices("cnn", "vit", "keypoints", "grid"))
     """Encoder: cnn | vit | keypoints (spatial softmax: D/2 keypoints, each an x and a y) |
-    grid (a spatial latent: a grid x grid map of D / grid² channels, flattened)."""
+    grid (a spatial latent: a grid x grid map of D / grid² channels, flattened). None = the
+    world's default (:data:`WORLD_RECIPES`): keypoints for point_mass, cnn elsewhere."""
     grid: int = 8
     """grid encoder and conv predictor: cells per side of the spatial latent (D must be a
     multiple of grid²; the image side must be grid times a power of two)."""
@@ -161,10 +184,11 @@ class ModelConfig:
     either objective; 0 = off."""
     ema_decay: float = 0.99
     """ema: decay of the target encoder."""
-    temporal_weight: float = 0.0
+    temporal_weight: float | None = None
     """Weight of SIGReg on each sequence's embeddings centred over time, which only what
     changes within an episode can satisfy (what is constant per episode, e.g. a drawn target,
-    cannot fill the embedding); 0 = off."""
+    cannot fill the embedding); 0 = off. None = the world's default (:data:`WORLD_RECIPES`):
+    0.1 for point_mass, 0 elsewhere."""
 
     def __post_init__(self) -> None:
         check(
@@ -185,10 +209,11 @@ class ModelConfig:
                 "vicreg_cov_weight": 0,
                 "idm_weight": 0,
                 "ema_decay": 0,
-                "temporal_weight": 0,
             },
             below={"ema_decay": 1},
         )
+        if self.temporal_weight is not None and self.temporal_weight < 0:
+            raise ConfigError(f"model.temporal_weight must be >= 0, got {self.temporal_weight}")
         if self.encoder == "grid" and self.embed_dim % (self.grid * self.grid):
             raise ConfigError(
                 f"model.embed_dim={self.embed_dim} is not a multiple of the model.grid="
@@ -205,7 +230,7 @@ class ModelConfig:
 
     def _check_reconstruction(self) -> None:
         """Refuse what a pixel-reconstruction model cannot have, naming the fields."""
-        if self.encoder != "cnn":
+        if self.encoder not in (None, "cnn"):
             raise ConfigError(
                 f"model.objective=reconstruction needs model.encoder=cnn (its decoder mirrors "
                 f"the CNN), got model.encoder={self.encoder}"
@@ -216,7 +241,7 @@ class ModelConfig:
                 "loss keeps the embedding from collapsing, and there is no target encoder to "
                 "predict; drop model.regularizer or use model.objective=jepa"
             )
-        if self.temporal_weight > 0:
+        if self.temporal_weight:
             raise ConfigError(
                 f"model.objective=reconstruction has no embedding regularizer, so "
                 f"model.temporal_weight={self.temporal_weight} would do nothing; set it to 0 "
@@ -366,6 +391,7 @@ class Config(LoggedRunConfig):
     def __post_init__(self) -> None:
         super().__post_init__()
         self.data = world_data(self.env, self.data)
+        self.model = world_recipe(self.env.name, self.model)
         if self.model.encoder == "vit" and self.env.image_size % self.model.patch_size:
             raise ConfigError(
                 f"env.image_size={self.env.image_size} is not a multiple of "

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from worldmodel.config import ModelConfig
+from worldmodel.config import ModelConfig, world_recipe
 from worldmodel.decoder import CNNDecoder
 from worldmodel.encoder import build_encoder
 from worldmodel.objectives import InverseDynamics, sigreg, temporal_sigreg, vicreg
@@ -55,6 +55,7 @@ class JEPA(nn.Module):
             )
         if cfg.history < 1:
             raise ValueError(f"model.history must be >= 1, got {cfg.history}")
+        cfg = world_recipe(None, cfg)  # fields a world would choose, if still None: generic
         self.cfg = cfg
         self.encoder = build_encoder(cfg, image_size)
         self.predictor = build_predictor(cfg, action_dim)
@@ -129,7 +130,7 @@ class JEPA(nn.Module):
         elif cfg.regularizer == "vicreg":
             parts["vicreg"] = vicreg(flat, cfg.vicreg_std_weight, cfg.vicreg_cov_weight)
             loss = loss + parts["vicreg"]
-        if cfg.temporal_weight > 0:
+        if cfg.temporal_weight:
             parts["temporal"] = temporal_sigreg(z, cfg.sigreg_projections, generator=generator)
             loss = loss + cfg.temporal_weight * parts["temporal"]
         return loss, parts

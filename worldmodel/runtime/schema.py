@@ -45,7 +45,7 @@ def check(
         values = value if isinstance(value, list | tuple) else [value]
         if allowed:
             for v in values:
-                if v not in allowed:
+                if v is not None and v not in allowed:  # None: a default resolved later
                     raise ConfigError(
                         f"{prefix}{f.name}={v!r} is unknown; choose one of {', '.join(allowed)}"
                     )
