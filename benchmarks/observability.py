@@ -1,0 +1,195 @@
+"""What a world's frames can show of its state, measured without any model.
+
+    python -m benchmarks.observability [env=point_mass] [env.domain=finger env.task=spin ...]
+                                       [--episodes 30] [--joint 0] [--delta 0.0005] [--out PATH]
+
+A probe of the embedding can only read what the frames show. This measures, for one world
+(the ``worldmodel.collect`` overrides that name it), on episodes of the data-collection policy:
+
+- ``scales``: the controllable state's spread (standard deviation per column over all frames)
+  and how far it moves in 1 and in 5 decisions (median norm of the change): what a 5-step
+  rollout must beat, against what a position probe's error is;
+- ``half_turns``: for each hinge joint, the share of states whose frame does not change (no
+  pixel by more than 2 levels) when the joint turns by pi: a body that looks the same after a
+  half turn shows its angle only modulo pi, so no model reads the angle's sine and cosine;
+- ``sweep``: ``qpos[--joint]`` moved ``--steps`` times by ``--delta``; the largest change of
+  any pixel between neighbouring frames (median and max over the steps): small and even
+  means the frames move smoothly; rare large jumps mean a sub-pixel motion is invisible
+  between them (point_mass's revision 1);
+- ``render_ms``: median time to render one frame of a given state.
+
+Writes ``benchmarks/results/observability/<world>.json`` (or ``--out``) with the date,
+commit and machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+
+from benchmarks._common import RESULTS, machine, write_json
+from benchmarks.world_levers import CONTROLLABLE
+from worldmodel.config import CollectConfig, env_key, env_kwargs
+from worldmodel.runtime.cli import load_config
+from worldmodel.runtime.errors import InputError
+
+SAME_LEVELS = 2
+"""Frames whose pixels all differ by at most this many levels of 255 count as the same."""
+
+
+def policy_episodes(env, cfg: CollectConfig, episodes: int, seed: int) -> np.ndarray:
+    """Sim states of ``episodes`` episodes of the collection policy: [E, T+1, S]."""
+    from worldmodel.policies import make_policy
+
+    rng = np.random.default_rng(seed)
+    env.action_space.seed(seed)
+    policy = make_policy(cfg.data.policy, env.action_space, rng, cfg.data.persistence)
+    out = []
+    for _ in range(episodes):
+        frame, info = env.reset(seed=int(rng.integers(2**31)))
+        policy.reset()
+        states = [info["state"]]
+        for _ in range(cfg.data.episode_length):
+            frame, _, _, _, info = env.step(np.asarray(policy(frame, info), np.float32))
+            states.append(info["state"])
+        out.append(np.stack(states))
+    return np.stack(out)
+
+
+def scales(features: np.ndarray) -> dict:
+    """Spread and motion of a feature [E, T+1, F]: std per column, median |change| in 1 and 5
+    decisions (norm over the columns)."""
+    flat = features.reshape(-1, features.shape[-1])
+    moves = {
+        str(k): float(np.median(np.linalg.norm(features[:, k:] - features[:, :-k], axis=-1)))
+        for k in (1, 5)
+    }
+    return {"std_per_column": flat.std(0).tolist(), "median_move": moves}
+
+
+def half_turns(env, states: np.ndarray) -> dict[str, float]:
+    """Per hinge joint (by name): share of ``states`` [N, S] whose frame stays the same when
+    the joint turns by pi."""
+    import mujoco
+
+    from envs.dmc import hinge_qpos_indices
+
+    model = env.physics.model
+    hinges = hinge_qpos_indices(model)
+    names = {
+        int(model.jnt_qposadr[j]): mujoco.mj_id2name(model.ptr, mujoco.mjtObj.mjOBJ_JOINT, j)
+        for j in range(model.njnt)
+    }
+    out = {}
+    for q in hinges:
+        same = 0
+        for state in states:
+            turned = state.copy()
+            turned[q] += np.pi
+            a = env.render_state(state).astype(np.int16)
+            b = env.render_state(turned).astype(np.int16)
+            same += int(np.abs(a - b).max() <= SAME_LEVELS)
+        out[names.get(int(q)) or f"qpos{q}"] = same / len(states)
+    return out
+
+
+def sweep(env, state: np.ndarray, joint: int, delta: float, steps: int) -> dict:
+    """Largest pixel change between neighbouring frames as ``qpos[joint]`` moves by ``delta``
+    ``steps`` times from ``state``."""
+    frames = []
+    for i in range(steps + 1):
+        moved = state.copy()
+        moved[joint] += i * delta
+        frames.append(env.render_state(moved).astype(np.int16))
+    jumps = [int(np.abs(b - a).max()) for a, b in zip(frames, frames[1:])]
+    return {
+        "joint": joint,
+        "delta": delta,
+        "steps": steps,
+        "max_pixel_change_median": float(np.median(jumps)),
+        "max_pixel_change_max": max(jumps),
+        "steps_with_no_change": sum(j <= SAME_LEVELS for j in jumps),
+    }
+
+
+def render_ms(env, states: np.ndarray) -> float:
+    times = []
+    for state in states:
+        start = time.perf_counter()
+        env.render_state(state)
+        times.append(1000 * (time.perf_counter() - start))
+    return float(np.median(times))
+
+
+def measure(overrides: list[str], episodes: int, joint: int, delta: float, steps: int) -> dict:
+    from envs import make
+
+    cfg = load_config(overrides, schema=CollectConfig)
+    key = env_key(cfg.env)
+    feature = CONTROLLABLE.get(key, CONTROLLABLE.get(cfg.env.name, "position"))
+    env = make(cfg.env.name, **env_kwargs(cfg.env))
+    try:
+        states = policy_episodes(env, cfg, episodes, cfg.seed)  # [E, T+1, S]
+        features = env.state_features(states.reshape(-1, states.shape[-1]))
+        if feature not in features:
+            raise InputError(f"{key} has no state feature {feature!r}; it has {sorted(features)}")
+        picked = states[:, :: max(1, states.shape[1] // 4)].reshape(-1, states.shape[-1])[:20]
+        nq = env.physics.model.nq
+        if not 0 <= joint < nq:
+            raise InputError(f"--joint {joint} is not a qpos index of {key} (0..{nq - 1})")
+        return {
+            "world": key,
+            "overrides": overrides,
+            "episodes": episodes,
+            "feature": feature,
+            "scales": scales(features[feature].reshape(*states.shape[:2], -1)),
+            "half_turns": half_turns(env, picked),
+            "sweep": sweep(env, states[0, 0], joint, delta, steps),
+            "render_ms": render_ms(env, picked),
+            "image_size": cfg.env.image_size,
+            "supersample": getattr(env, "supersample", 1),
+        }
+    finally:
+        env.close()
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("overrides", nargs="*", help="worldmodel.collect settings, e.g. env=wall")
+    parser.add_argument("--episodes", type=int, default=30)
+    parser.add_argument("--joint", type=int, default=0, help="qpos index of the sweep")
+    parser.add_argument("--delta", type=float, default=0.0005, help="sweep step (qpos units)")
+    parser.add_argument("--steps", type=int, default=40, help="sweep steps")
+    parser.add_argument("--out", help="output path (default benchmarks/results/observability/)")
+    args = parser.parse_args(argv)
+    if args.episodes < 1 or args.steps < 1:
+        parser.error("--episodes and --steps must be at least 1")
+    out = measure(args.overrides, args.episodes, args.joint, args.delta, args.steps)
+    out["machine"] = machine()
+    write_json("", out, args.out or str(RESULTS / "observability" / f"{out['world']}.json"))
+    print(summary(out))
+    return out
+
+
+def summary(out: dict) -> str:
+    s, sw = out["scales"], out["sweep"]
+    lines = [
+        f"{out['world']}: {out['feature']} std per column "
+        + ", ".join(f"{v:.3g}" for v in s["std_per_column"])
+        + f"; median move {s['median_move']['1']:.3g} in 1 decision, "
+        f"{s['median_move']['5']:.3g} in 5",
+        f"sweep of qpos[{sw['joint']}] by {sw['delta']}: largest pixel change per step median "
+        f"{sw['max_pixel_change_median']:.0f}, max {sw['max_pixel_change_max']} levels; "
+        f"render {out['render_ms']:.1f} ms a frame",
+    ]
+    for name, share in out["half_turns"].items():
+        lines.append(f"hinge {name}: same frame after a half turn in {share:.0%} of states")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,44 @@
+"""benchmarks.observability: what a world's frames show of its state, with no model."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from benchmarks import observability
+
+SMALL = ["env.image_size=32", "data.episode_length=6"]
+
+
+def test_finger_spinner_looks_the_same_after_a_half_turn_and_reacher_does_not():
+    """finger's spinner is drawn symmetric under a half turn (its angle shows only modulo pi),
+    reacher's arm is not: the measurement must tell them apart."""
+    finger = observability.measure(
+        ["env=dmc", "env.domain=finger", "env.task=spin", *SMALL], 1, 0, 0.01, 2
+    )
+    assert finger["half_turns"]["hinge"] == 1.0
+    assert finger["half_turns"]["proximal"] == 0.0
+    reacher = observability.measure(["env=reacher", *SMALL], 1, 0, 0.01, 2)
+    assert set(reacher["half_turns"]) == {"shoulder", "wrist"}
+    assert max(reacher["half_turns"].values()) == 0.0
+
+
+def test_point_mass_scales_and_sweep_are_measured(tmp_path):
+    out = tmp_path / "pm.json"
+    observability.main(
+        ["env=point_mass", *SMALL, "--episodes", "2", "--steps", "3", "--out", str(out)]
+    )
+    row = json.loads(out.read_text())
+    assert row["feature"] == "position" and row["half_turns"] == {}  # slide joints only
+    std = row["scales"]["std_per_column"]
+    assert len(std) == 2 and all(s > 0 for s in std)
+    moves = row["scales"]["median_move"]
+    assert 0 < moves["1"] < moves["5"]
+    assert row["sweep"]["steps"] == 3 and row["sweep"]["max_pixel_change_max"] > 0
+    assert row["render_ms"] > 0 and row["supersample"] == 4 and "commit" in row["machine"]
+
+
+def test_a_joint_outside_the_world_is_refused():
+    with pytest.raises(Exception, match="--joint 9 is not a qpos index of point_mass"):
+        observability.measure(["env=point_mass", *SMALL], 1, 9, 0.01, 2)
