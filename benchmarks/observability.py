@@ -2,6 +2,7 @@
 
     python -m benchmarks.observability [env=point_mass] [env.domain=finger env.task=spin ...]
                                        [--episodes 30] [--joint 0] [--delta 0.0005] [--out PATH]
+                                       [--period-step 0.05] [--period-max 4.0]
 
 A probe of the embedding can only read what the frames show. This measures, for one world
 (the ``worldmodel.collect`` overrides that name it), on episodes of the data-collection policy:
@@ -12,11 +13,17 @@ A probe of the embedding can only read what the frames show. This measures, for 
 - ``half_turns``: for each hinge joint, the share of states whose frame does not change (no
   pixel by more than 2 levels) when the joint turns by pi: a body that looks the same after a
   half turn shows its angle only modulo pi, so no model reads the angle's sine and cosine;
+- ``slide_periods``: for each slide joint, the smallest shift (searched in steps of
+  ``--period-step`` up to ``--period-max``) after which every sampled frame looks the same, or
+  None: a camera that follows the body sees its position only through a repeating floor, so
+  the position shows only modulo that period;
 - ``sweep``: ``qpos[--joint]`` moved ``--steps`` times by ``--delta``; the largest change of
   any pixel between neighbouring frames (median and max over the steps): small and even
   means the frames move smoothly; rare large jumps mean a sub-pixel motion is invisible
   between them (point_mass's revision 1);
-- ``render_ms``: median time to render one frame of a given state.
+- ``render_ms``: median time to render one frame of a given state;
+- ``without_supersampling``: for a world drawn supersampled (``GoalEnv.supersample``), the
+  sweep and the render time again with one sample a pixel: what supersampling buys and costs.
 
 Writes ``benchmarks/results/observability/<world>.json`` (or ``--out``) with the date,
 commit and machine.
@@ -95,6 +102,32 @@ def half_turns(env, states: np.ndarray) -> dict[str, float]:
     return out
 
 
+def slide_periods(env, states: np.ndarray, step: float, most: float) -> dict[str, float | None]:
+    """Per slide joint (by name): the smallest shift ``k * step <= most`` after which the frame of
+    every one of ``states`` [N, S] stays the same, or None."""
+    import mujoco
+
+    model = env.physics.model
+    out: dict[str, float | None] = {}
+    for j in range(model.njnt):
+        if model.jnt_type[j] != mujoco.mjtJoint.mjJNT_SLIDE:
+            continue
+        q = int(model.jnt_qposadr[j])
+        name = mujoco.mj_id2name(model.ptr, mujoco.mjtObj.mjOBJ_JOINT, j) or f"qpos{q}"
+        frames = [env.render_state(state).astype(np.int16) for state in states]
+        out[name] = None
+        for k in range(1, int(round(most / step)) + 1):
+            shifted = states.copy()
+            shifted[:, q] += k * step
+            if all(
+                np.abs(env.render_state(t).astype(np.int16) - f).max() <= SAME_LEVELS
+                for t, f in zip(shifted, frames)
+            ):
+                out[name] = round(k * step, 6)
+                break
+    return out
+
+
 def sweep(env, state: np.ndarray, joint: int, delta: float, steps: int) -> dict:
     """Largest pixel change between neighbouring frames as ``qpos[joint]`` moves by ``delta``
     ``steps`` times from ``state``."""
@@ -123,7 +156,15 @@ def render_ms(env, states: np.ndarray) -> float:
     return float(np.median(times))
 
 
-def measure(overrides: list[str], episodes: int, joint: int, delta: float, steps: int) -> dict:
+def measure(
+    overrides: list[str],
+    episodes: int,
+    joint: int,
+    delta: float,
+    steps: int,
+    period_step: float = 0.05,
+    period_max: float = 4.0,
+) -> dict:
     from envs import make
 
     cfg = load_config(overrides, schema=CollectConfig)
@@ -139,18 +180,26 @@ def measure(overrides: list[str], episodes: int, joint: int, delta: float, steps
         nq = env.physics.model.nq
         if not 0 <= joint < nq:
             raise InputError(f"--joint {joint} is not a qpos index of {key} (0..{nq - 1})")
-        return {
+        out = {
             "world": key,
             "overrides": overrides,
             "episodes": episodes,
             "feature": feature,
             "scales": scales(features[feature].reshape(*states.shape[:2], -1)),
             "half_turns": half_turns(env, picked),
+            "slide_periods": slide_periods(env, picked[:5], period_step, period_max),
             "sweep": sweep(env, states[0, 0], joint, delta, steps),
             "render_ms": render_ms(env, picked),
             "image_size": cfg.env.image_size,
             "supersample": getattr(env, "supersample", 1),
         }
+        if out["supersample"] > 1:
+            env.supersample = 1  # the offscreen buffer stays big enough
+            out["without_supersampling"] = {
+                "sweep": sweep(env, states[0, 0], joint, delta, steps),
+                "render_ms": render_ms(env, picked),
+            }
+        return out
     finally:
         env.close()
 
@@ -164,11 +213,23 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--joint", type=int, default=0, help="qpos index of the sweep")
     parser.add_argument("--delta", type=float, default=0.0005, help="sweep step (qpos units)")
     parser.add_argument("--steps", type=int, default=40, help="sweep steps")
+    parser.add_argument("--period-step", type=float, default=0.05, help="slide period search")
+    parser.add_argument("--period-max", type=float, default=4.0, help="slide period search")
     parser.add_argument("--out", help="output path (default benchmarks/results/observability/)")
     args = parser.parse_args(argv)
     if args.episodes < 1 or args.steps < 1:
         parser.error("--episodes and --steps must be at least 1")
-    out = measure(args.overrides, args.episodes, args.joint, args.delta, args.steps)
+    if not 0 < args.period_step <= args.period_max:
+        parser.error("--period-step must be > 0 and at most --period-max")
+    out = measure(
+        args.overrides,
+        args.episodes,
+        args.joint,
+        args.delta,
+        args.steps,
+        args.period_step,
+        args.period_max,
+    )
     out["machine"] = machine()
     write_json("", out, args.out or str(RESULTS / "observability" / f"{out['world']}.json"))
     print(summary(out))
@@ -186,8 +247,18 @@ def summary(out: dict) -> str:
         f"{sw['max_pixel_change_median']:.0f}, max {sw['max_pixel_change_max']} levels; "
         f"render {out['render_ms']:.1f} ms a frame",
     ]
+    if "without_supersampling" in out:
+        plain = out["without_supersampling"]
+        lines.append(
+            f"without supersampling: largest pixel change per step median "
+            f"{plain['sweep']['max_pixel_change_median']:.0f}, max "
+            f"{plain['sweep']['max_pixel_change_max']} levels; render {plain['render_ms']:.1f} ms"
+        )
     for name, share in out["half_turns"].items():
         lines.append(f"hinge {name}: same frame after a half turn in {share:.0%} of states")
+    for name, period in out["slide_periods"].items():
+        seen = f"the same frame after a shift of {period}" if period else "no repeat found"
+        lines.append(f"slide {name}: {seen}")
     return "\n".join(lines)
 
 

@@ -31,14 +31,29 @@ def test_point_mass_scales_and_sweep_are_measured(tmp_path):
     )
     row = json.loads(out.read_text())
     assert row["feature"] == "position" and row["half_turns"] == {}  # slide joints only
+    assert set(row["slide_periods"]) == {"root_x", "root_y"}
     std = row["scales"]["std_per_column"]
     assert len(std) == 2 and all(s > 0 for s in std)
     moves = row["scales"]["median_move"]
     assert 0 < moves["1"] < moves["5"]
     assert row["sweep"]["steps"] == 3 and row["sweep"]["max_pixel_change_max"] > 0
     assert row["render_ms"] > 0 and row["supersample"] == 4 and "commit" in row["machine"]
+    plain = row["without_supersampling"]
+    assert plain["render_ms"] > 0 and plain["sweep"]["steps"] == 3
 
 
 def test_a_joint_outside_the_world_is_refused():
     with pytest.raises(Exception, match="--joint 9 is not a qpos index of point_mass"):
         observability.measure(["env=point_mass", *SMALL], 1, 9, 0.01, 2)
+
+
+def test_cheetah_position_repeats_with_its_floor_and_point_mass_does_not():
+    """cheetah's camera follows its torso, so its x shows only through the floor's pattern,
+    which repeats every 2 m; point_mass's fixed camera sees every position."""
+    cheetah = observability.measure(
+        ["env=dmc", "env.domain=cheetah", "env.task=run", *SMALL], 1, 0, 0.01, 1, 0.5, 2.0
+    )
+    assert cheetah["slide_periods"]["rootx"] == 2.0
+    assert cheetah["slide_periods"]["rootz"] is None
+    point_mass = observability.measure(["env=point_mass", *SMALL], 1, 0, 0.01, 1, 0.1, 0.3)
+    assert point_mass["slide_periods"] == {"root_x": None, "root_y": None}
