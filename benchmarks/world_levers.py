@@ -5,7 +5,8 @@
 
 Each lever is a set of ``worldmodel.train`` overrides trained on the same data set (the world's
 default) for the same steps and batch, into ``runs/levers/<world>-<lever>``. ``--world`` is a
-world or ``reacher-target`` (reacher with its target drawn). The table reads each run's final
+world, ``reacher-target`` (reacher with its target drawn) or a dm_control task as
+``dmc-<domain>-<task>`` (e.g. ``dmc-cheetah-run``). The table reads each run's final
 diagnostics (``probe.json``, the model at ``--steps``; re-run ``python -m worldmodel.probe`` on
 a run to refresh it): probe R² of the controllable state and of the other features, from one
 frame and from the history, within-episode variance share, effective rank, and the rollout
@@ -77,8 +78,28 @@ CONTROLLABLE = {
     "dmc": "pose",
 }
 """The probe feature that is the controllable state of each world."""
+
+
+def controllable(world: str) -> str:
+    """The probe feature of ``world`` (a dm_control task ``dmc-<domain>-<task>`` as ``dmc``)."""
+    return CONTROLLABLE.get(world, CONTROLLABLE["dmc"] if world.startswith("dmc-") else "position")
+
+
 WORLD_OVERRIDES = {"reacher-target": ["env=reacher", "env.draw_target=true"]}
 """Worlds that are a world with other looks (reacher with its target drawn)."""
+
+
+def world_settings(world: str) -> list[str]:
+    """The ``worldmodel.train`` settings that name ``world``: a world, ``reacher-target``, or a
+    dm_control task as ``dmc-<domain>-<task>`` (e.g. ``dmc-cheetah-run``)."""
+    if world in WORLD_OVERRIDES:
+        return WORLD_OVERRIDES[world]
+    if world.startswith("dmc-") and world.count("-") >= 2:
+        domain, task = world[4:].split("-", 1)
+        return ["env=dmc", f"env.domain={domain}", f"env.task={task}"]
+    return [f"env={world}"]
+
+
 GENERIC = ["model.encoder=cnn", "model.temporal_weight=0"]
 """Every lever starts from the generic recipe, not from a world's own (point_mass's default,
 ``worldmodel.config.WORLD_RECIPES``, is the keypoints-temporal-jitter lever)."""
@@ -124,7 +145,7 @@ def trained_revision(run_dir: Path) -> int:
 
 
 def summarize(world: str, lever: str, row: dict, revision: int = 1) -> dict:
-    feature = CONTROLLABLE.get(world, "position")
+    feature = controllable(world)
     out = {
         "world": world,
         "world_revision": revision,
@@ -163,7 +184,7 @@ def main() -> None:
         run_dir = Path("runs") / "levers" / f"{args.world}-{lever}"
         if not args.table_only:
             settings = [
-                *WORLD_OVERRIDES.get(args.world, [f"env={args.world}"]),
+                *world_settings(args.world),
                 f"train.steps={args.steps}",
                 f"run_dir={run_dir}",
                 *lever_overrides(args.world, lever),
@@ -220,7 +241,7 @@ def table(rows: list[dict], info: dict) -> str:
     for r in rows:
         ratio = r.get("copy_over_rollout")
         ro = f"{ratio['1']:.1f}x / {ratio['5']:.1f}x" if ratio else "-"
-        feature = CONTROLLABLE.get(r["world"], "position")
+        feature = controllable(r["world"])
         others = ", ".join(
             f"{k} {v:.2f}" for k, v in r.get("probe_r2_features", {}).items() if k != feature
         )

@@ -154,3 +154,16 @@ def test_point_mass_default_recipe_trains_end_to_end(tmp_path, cache):
     assert cfg["data"]["marker_jitter"] == 1.0
     rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     assert any("temporal" in r for r in rows)
+
+
+def test_a_dm_control_task_is_a_lever_world():
+    from benchmarks.world_levers import controllable, world_settings
+
+    assert world_settings("dmc-cheetah-run") == ["env=dmc", "env.domain=cheetah", "env.task=run"]
+    assert world_settings("dmc-ball_in_cup-catch")[1:] == [
+        "env.domain=ball_in_cup",
+        "env.task=catch",
+    ]
+    assert world_settings("reacher-target") == ["env=reacher", "env.draw_target=true"]
+    assert world_settings("wall") == ["env=wall"]
+    assert controllable("dmc-cheetah-run") == "pose" and controllable("wall") == "position"
