@@ -116,7 +116,6 @@ def train_overrides(world: str, objective: str, preset: str) -> list[str]:
         f"model.objective={objective}",
         # The generic recipe for both (a world's own JEPA recipe would change the encoder):
         "model.encoder=cnn",
-        "model.temporal_weight=0",
         "data.marker_jitter=0",
     ]
 

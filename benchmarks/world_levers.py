@@ -100,9 +100,9 @@ def world_settings(world: str) -> list[str]:
     return [f"env={world}"]
 
 
-GENERIC = ["model.encoder=cnn", "model.temporal_weight=0"]
+GENERIC = ["model.encoder=cnn"]
 """Every lever starts from the generic recipe, not from a world's own (point_mass's default,
-``worldmodel.config.WORLD_RECIPES``, is the keypoints-temporal-jitter lever)."""
+``worldmodel.config.WORLD_RECIPES``, is the keypoints-jitter lever)."""
 
 
 def lever_overrides(world: str, lever: str) -> list[str]:

@@ -130,9 +130,9 @@ def test_a_checkpoint_from_before_marker_jitter_reads_as_without_it():
     ("args", "encoder", "temporal"),
     [
         ([], "cnn", 0.0),
-        (["env=point_mass"], "keypoints", 0.1),  # WORLD_RECIPES
-        (["env=point_mass", "model.encoder=cnn"], "cnn", 0.1),  # an override wins, field by field
-        (["env=point_mass", "model.temporal_weight=0"], "keypoints", 0.0),
+        (["env=point_mass"], "keypoints", 0.0),  # WORLD_RECIPES
+        (["env=point_mass", "model.encoder=cnn"], "cnn", 0.0),  # an override wins
+        (["env=point_mass", "model.temporal_weight=0.1"], "keypoints", 0.1),
         (["env=point_mass", "model.objective=reconstruction"], "cnn", 0.0),  # a JEPA recipe
         (["env=wall"], "cnn", 0.0),
     ],
@@ -146,6 +146,6 @@ def test_a_model_config_without_a_world_builds_the_generic_recipe():
     from worldmodel.model import JEPA
 
     jepa = JEPA(ModelConfig(channels=8, embed_dim=16, hidden=32, depth=2), 32, 2)
-    assert jepa.cfg.encoder == "cnn" and jepa.cfg.temporal_weight == 0.0
-    with pytest.raises(ConfigError, match="model.temporal_weight must be >= 0"):
-        ModelConfig(temporal_weight=-1)
+    assert jepa.cfg.encoder == "cnn"
+    with pytest.raises(ConfigError, match="model.encoder='nope' is unknown"):
+        ModelConfig(encoder="nope")

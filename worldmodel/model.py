@@ -130,7 +130,7 @@ class JEPA(nn.Module):
         elif cfg.regularizer == "vicreg":
             parts["vicreg"] = vicreg(flat, cfg.vicreg_std_weight, cfg.vicreg_cov_weight)
             loss = loss + parts["vicreg"]
-        if cfg.temporal_weight:
+        if cfg.temporal_weight > 0:
             parts["temporal"] = temporal_sigreg(z, cfg.sigreg_projections, generator=generator)
             loss = loss + cfg.temporal_weight * parts["temporal"]
         return loss, parts
