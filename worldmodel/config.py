@@ -108,10 +108,10 @@ class DataConfig:
 def world_data(env: EnvConfig, data: DataConfig) -> DataConfig:
     """``data`` with the world's defaults filled in (``data.marker_jitter=None``): jitter in every
     episode not given to hindsight for reacher with its target drawn, in both worlds that show it
-    (``env=reacher env.draw_target=true`` and ``env=dmc env.domain=reacher``); 0 elsewhere. There
-    the default recipe coded the target instead of the arm (within-episode share 0.06-0.10) and
-    jitter fixed it (0.92-0.93, joint-angle probe R² 0.99; README, Results); and point_mass,
-    where it is part of the world's recipe (:data:`WORLD_RECIPES`)."""
+    (``env=reacher env.draw_target=true`` and ``env=dmc env.domain=reacher``), where the default
+    recipe coded the target instead of the arm (within-episode share 0.06-0.10) and jitter fixed
+    it (0.92-0.93, joint-angle probe R² 0.99; README, Results); likewise for point_mass, where it
+    is part of the world's recipe (:data:`WORLD_RECIPES`); 0 elsewhere."""
     if data.marker_jitter is not None:
         return data
     shows_target = (
