@@ -80,6 +80,32 @@ def rollout_errors(
     }
 
 
+def ridge_sums(
+    x_train: np.ndarray,
+    y_train: np.ndarray,
+    x_test: np.ndarray,
+    y_test: np.ndarray,
+    alpha: float = 1e-3,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Fit y = W x + b by ridge regression; per output column of the test set, the residual
+    and the total sum of squares, ``([Y], [Y])``: every R^2 of the fit follows from them."""
+    mu_x, mu_y = x_train.mean(0), y_train.mean(0)
+    xc, yc = x_train - mu_x, y_train - mu_y
+    w = np.linalg.solve(xc.T @ xc + alpha * len(xc) * np.eye(xc.shape[1]), xc.T @ yc)
+    pred = (x_test - mu_x) @ w + mu_y
+    return ((y_test - pred) ** 2).sum(0), ((y_test - y_test.mean(0)) ** 2).sum(0)
+
+
+def r2_total(ss_res: np.ndarray, ss_tot: np.ndarray) -> float:
+    """R^2 over all columns, each weighted by its variance, from :func:`ridge_sums`."""
+    return float(1 - ss_res.sum() / max(ss_tot.sum(), 1e-12))
+
+
+def r2_columns(ss_res: np.ndarray, ss_tot: np.ndarray) -> list[float]:
+    """One R^2 per column, from :func:`ridge_sums`."""
+    return [float(1 - r / max(t, 1e-12)) for r, t in zip(ss_res, ss_tot)]
+
+
 def ridge_r2(
     x_train: np.ndarray,
     y_train: np.ndarray,
@@ -90,15 +116,8 @@ def ridge_r2(
 ) -> float | list[float]:
     """Fit y = W x + b by ridge regression; R^2 on the test set over all output dimensions
     (each weighted by its variance), or with ``per_dim`` one R^2 per output dimension."""
-    mu_x, mu_y = x_train.mean(0), y_train.mean(0)
-    xc, yc = x_train - mu_x, y_train - mu_y
-    w = np.linalg.solve(xc.T @ xc + alpha * len(xc) * np.eye(xc.shape[1]), xc.T @ yc)
-    pred = (x_test - mu_x) @ w + mu_y
-    ss_res = ((y_test - pred) ** 2).sum(0)  # [Y]
-    ss_tot = ((y_test - y_test.mean(0)) ** 2).sum(0)  # [Y]
-    if per_dim:
-        return [float(1 - r / max(t, 1e-12)) for r, t in zip(ss_res, ss_tot)]
-    return float(1 - ss_res.sum() / max(ss_tot.sum(), 1e-12))
+    sums = ridge_sums(x_train, y_train, x_test, y_test, alpha)
+    return r2_columns(*sums) if per_dim else r2_total(*sums)
 
 
 def diagnose(
@@ -127,18 +146,26 @@ def diagnose(
         s_tr = np.stack([np.asarray(dataset.episode(int(e)).states) for e in tr])  # [E, T+1, S]
         s_val = np.stack([np.asarray(dataset.episode(int(e)).states) for e in val])
         out["probe_fit_episodes"] = len(tr)
-        out["probe_r2"] = _probe(z_tr, s_tr, z_val, s_val, state_features, 1)
+        one_frame = _probe_sums(z_tr, s_tr, z_val, s_val, state_features, 1)
+        out["probe_r2"] = {k: r2_total(*v) for k, v in one_frame.items()}
         # What the predictor reads: the last `history` embeddings (velocity needs two frames).
         out["probe_r2_history"] = _probe(z_tr, s_tr, z_val, s_val, state_features, model.history)
         # Which part of a feature is missing (e.g. one joint of several): R^2 per column.
-        out["probe_r2_per_dim"] = _probe(z_tr, s_tr, z_val, s_val, state_features, 1, True)
+        out["probe_r2_per_dim"] = {k: r2_columns(*v) for k, v in one_frame.items()}
     out["collapse_warning"] = collapse_warning(out, model.embed_dim)
     return out
 
 
-def _probe(z_tr, s_tr, z_val, s_val, state_features, k: int, per_dim: bool = False) -> dict:
-    """Ridge-probe R^2 per feature from the concatenated last ``k`` embeddings [E, T+1, D]:
-    ``{feature: R^2}``, or with ``per_dim`` ``{feature: [R^2 of each column]}``."""
+def _probe(z_tr, s_tr, z_val, s_val, state_features, k: int) -> dict[str, float]:
+    """Ridge-probe R^2 per feature from the concatenated last ``k`` embeddings [E, T+1, D]."""
+    sums = _probe_sums(z_tr, s_tr, z_val, s_val, state_features, k)
+    return {k_: r2_total(*v) for k_, v in sums.items()}
+
+
+def _probe_sums(
+    z_tr, s_tr, z_val, s_val, state_features, k: int
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """One ridge probe per feature from the last ``k`` embeddings: ``{feature: ridge_sums}``."""
 
     def windows(z: torch.Tensor, s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         x = torch.cat(
@@ -151,7 +178,7 @@ def _probe(z_tr, s_tr, z_val, s_val, state_features, k: int, per_dim: bool = Fal
     f_tr, f_val = state_features(st_tr), state_features(st_val)
     # Features constant on the held-out frames (e.g. a target never drawn) have no R^2.
     return {
-        k_: ridge_r2(x_tr, f_tr[k_], x_val, f_val[k_], per_dim=per_dim)
+        k_: ridge_sums(x_tr, f_tr[k_], x_val, f_val[k_])
         for k_ in f_tr
         if f_val[k_].var(0).sum() > 1e-10
     }
