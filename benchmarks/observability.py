@@ -21,6 +21,12 @@ A probe of the embedding can only read what the frames show. This measures, for 
   any pixel between neighbouring frames (median and max over the steps): small and even
   means the frames move smoothly; rare large jumps mean a sub-pixel motion is invisible
   between them (point_mass's revision 1);
+- ``probe_ceiling``: the highest R^2 a probe of the world's controllable state can reach from
+  frames that show a coordinate only modulo a period (a hinge found the same after a half turn
+  in at least ``HIDDEN_SHARE`` of states: pi; a slide joint with a period): each column that
+  depends on such a coordinate scores its conditional mean given what the frames show, every
+  other column counts as read exactly. An estimate: it assumes nothing else in the frame tells
+  the hidden part;
 - ``render_ms``: median time to render one frame of a given state;
 - ``without_supersampling``: for a world drawn supersampled (``GoalEnv.supersample``), the
   sweep and the render time again with one sample a pixel: what supersampling buys and costs.
@@ -44,6 +50,13 @@ from worldmodel.runtime.errors import InputError
 
 SAME_LEVELS = 2
 """Frames whose pixels all differ by at most this many levels of 255 count as the same."""
+
+HIDDEN_SHARE = 0.9
+"""A hinge whose frame stays the same after a half turn in at least this share of the sampled
+states shows its angle only modulo pi (``probe_ceiling``)."""
+
+CEILING_BINS = 100
+"""Bins per hidden coordinate (of its value modulo the period) for ``probe_ceiling``."""
 
 
 def policy_episodes(env, cfg: CollectConfig, episodes: int, seed: int) -> np.ndarray:
@@ -79,16 +92,10 @@ def scales(features: np.ndarray) -> dict:
 def half_turns(env, states: np.ndarray) -> dict[str, float]:
     """Per hinge joint (by name): share of ``states`` [N, S] whose frame stays the same when
     the joint turns by pi."""
-    import mujoco
-
     from envs.dmc import hinge_qpos_indices
 
-    model = env.physics.model
-    hinges = hinge_qpos_indices(model)
-    names = {
-        int(model.jnt_qposadr[j]): mujoco.mj_id2name(model.ptr, mujoco.mjtObj.mjOBJ_JOINT, j)
-        for j in range(model.njnt)
-    }
+    hinges = hinge_qpos_indices(env.physics.model)
+    names = {q: name for name, q in joint_qpos(env).items()}
     out = {}
     for q in hinges:
         same = 0
@@ -98,7 +105,7 @@ def half_turns(env, states: np.ndarray) -> dict[str, float]:
             a = env.render_state(state).astype(np.int16)
             b = env.render_state(turned).astype(np.int16)
             same += int(np.abs(a - b).max() <= SAME_LEVELS)
-        out[names.get(int(q)) or f"qpos{q}"] = same / len(states)
+        out[names[int(q)]] = same / len(states)
     return out
 
 
@@ -126,6 +133,73 @@ def slide_periods(env, states: np.ndarray, step: float, most: float) -> dict[str
                 out[name] = round(k * step, 6)
                 break
     return out
+
+
+def joint_qpos(env) -> dict[str, int]:
+    """qpos index of each joint, by name (unnamed joints as ``qpos<i>``)."""
+    import mujoco
+
+    model = env.physics.model
+    out = {}
+    for j in range(model.njnt):
+        q = int(model.jnt_qposadr[j])
+        out[mujoco.mj_id2name(model.ptr, mujoco.mjtObj.mjOBJ_JOINT, j) or f"qpos{q}"] = q
+    return out
+
+
+def hidden_periods(
+    qpos_of: dict[str, int], half: dict[str, float], slides: dict[str, float | None]
+) -> dict[str, tuple[int, float]]:
+    """Joints the frames show only modulo a period: name -> (qpos index, period), from the
+    ``half_turns`` shares (pi where at least ``HIDDEN_SHARE``) and the ``slide_periods``."""
+    out = {name: (qpos_of[name], float(np.pi)) for name, s in half.items() if s >= HIDDEN_SHARE}
+    out.update({name: (qpos_of[name], float(p)) for name, p in slides.items() if p})
+    return out
+
+
+def probe_ceiling(
+    features_of, states: np.ndarray, feature: str, hidden: dict[str, tuple[int, float]]
+) -> dict:
+    """The highest R^2 a linear probe of ``feature`` can reach on ``states`` [N, S] from an
+    embedding that codes everything the frames show, when they show each ``hidden`` coordinate
+    (name -> (state index, period)) only modulo its period. A column that changes when a hidden
+    coordinate moves by its period is scored by its mean within bins of the coordinates it
+    depends on, taken modulo their periods (``CEILING_BINS`` each); every other column counts as
+    read exactly. ``features_of``: states [N, S] -> {name: [N, k]} (``env.state_features``)."""
+    from worldmodel.diagnostics import r2_columns, r2_total
+
+    values = features_of(states)[feature]  # [N, k]
+    tot = ((values - values.mean(0)) ** 2).sum(0)
+    res = np.zeros_like(tot)
+    depends: dict[str, np.ndarray] = {}
+    for name, (q, period) in hidden.items():
+        moved = states.copy()
+        moved[:, q] += period
+        depends[name] = np.abs(features_of(moved)[feature] - values).max(0) > 1e-9  # [k]
+    for col in range(values.shape[1]):
+        names = [name for name in hidden if depends[name][col]]
+        if not names:
+            continue
+        cells = np.zeros(len(states), np.int64)
+        for name in names:
+            q, period = hidden[name]
+            b = np.minimum(
+                (np.mod(states[:, q], period) / period * CEILING_BINS).astype(int), CEILING_BINS - 1
+            )
+            cells = cells * CEILING_BINS + b
+        _, cell = np.unique(cells, return_inverse=True)
+        mean = np.bincount(cell, values[:, col]) / np.bincount(cell)
+        res[col] = ((values[:, col] - mean[cell]) ** 2).sum()
+    return {
+        "feature": feature,
+        "hidden": {name: period for name, (_, period) in hidden.items()},
+        "ceiling": r2_total(res, tot),
+        "ceiling_per_column": r2_columns(res, tot),
+        "hidden_columns": [
+            c for c in range(values.shape[1]) if any(d[c] for d in depends.values())
+        ],
+        "states": len(states),
+    }
 
 
 def sweep(env, state: np.ndarray, joint: int, delta: float, steps: int) -> dict:
@@ -180,14 +254,19 @@ def measure(
         nq = env.physics.model.nq
         if not 0 <= joint < nq:
             raise InputError(f"--joint {joint} is not a qpos index of {key} (0..{nq - 1})")
+        half = half_turns(env, picked)
+        slides = slide_periods(env, picked[:5], period_step, period_max)
+        hidden = hidden_periods(joint_qpos(env), half, slides)
+        flat = states.reshape(-1, states.shape[-1])
         out = {
             "world": key,
             "overrides": overrides,
             "episodes": episodes,
             "feature": feature,
             "scales": scales(features[feature].reshape(*states.shape[:2], -1)),
-            "half_turns": half_turns(env, picked),
-            "slide_periods": slide_periods(env, picked[:5], period_step, period_max),
+            "half_turns": half,
+            "slide_periods": slides,
+            "probe_ceiling": probe_ceiling(env.state_features, flat, feature, hidden),
             "sweep": sweep(env, states[0, 0], joint, delta, steps),
             "render_ms": render_ms(env, picked),
             "image_size": cfg.env.image_size,
@@ -259,6 +338,15 @@ def summary(out: dict) -> str:
     for name, period in out["slide_periods"].items():
         seen = f"the same frame after a shift of {period}" if period else "no repeat found"
         lines.append(f"slide {name}: {seen}")
+    ceiling = out["probe_ceiling"]
+    lines.append(
+        f"probe ceiling of {ceiling['feature']}: R^2 {ceiling['ceiling']:.3f} "
+        + (
+            f"(hidden modulo a period: {', '.join(ceiling['hidden'])})"
+            if ceiling["hidden"]
+            else "(nothing hidden found)"
+        )
+    )
     return "\n".join(lines)
 
 
