@@ -258,7 +258,8 @@ def measure(
         slides = slide_periods(env, picked[:5], period_step, period_max)
         hidden = hidden_periods(joint_qpos(env), half, slides)
         flat = states.reshape(-1, states.shape[-1])
-        out = {
+        supersample = getattr(env, "supersample", 1)
+        out: dict = {
             "world": key,
             "overrides": overrides,
             "episodes": episodes,
@@ -270,9 +271,9 @@ def measure(
             "sweep": sweep(env, states[0, 0], joint, delta, steps),
             "render_ms": render_ms(env, picked),
             "image_size": cfg.env.image_size,
-            "supersample": getattr(env, "supersample", 1),
+            "supersample": supersample,
         }
-        if out["supersample"] > 1:
+        if supersample > 1:
             env.supersample = 1  # the offscreen buffer stays big enough
             out["without_supersampling"] = {
                 "sweep": sweep(env, states[0, 0], joint, delta, steps),
