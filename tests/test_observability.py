@@ -16,11 +16,11 @@ def test_finger_spinner_looks_the_same_after_a_half_turn_and_reacher_does_not():
     """finger's spinner is drawn symmetric under a half turn (its angle shows only modulo pi),
     reacher's arm is not: the measurement must tell them apart."""
     finger = observability.measure(
-        ["env=dmc", "env.domain=finger", "env.task=spin", *SMALL], 1, 0, 0.01, 2
+        ["env=dmc", "env.domain=finger", "env.task=spin", *SMALL], 2, 0, 0.01, 2
     )
     assert finger["half_turns"]["hinge"] == 1.0
     assert finger["half_turns"]["proximal"] == 0.0
-    reacher = observability.measure(["env=reacher", *SMALL], 1, 0, 0.01, 2)
+    reacher = observability.measure(["env=reacher", *SMALL], 2, 0, 0.01, 2)
     assert set(reacher["half_turns"]) == {"shoulder", "wrist"}
     assert max(reacher["half_turns"].values()) == 0.0
 
@@ -43,6 +43,23 @@ def test_point_mass_scales_and_sweep_are_measured(tmp_path):
     assert plain["render_ms"] > 0 and plain["sweep"]["steps"] == 3
 
 
+def test_cheetah_floor_ends_behind_its_start():
+    """The floor repeats every 2 m but ends 2 m behind the start: a cheetah 1.5 m behind shows
+    where it is, one ahead does not."""
+    from envs import make
+
+    env = make("dmc", domain="cheetah", task="run", image_size=32)
+    try:
+        env.reset(seed=0)
+        states = np.repeat(env.get_sim_state()[None], 3, axis=0)
+        states[:, 0] = [-1.5, 0.5, 1.0]
+        found = observability.slide_periods(env, states, 0.5, 2.0)
+    finally:
+        env.close()
+    assert found["rootx"]["period"] == 2.0
+    assert found["rootx"]["share"] == pytest.approx(2 / 3)
+
+
 def test_a_joint_outside_the_world_is_refused():
     with pytest.raises(Exception, match="--joint 9 is not a qpos index of point_mass"):
         observability.measure(["env=point_mass", *SMALL], 1, 9, 0.01, 2)
@@ -52,41 +69,48 @@ def test_cheetah_position_repeats_with_its_floor_and_point_mass_does_not():
     """cheetah's camera follows its torso, so its x shows only through the floor's pattern,
     which repeats every 2 m; point_mass's fixed camera sees every position."""
     cheetah = observability.measure(
-        ["env=dmc", "env.domain=cheetah", "env.task=run", *SMALL], 1, 0, 0.01, 1, 0.5, 2.0
+        ["env=dmc", "env.domain=cheetah", "env.task=run", *SMALL], 2, 0, 0.01, 1, 0.5, 2.0
     )
-    assert cheetah["slide_periods"]["rootx"] == 2.0
-    assert cheetah["slide_periods"]["rootz"] is None
-    point_mass = observability.measure(["env=point_mass", *SMALL], 1, 0, 0.01, 1, 0.1, 0.3)
-    assert point_mass["slide_periods"] == {"root_x": None, "root_y": None}
+    # at the start the floor is seen modulo 2 m, so x is hidden there (at 32 px, 2 x 7 states)
+    assert cheetah["modulo_r2"]["hidden"] == {"rootx": 2.0}
+    assert cheetah["slide_periods"]["rootx"]["period"] == 2.0
+    assert cheetah["slide_periods"]["rootz"] == {"period": None, "share": 0.0}
+    point_mass = observability.measure(["env=point_mass", *SMALL], 2, 0, 0.01, 1, 0.1, 0.3)
+    nothing = {"period": None, "share": 0.0}
+    assert point_mass["slide_periods"] == {"root_x": nothing, "root_y": nothing}
 
 
-def test_probe_ceiling_matches_a_hand_computed_case():
+def test_modulo_r2_matches_a_hand_computed_case():
     """x uniform on [-2, 2) seen modulo 2: x is the phase or the phase - 2, equally likely, so
     the best guess errs by 1 everywhere; R^2 = 1 - 1 / Var(x) = 1 - 1 / (4/3) = 0.25. A column
     that does not depend on x counts as read exactly."""
     rng = np.random.default_rng(0)
-    states = np.stack([rng.uniform(-2, 2, 40000), rng.normal(size=40000)], 1)  # [N, 2]
-    out = observability.probe_ceiling(lambda s: {"both": s.copy()}, states, "both", {"x": (0, 2.0)})
-    assert out["ceiling_per_column"][0] == pytest.approx(0.25, abs=0.02)
-    assert out["ceiling_per_column"][1] == 1.0 and out["hidden_columns"] == [0]
-    weight = states[:, 0].var() / states.var(0).sum()
-    assert out["ceiling"] == pytest.approx(1 - 0.75 * weight, abs=0.02)
+    states = np.stack([rng.uniform(-2, 2, (400, 50)), rng.normal(size=(400, 50))], -1)
+    out = observability.modulo_r2(lambda s: {"both": s.copy()}, states, "both", {"x": (0, 2.0)})
+    assert out["r2_per_column"][0] == pytest.approx(0.25, abs=0.02)
+    assert out["r2_per_column"][1] == 1.0 and out["hidden_columns"] == [0]
+    weight = states[..., 0].var() / states.reshape(-1, 2).var(0).sum()
+    assert out["r2"] == pytest.approx(1 - 0.75 * weight, abs=0.02)
     # nothing hidden: every column is read
-    assert observability.probe_ceiling(lambda s: {"both": s}, states, "both", {})["ceiling"] == 1
+    assert observability.modulo_r2(lambda s: {"both": s}, states, "both", {})["r2"] == 1
+    # an episode constant is scored on held-out episodes, so its 400 values, one per episode,
+    # buy no free fit: at most the 0.25 above (a fit on the same episodes would score more)
+    constant = np.repeat(rng.uniform(-2, 2, (400, 1, 1)), 50, axis=1)  # [E, T, 1]
+    held_out = observability.modulo_r2(lambda s: {"x": s}, constant, "x", {"x": (0, 2.0)})
+    assert held_out["r2"] < 0.27
 
 
-def test_finger_probe_ceiling_loses_the_spinner_and_point_mass_loses_nothing():
+def test_finger_loses_the_spinner_modulo_pi_and_point_mass_loses_nothing():
     finger = observability.measure(
         ["env=dmc", "env.domain=finger", "env.task=spin", *SMALL], 2, 0, 0.01, 1
     )
-    ceiling = finger["probe_ceiling"]
-    assert ceiling["feature"] == "pose" and set(ceiling["hidden"]) == {"hinge"}
-    assert ceiling["hidden"]["hinge"] == pytest.approx(np.pi)
+    mod = finger["modulo_r2"]
+    assert mod["feature"] == "pose" and set(mod["hidden"]) == {"hinge"}
+    assert mod["hidden"]["hinge"] == pytest.approx(np.pi)
     # pose is [sin, cos] of (proximal, distal, spinner): only the spinner's columns can fall short
-    assert ceiling["hidden_columns"] == [2, 5]
-    assert 0 < ceiling["ceiling"] < 1
-    assert [c for c, r2 in enumerate(ceiling["ceiling_per_column"]) if r2 < 1] == [2, 5]
-    point_mass = observability.measure(["env=point_mass", *SMALL], 1, 0, 0.01, 1, 0.1, 0.3)
-    assert point_mass["probe_ceiling"]["ceiling"] == 1.0
-    assert point_mass["probe_ceiling"]["hidden"] == {}
-    assert point_mass["probe_ceiling"]["hidden_columns"] == []
+    assert mod["hidden_columns"] == [2, 5]
+    assert [c for c, r2 in enumerate(mod["r2_per_column"]) if r2 < 1] == [2, 5]
+    point_mass = observability.measure(["env=point_mass", *SMALL], 2, 0, 0.01, 1, 0.1, 0.3)
+    assert point_mass["modulo_r2"]["r2"] == 1.0
+    assert point_mass["modulo_r2"]["hidden"] == {}
+    assert point_mass["modulo_r2"]["hidden_columns"] == []
