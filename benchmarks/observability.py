@@ -52,6 +52,9 @@ from worldmodel.runtime.errors import InputError
 SAME_LEVELS = 2
 """Frames whose pixels all differ by at most this many levels of 255 count as the same."""
 
+PICKED = 20
+"""States, evenly spaced over all episodes and steps, on which frames are compared."""
+
 HIDDEN_SHARE = 0.9
 """A hinge whose frame stays the same after a half turn in at least this share of the sampled
 states shows its angle only modulo pi (``modulo_r2``)."""
@@ -273,7 +276,8 @@ def measure(
         features = env.state_features(states.reshape(-1, states.shape[-1]))
         if feature not in features:
             raise InputError(f"{key} has no state feature {feature!r}; it has {sorted(features)}")
-        picked = states[:, :: max(1, states.shape[1] // 4)].reshape(-1, states.shape[-1])[:20]
+        flat = states.reshape(-1, states.shape[-1])
+        picked = flat[np.linspace(0, len(flat) - 1, min(PICKED, len(flat))).astype(int)]
         nq = env.physics.model.nq
         if not 0 <= joint < nq:
             raise InputError(f"--joint {joint} is not a qpos index of {key} (0..{nq - 1})")
