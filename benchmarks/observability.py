@@ -56,8 +56,9 @@ PICKED = 20
 """States, evenly spaced over all episodes and steps, on which frames are compared."""
 
 HIDDEN_SHARE = 0.9
-"""A hinge whose frame stays the same after a half turn in at least this share of the sampled
-states shows its angle only modulo pi (``modulo_r2``)."""
+"""A joint whose frame stays the same after a half turn (hinge) or a shift by its period
+(slide) in at least this share of the sampled states counts as shown only modulo that period
+(``modulo_r2``)."""
 
 MODULO_BINS = 50
 """Bins per hidden coordinate (of its value modulo the period) for ``modulo_r2``."""
@@ -323,8 +324,10 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--period-max", type=float, default=4.0, help="slide period search")
     parser.add_argument("--out", help="output path (default benchmarks/results/observability/)")
     args = parser.parse_args(argv)
-    if args.episodes < 2 or args.steps < 1:
-        parser.error("--episodes must be at least 2 (modulo_r2 holds half out) and --steps 1")
+    if args.episodes < 2:
+        parser.error("--episodes must be at least 2 (modulo_r2 scores held-out episodes)")
+    if args.steps < 1:
+        parser.error("--steps must be at least 1")
     if not 0 < args.period_step <= args.period_max:
         parser.error("--period-step must be > 0 and at most --period-max")
     out = measure(
