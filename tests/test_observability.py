@@ -114,3 +114,9 @@ def test_finger_loses_the_spinner_modulo_pi_and_point_mass_loses_nothing():
     assert point_mass["modulo_r2"]["r2"] == 1.0
     assert point_mass["modulo_r2"]["hidden"] == {}
     assert point_mass["modulo_r2"]["hidden_columns"] == []
+
+
+def test_one_episode_is_refused_with_the_fix(capsys):
+    with pytest.raises(SystemExit):
+        observability.main(["env=point_mass", "--episodes", "1"])
+    assert "--episodes must be at least 2" in capsys.readouterr().err
