@@ -97,20 +97,20 @@ def scales(features: np.ndarray) -> dict:
 def half_turns(env, states: np.ndarray) -> dict[str, float]:
     """Per hinge joint (by name): share of ``states`` [N, S] whose frame stays the same when
     the joint turns by pi."""
-    from envs.dmc import hinge_qpos_indices
+    import mujoco
 
-    hinges = hinge_qpos_indices(env.physics.model)
-    names = {q: name for name, q in joint_qpos(env).items()}
+    hinges = joint_qpos(env, mujoco.mjtJoint.mjJNT_HINGE)
+    frames = [env.render_state(state).astype(np.int16) for state in states] if hinges else []
     out = {}
-    for q in hinges:
+    for name, q in hinges.items():
         same = 0
-        for state in states:
+        for state, frame in zip(states, frames):
             turned = state.copy()
             turned[q] += np.pi
-            a = env.render_state(state).astype(np.int16)
-            b = env.render_state(turned).astype(np.int16)
-            same += int(np.abs(a - b).max() <= SAME_LEVELS)
-        out[names[int(q)]] = same / len(states)
+            same += int(
+                np.abs(env.render_state(turned).astype(np.int16) - frame).max() <= SAME_LEVELS
+            )
+        out[name] = same / len(states)
     return out
 
 
@@ -121,14 +121,10 @@ def slide_periods(env, states: np.ndarray, step: float, most: float) -> dict[str
     its start); the period is None where no shift does."""
     import mujoco
 
-    model = env.physics.model
+    slides = joint_qpos(env, mujoco.mjtJoint.mjJNT_SLIDE)
+    frames = [env.render_state(state).astype(np.int16) for state in states] if slides else []
     out: dict[str, dict] = {}
-    for j in range(model.njnt):
-        if model.jnt_type[j] != mujoco.mjtJoint.mjJNT_SLIDE:
-            continue
-        q = int(model.jnt_qposadr[j])
-        name = mujoco.mj_id2name(model.ptr, mujoco.mjtObj.mjOBJ_JOINT, j) or f"qpos{q}"
-        frames = [env.render_state(state).astype(np.int16) for state in states]
+    for name, q in slides.items():
         out[name] = {"period": None, "share": 0.0}
         for k in range(1, int(round(most / step)) + 1):
             same = differ = 0
@@ -147,13 +143,16 @@ def slide_periods(env, states: np.ndarray, step: float, most: float) -> dict[str
     return out
 
 
-def joint_qpos(env) -> dict[str, int]:
-    """qpos index of each joint, by name (unnamed joints as ``qpos<i>``)."""
+def joint_qpos(env, kind=None) -> dict[str, int]:
+    """qpos index of each joint, or of each joint of one ``mjtJoint`` kind, by name (unnamed
+    joints as ``qpos<i>``)."""
     import mujoco
 
     model = env.physics.model
     out = {}
     for j in range(model.njnt):
+        if kind is not None and model.jnt_type[j] != kind:
+            continue
         q = int(model.jnt_qposadr[j])
         out[mujoco.mj_id2name(model.ptr, mujoco.mjtObj.mjOBJ_JOINT, j) or f"qpos{q}"] = q
     return out
@@ -274,10 +273,10 @@ def measure(
     env = make(cfg.env.name, **env_kwargs(cfg.env))
     try:
         states = policy_episodes(env, cfg, episodes, cfg.seed)  # [E, T+1, S]
-        features = env.state_features(states.reshape(-1, states.shape[-1]))
+        flat = states.reshape(-1, states.shape[-1])
+        features = env.state_features(flat)
         if feature not in features:
             raise InputError(f"{key} has no state feature {feature!r}; it has {sorted(features)}")
-        flat = states.reshape(-1, states.shape[-1])
         picked = flat[np.linspace(0, len(flat) - 1, min(PICKED, len(flat))).astype(int)]
         nq = env.physics.model.nq
         if not 0 <= joint < nq:
