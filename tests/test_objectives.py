@@ -125,3 +125,29 @@ def test_probe_per_dim_names_the_column_the_embedding_leaves_out():
     first, second = ridge_r2(z[tr], state[tr], z[te], state[te], per_dim=True)
     assert 0.4 < whole < 0.6, whole
     assert first > 0.99 and abs(second) < 0.05, (first, second)
+
+
+def test_quadratic_probe_reads_a_state_the_embedding_codes_nonlinearly():
+    """A state that is the product of two embedding directions (each coded linearly, beside 62
+    of noise) has no linear read at all, and the quadratic probe reads it; a state coded
+    linearly reads the same in both (the quadratic inputs include the components)."""
+    from worldmodel.diagnostics import _probe_sums, quadratic_features, r2_total
+
+    rng = np.random.default_rng(0)
+
+    def episodes(n: int) -> tuple[torch.Tensor, np.ndarray]:
+        z = rng.normal(size=(n, 20, 64))  # [E, T, D]
+        states = np.stack([z[..., 0] * z[..., 1], z[..., 2]], axis=-1)  # [E, T, 2]
+        return torch.from_numpy(z).float(), states
+
+    def features(states: np.ndarray) -> dict[str, np.ndarray]:
+        return {"product": states[:, :1], "linear": states[:, 1:]}
+
+    train, val = episodes(150), episodes(30)
+    linear = {k: r2_total(*v) for k, v in _probe_sums(*train, *val, features, 1).items()}
+    quad = _probe_sums(*train, *val, features, 1, lambda a, b: quadratic_features(a, b, 64))
+    quadratic = {k: r2_total(*v) for k, v in quad.items()}
+    assert abs(linear["product"]) < 0.05 and quadratic["product"] > 0.95, (linear, quadratic)
+    assert linear["linear"] > 0.99 and quadratic["linear"] > 0.98, (linear, quadratic)
+    x_tr, x_te = quadratic_features(rng.normal(size=(500, 40)), rng.normal(size=(7, 40)))
+    assert x_tr.shape == (500, 32 + 32 * 33 // 2) and x_te.shape == (7, x_tr.shape[1])

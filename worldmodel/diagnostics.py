@@ -3,7 +3,9 @@
 - embedding statistics: per-dimension standard deviation, effective rank, and the share of
   embedding variance that lies *within* episodes (near 0 = the encoder ignores what moves);
 - open-loop latent prediction error at horizons 1..K next to the copy-the-last-embedding baseline;
-- linear-probe R^2 from embedding to privileged state features (ridge fit on training episodes).
+- linear-probe R^2 from embedding to privileged state features (ridge fit on training episodes),
+  and beside it a quadratic probe's, which tells a state the embedding leaves out from one it
+  codes nonlinearly.
 """
 
 from __future__ import annotations
@@ -16,6 +18,10 @@ import torch
 from worldmodel.data import EpisodeDataset
 from worldmodel.model import WorldModel
 from worldmodel.objectives import effective_rank, within_episode_share
+
+QUADRATIC_COMPONENTS = 32
+"""Principal components of the embedding whose pairwise products the quadratic probe adds
+(32 give 32 + 528 features, whatever the embedding's width)."""
 
 
 @torch.no_grad()
@@ -152,6 +158,10 @@ def diagnose(
         out["probe_r2_history"] = _probe(z_tr, s_tr, z_val, s_val, state_features, model.history)
         # Which part of a feature is missing (e.g. one joint of several): R^2 per column.
         out["probe_r2_per_dim"] = {k: r2_columns(*v) for k, v in one_frame.items()}
+        # Coded, but not linearly? SIGReg shapes the embedding's marginals toward a Gaussian,
+        # which can bend a state that is spread evenly (README, "Each world's recipe").
+        quad = _probe_sums(z_tr, s_tr, z_val, s_val, state_features, 1, quadratic_features)
+        out["probe_r2_quadratic"] = {k: r2_total(*v) for k, v in quad.items()}
     out["collapse_warning"] = collapse_warning(out, model.embed_dim)
     return out
 
@@ -162,10 +172,36 @@ def _probe(z_tr, s_tr, z_val, s_val, state_features, k: int) -> dict[str, float]
     return {k_: r2_total(*v) for k_, v in sums.items()}
 
 
+def quadratic_features(
+    x_train: np.ndarray, x_test: np.ndarray, components: int = QUADRATIC_COMPONENTS
+) -> tuple[np.ndarray, np.ndarray]:
+    """Inputs of the quadratic probe: ``[N, D]`` -> ``[N, c + c(c+1)/2]``, the top ``c =
+    min(components, D)`` principal components of the training rows scaled to unit variance,
+    then every product of two of them (squares included). Fit on ``x_train`` only."""
+    mu = x_train.mean(0)
+    _, sv, vt = np.linalg.svd(x_train - mu, full_matrices=False)
+    c = min(components, vt.shape[0])
+    scale = np.maximum(sv[:c] / np.sqrt(max(len(x_train) - 1, 1)), 1e-8)
+    iu = np.triu_indices(c)
+
+    def expand(x: np.ndarray) -> np.ndarray:
+        p = (x - mu) @ vt[:c].T / scale  # [N, c]
+        return np.concatenate([p, (p[:, :, None] * p[:, None, :])[:, iu[0], iu[1]]], axis=1)
+
+    return expand(x_train), expand(x_test)
+
+
 def _probe_sums(
-    z_tr, s_tr, z_val, s_val, state_features, k: int
+    z_tr,
+    s_tr,
+    z_val,
+    s_val,
+    state_features,
+    k: int,
+    transform: Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]] | None = None,
 ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """One ridge probe per feature from the last ``k`` embeddings: ``{feature: ridge_sums}``."""
+    """One ridge probe per feature from the last ``k`` embeddings: ``{feature: ridge_sums}``;
+    ``transform`` maps the (train, test) inputs first (e.g. :func:`quadratic_features`)."""
 
     def windows(z: torch.Tensor, s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         x = torch.cat(
@@ -175,6 +211,8 @@ def _probe_sums(
 
     x_tr, st_tr = windows(z_tr, s_tr)
     x_val, st_val = windows(z_val, s_val)
+    if transform is not None:
+        x_tr, x_val = transform(x_tr, x_val)
     f_tr, f_val = state_features(st_tr), state_features(st_val)
     # Features constant on the held-out frames (e.g. a target never drawn) have no R^2.
     return {
@@ -213,6 +251,11 @@ def headline(stats: dict) -> str:
         parts.append(
             "from the history: "
             + ", ".join(f"{k} {v:.2f}" for k, v in stats["probe_r2_history"].items())
+        )
+    if stats.get("probe_r2_quadratic"):
+        parts.append(
+            "quadratic probe: "
+            + ", ".join(f"{k} {v:.2f}" for k, v in stats["probe_r2_quadratic"].items())
         )
     line = "; ".join(parts)
     if stats.get("collapse_warning"):
