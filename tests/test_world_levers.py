@@ -155,6 +155,7 @@ def test_point_mass_default_recipe_trains_end_to_end(tmp_path, cache):
     probe = json.loads((run_dir / "probe.json").read_text())
     assert "position" in probe["probe_r2_per_dim"]
     assert -10 < probe["probe_r2_quadratic"]["position"] <= 1
+    assert len(probe["probe_r2_quadratic_per_dim"]["position"]) == 2
 
 
 def test_a_dm_control_task_is_a_lever_world():

@@ -162,6 +162,7 @@ def diagnose(
         # which can bend a state that is spread evenly (README, "Each world's recipe").
         quad = _probe_sums(z_tr, s_tr, z_val, s_val, state_features, 1, quadratic_features)
         out["probe_r2_quadratic"] = {k: r2_total(*v) for k, v in quad.items()}
+        out["probe_r2_quadratic_per_dim"] = {k: r2_columns(*v) for k, v in quad.items()}
     out["collapse_warning"] = collapse_warning(out, model.embed_dim)
     return out
 
