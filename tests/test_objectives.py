@@ -151,3 +151,13 @@ def test_quadratic_probe_reads_a_state_the_embedding_codes_nonlinearly():
     assert linear["linear"] > 0.99 and quadratic["linear"] > 0.98, (linear, quadratic)
     x_tr, x_te = quadratic_features(rng.normal(size=(500, 40)), rng.normal(size=(7, 40)))
     assert x_tr.shape == (500, 32 + 32 * 33 // 2) and x_te.shape == (7, x_tr.shape[1])
+
+
+def test_quadratic_probe_takes_fewer_components_on_few_frames():
+    from worldmodel.diagnostics import quadratic_components
+
+    assert quadratic_components(30_000, 64) == 32  # 560 inputs, 53 frames each
+    assert quadratic_components(30_000, 8) == 8
+    c = quadratic_components(400, 64)
+    assert 0 < c < 32 and (c + c * (c + 1) // 2) * 10 <= 400
+    assert quadratic_components(15, 64) == 0

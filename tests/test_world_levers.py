@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 import envs
@@ -154,7 +155,9 @@ def test_point_mass_default_recipe_trains_end_to_end(tmp_path, cache):
     assert cfg["data"]["marker_jitter"] == 1.0
     probe = json.loads((run_dir / "probe.json").read_text())
     assert "position" in probe["probe_r2_per_dim"]
-    assert -10 < probe["probe_r2_quadratic"]["position"] <= 1
+    # A handful of frames: the number means nothing here, only that the probe ran on them.
+    assert probe["probe_quadratic_components"] >= 1
+    assert np.isfinite(probe["probe_r2_quadratic"]["position"])
     assert len(probe["probe_r2_quadratic_per_dim"]["position"]) == 2
 
 

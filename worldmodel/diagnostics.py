@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 
 import numpy as np
 import torch
@@ -22,6 +23,9 @@ from worldmodel.objectives import effective_rank, within_episode_share
 QUADRATIC_COMPONENTS = 32
 """Principal components of the embedding whose pairwise products the quadratic probe adds
 (32 give 32 + 528 features, whatever the embedding's width)."""
+ROWS_PER_QUADRATIC_FEATURE = 10
+"""Training frames the quadratic probe needs per input; with fewer frames it uses fewer
+components (a small data set, as in the debug preset, would otherwise be fit by chance)."""
 
 
 @torch.no_grad()
@@ -160,9 +164,13 @@ def diagnose(
         out["probe_r2_per_dim"] = {k: r2_columns(*v) for k, v in one_frame.items()}
         # Coded, but not linearly? SIGReg shapes the embedding's marginals toward a Gaussian,
         # which can bend a state that is spread evenly (README, "Each world's recipe").
-        quad = _probe_sums(z_tr, s_tr, z_val, s_val, state_features, 1, quadratic_features)
-        out["probe_r2_quadratic"] = {k: r2_total(*v) for k, v in quad.items()}
-        out["probe_r2_quadratic_per_dim"] = {k: r2_columns(*v) for k, v in quad.items()}
+        c = quadratic_components(z_tr.shape[0] * z_tr.shape[1], z_tr.shape[-1])
+        if c > 0:
+            expand = partial(quadratic_features, components=c)
+            quad = _probe_sums(z_tr, s_tr, z_val, s_val, state_features, 1, expand)
+            out["probe_quadratic_components"] = c
+            out["probe_r2_quadratic"] = {k: r2_total(*v) for k, v in quad.items()}
+            out["probe_r2_quadratic_per_dim"] = {k: r2_columns(*v) for k, v in quad.items()}
     out["collapse_warning"] = collapse_warning(out, model.embed_dim)
     return out
 
@@ -171,6 +179,16 @@ def _probe(z_tr, s_tr, z_val, s_val, state_features, k: int) -> dict[str, float]
     """Ridge-probe R^2 per feature from the concatenated last ``k`` embeddings [E, T+1, D]."""
     sums = _probe_sums(z_tr, s_tr, z_val, s_val, state_features, k)
     return {k_: r2_total(*v) for k_, v in sums.items()}
+
+
+def quadratic_components(rows: int, width: int) -> int:
+    """Principal components for the quadratic probe of ``rows`` training frames of a
+    ``width``-d embedding: at most :data:`QUADRATIC_COMPONENTS` and ``width``, and few enough
+    that each input has :data:`ROWS_PER_QUADRATIC_FEATURE` frames; 0 = too few frames."""
+    c = min(QUADRATIC_COMPONENTS, width)
+    while c > 0 and (c + c * (c + 1) // 2) * ROWS_PER_QUADRATIC_FEATURE > rows:
+        c -= 1
+    return c
 
 
 def quadratic_features(
