@@ -127,25 +127,30 @@ def test_a_checkpoint_from_before_marker_jitter_reads_as_without_it():
 
 
 @pytest.mark.parametrize(
-    ("args", "encoder", "temporal"),
+    ("args", "encoder", "temporal", "sigreg"),
     [
-        ([], "cnn", 0.0),
-        (["env=point_mass"], "keypoints", 0.0),  # WORLD_RECIPES
-        (["env=point_mass", "model.encoder=cnn"], "cnn", 0.0),  # an override wins
-        (["env=point_mass", "model.temporal_weight=0.1"], "keypoints", 0.1),
-        (["env=point_mass", "model.objective=reconstruction"], "cnn", 0.0),  # a JEPA recipe
-        (["env=wall"], "cnn", 0.0),
+        ([], "cnn", 0.0, 0.1),
+        (["env=point_mass"], "keypoints", 0.0, 0.03),  # WORLD_RECIPES
+        (["env=point_mass", "model.encoder=cnn"], "cnn", 0.0, 0.03),  # an override wins
+        (["env=point_mass", "model.sigreg_weight=0.1"], "keypoints", 0.0, 0.1),
+        (["env=point_mass", "model.temporal_weight=0.1"], "keypoints", 0.1, 0.03),
+        (["env=point_mass", "model.objective=reconstruction"], "cnn", 0.0, 0.1),  # JEPA's only
+        (["env=wall"], "cnn", 0.0, 0.1),
     ],
 )
-def test_model_defaults_follow_the_world_recipe(args, encoder, temporal):
+def test_model_defaults_follow_the_world_recipe(args, encoder, temporal, sigreg):
     model = load_config(args, schema=Config).model
-    assert (model.encoder, model.temporal_weight) == (encoder, temporal)
+    assert (model.encoder, model.temporal_weight, model.sigreg_weight) == (
+        encoder,
+        temporal,
+        sigreg,
+    )
 
 
 def test_a_model_config_without_a_world_builds_the_generic_recipe():
     from worldmodel.model import JEPA
 
     jepa = JEPA(ModelConfig(channels=8, embed_dim=16, hidden=32, depth=2), 32, 2)
-    assert jepa.cfg.encoder == "cnn"
+    assert jepa.cfg.encoder == "cnn" and jepa.cfg.sigreg_weight == 0.1
     with pytest.raises(ConfigError, match="model.encoder='nope' is unknown"):
         ModelConfig(encoder="nope")

@@ -126,6 +126,7 @@ class JEPA(nn.Module):
         flat = z.flatten(0, 1)
         if cfg.regularizer == "sigreg":
             parts["sigreg"] = sigreg(flat, cfg.sigreg_projections, generator=generator)
+            assert cfg.sigreg_weight is not None  # filled by world_recipe in __init__
             loss = loss + cfg.sigreg_weight * parts["sigreg"]
         elif cfg.regularizer == "vicreg":
             parts["vicreg"] = vicreg(flat, cfg.vicreg_std_weight, cfg.vicreg_cov_weight)

@@ -50,7 +50,7 @@ def check(
                         f"{prefix}{f.name}={v!r} is unknown; choose one of {', '.join(allowed)}"
                     )
     for name, low in (at_least or {}).items():
-        if getattr(obj, name) < low:
+        if getattr(obj, name) is not None and getattr(obj, name) < low:  # None: resolved later
             raise ConfigError(f"{prefix}{name} must be >= {low}, got {getattr(obj, name)}")
     for name, low in (above or {}).items():
         if not getattr(obj, name) > low:
