@@ -114,8 +114,10 @@ def train_overrides(world: str, objective: str, preset: str) -> list[str]:
         *task_env_overrides(task.world, task.env_kwargs),
         f"preset={preset}",
         f"model.objective={objective}",
-        # The generic recipe for both (a world's own JEPA recipe would change the encoder):
+        # The generic recipe for both (a world's own JEPA recipe would change the encoder and
+        # SIGReg's weight):
         "model.encoder=cnn",
+        "model.sigreg_weight=0.1",
         "data.marker_jitter=0",
     ]
 

@@ -44,6 +44,7 @@ from pathlib import Path
 
 from benchmarks._common import RESULTS, machine, run_module, write_json
 from worldmodel.checkpoint import read as read_checkpoint
+from worldmodel.config import GENERIC_RECIPE
 
 GRID = ["model.encoder=grid", "model.predictor=conv", "model.embed_dim=256", "model.hidden=32"]
 """The spatial latent: an 8x8 grid of 4 channels a cell, and a convolutional predictor."""
@@ -100,9 +101,9 @@ def world_settings(world: str) -> list[str]:
     return [f"env={world}"]
 
 
-GENERIC = ["model.encoder=cnn"]
+GENERIC = [f"model.{k}={v}" for k, v in GENERIC_RECIPE.items()]
 """Every lever starts from the generic recipe, not from a world's own (point_mass's default,
-``worldmodel.config.WORLD_RECIPES``, is the keypoints-jitter lever)."""
+``worldmodel.config.WORLD_RECIPES``, is the keypoints-jitter lever with SIGReg at 0.03)."""
 
 
 def lever_overrides(world: str, lever: str) -> list[str]:
@@ -111,7 +112,9 @@ def lever_overrides(world: str, lever: str) -> list[str]:
     of the generic recipe, keeps its default), then the lever's own settings."""
     own = LEVERS[lever]
     jitter = world == "reacher-target" or any(o.startswith("data.marker_jitter=") for o in own)
-    return [*GENERIC, *([] if jitter else ["data.marker_jitter=0"]), *own]
+    keys = {o.partition("=")[0] for o in own}
+    generic = [o for o in GENERIC if o.partition("=")[0] not in keys]  # the lever's own wins
+    return [*generic, *([] if jitter else ["data.marker_jitter=0"]), *own]
 
 
 def diagnostics_at(metrics: Path, step: int) -> dict | None:

@@ -123,14 +123,18 @@ def test_levers_start_from_the_generic_recipe_not_the_worlds():
 
     def model_of(world: str, lever: str) -> tuple:
         cfg = load_config([f"env={world}", *lever_overrides(world, lever)], schema=Config)
-        return cfg.model.encoder, cfg.model.temporal_weight, cfg.data.marker_jitter
+        m = cfg.model
+        return m.encoder, m.temporal_weight, cfg.data.marker_jitter, m.sigreg_weight
 
-    assert model_of("point_mass", "base") == ("cnn", 0.0, 0.0)
-    assert model_of("point_mass", "keypoints") == ("keypoints", 0.0, 0.0)
-    assert model_of("point_mass", "keypoints-temporal-jitter") == ("keypoints", 0.1, 1.0)
+    assert model_of("point_mass", "base") == ("cnn", 0.0, 0.0, 0.1)
+    assert model_of("point_mass", "keypoints") == ("keypoints", 0.0, 0.0, 0.1)
+    assert model_of("point_mass", "keypoints-temporal-jitter") == ("keypoints", 0.1, 1.0, 0.1)
+    assert model_of("point_mass", "keypoints-sigreg-low") == ("keypoints", 0.0, 0.0, 0.01)
     default = load_config(["env=point_mass"], schema=Config)
-    own = (default.model.encoder, default.model.temporal_weight, default.data.marker_jitter)
-    assert model_of("point_mass", "keypoints-jitter") == own  # the world's recipe
+    # The world's recipe is the keypoints-jitter lever with SIGReg at 0.03 instead of 0.1.
+    assert model_of("point_mass", "keypoints-jitter") == ("keypoints", 0.0, 1.0, 0.1)
+    assert (default.model.encoder, default.data.marker_jitter) == ("keypoints", 1.0)
+    assert default.model.sigreg_weight == 0.03
     target = ["env.draw_target=true"]
     jittered = load_config(
         ["env=reacher", *target, *lever_overrides("reacher-target", "temporal")], schema=Config
