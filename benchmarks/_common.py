@@ -10,9 +10,13 @@ import sys
 import time
 from pathlib import Path
 
+from worldmodel.config import GENERIC_RECIPE
 from worldmodel.runtime.provenance import cpu_name, git_commit
 
 RESULTS = Path(__file__).resolve().parent / "results"
+GENERIC = [f"model.{k}={v}" for k, v in GENERIC_RECIPE.items()]
+"""``worldmodel.train`` overrides that pin the generic recipe (``GENERIC_RECIPE``), for a
+benchmark whose rows must not take a world's own (``WORLD_RECIPES``)."""
 
 
 def machine() -> dict:

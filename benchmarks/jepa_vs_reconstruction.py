@@ -47,7 +47,7 @@ from typing import Any
 import torch
 
 import envs
-from benchmarks._common import machine, run_module, write_json
+from benchmarks._common import GENERIC, machine, run_module, write_json
 from benchmarks.world_levers import CONTROLLABLE
 from envs.tasks import TASKS
 from worldmodel.config import Config, env_kwargs, task_env_overrides
@@ -114,10 +114,7 @@ def train_overrides(world: str, objective: str, preset: str) -> list[str]:
         *task_env_overrides(task.world, task.env_kwargs),
         f"preset={preset}",
         f"model.objective={objective}",
-        # The generic recipe for both (a world's own JEPA recipe would change the encoder and
-        # SIGReg's weight):
-        "model.encoder=cnn",
-        "model.sigreg_weight=0.1",
+        *GENERIC,  # the generic recipe for both: a world's own is a JEPA's only
         "data.marker_jitter=0",
     ]
 

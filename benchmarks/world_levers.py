@@ -42,9 +42,8 @@ import argparse
 import json
 from pathlib import Path
 
-from benchmarks._common import RESULTS, machine, run_module, write_json
+from benchmarks._common import GENERIC, RESULTS, machine, run_module, write_json
 from worldmodel.checkpoint import read as read_checkpoint
-from worldmodel.config import GENERIC_RECIPE
 
 GRID = ["model.encoder=grid", "model.predictor=conv", "model.embed_dim=256", "model.hidden=32"]
 """The spatial latent: an 8x8 grid of 4 channels a cell, and a convolutional predictor."""
@@ -101,15 +100,12 @@ def world_settings(world: str) -> list[str]:
     return [f"env={world}"]
 
 
-GENERIC = [f"model.{k}={v}" for k, v in GENERIC_RECIPE.items()]
-"""Every lever starts from the generic recipe, not from a world's own (point_mass's default,
-``worldmodel.config.WORLD_RECIPES``, is the keypoints-jitter lever with SIGReg at 0.03)."""
-
-
 def lever_overrides(world: str, lever: str) -> list[str]:
     """The ``worldmodel.train`` overrides of ``lever`` on ``world``: the generic recipe, data
     with the marker unjittered unless the lever jitters it (reacher-target, where jitter is part
     of the generic recipe, keeps its default), then the lever's own settings."""
+    # Every lever starts from the generic recipe, not from a world's own (point_mass's default,
+    # ``worldmodel.config.WORLD_RECIPES``, is the keypoints-jitter lever with SIGReg at 0.03).
     own = LEVERS[lever]
     jitter = world == "reacher-target" or any(o.startswith("data.marker_jitter=") for o in own)
     keys = {o.partition("=")[0] for o in own}
