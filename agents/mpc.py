@@ -36,7 +36,10 @@ class WorldModel(Protocol):
         ...
 
     def rollout(self, history: Tensor, actions: Tensor) -> Tensor:
-        """History ``[B, T, D]`` and actions ``[B, H, A]`` -> predicted embeddings ``[B, H, D]``."""
+        """History ``[B, T, D]`` and actions ``[B, H, A]`` -> predicted embeddings ``[B, H, D]``.
+
+        A model whose attribute ``action_history`` is true also gets ``past_actions
+        [B, T-1, A]``, the actions executed between the history's frames, as a third argument."""
         ...
 
 
@@ -113,6 +116,9 @@ class LatentMPCAgent:
         """The current plan ``[E, H, A]``; the agent executes its actions in order until it replans."""
         self._z_goal: Tensor | None = None  # [E, D]
         self._history: Tensor | None = None  # [E, T, D]
+        self._past: Tensor | None = None
+        """The actions executed between the history's frames ``[E, T-1, A]`` (zeros before the
+        first), for a model with ``action_history``; else None."""
         self._steps_since_plan = 0
         self.cuda_graph = (
             cuda_graph and self.device.type == "cuda" and not getattr(planner, "needs_grad", False)
@@ -135,7 +141,7 @@ class LatentMPCAgent:
             self._z_goal = self.model.encode(goal_images).float()  # [E, D]
         if self.subgoals is not None:
             self.subgoals.reset(self._z_goal)
-        self._history = None
+        self._history = self._past = None
         self.current_plan = None
         self._steps_since_plan = 0
         self.last_plan_cost = None
@@ -152,6 +158,9 @@ class LatentMPCAgent:
                 z = self.model.encode(frames).float()  # [E, D]
             if self._history is None:  # first step: pad by repeating the first embedding
                 self._history = z[:, None].expand(-1, self.model.history, -1).clone()  # [E, T, D]
+                if getattr(self.model, "action_history", False):  # and with no action before it
+                    shape = (batch, self.model.history - 1, self.model.action_dim)
+                    self._past = torch.zeros(shape, device=self.device)
             else:
                 self._history = torch.cat([self._history[:, 1:], z[:, None]], dim=1)
 
@@ -162,6 +171,8 @@ class LatentMPCAgent:
         assert self.current_plan is not None
         action = self.current_plan[:, self._steps_since_plan]  # [E, A]
         self._steps_since_plan += 1
+        if self._past is not None:  # the action now taken lies between this frame and the next
+            self._past = torch.cat([self._past[:, 1:], action[:, None].float()], dim=1)
         return action.float().cpu().numpy()
 
     # ------------------------------------------------------------------ planning
@@ -180,7 +191,7 @@ class LatentMPCAgent:
         else:
             plan_context = nullcontext() if self.planner.needs_grad else torch.inference_mode()
             with plan_context:
-                result = self._plan(self._history, goal, init, batch)
+                result = self._plan(self._history, goal, init, batch, past=self._past)
         self._synchronize()
         self.last_plan_ms = (time.perf_counter() - start) * 1e3
         self.last_rollout_calls = result.rollout_calls
@@ -198,7 +209,9 @@ class LatentMPCAgent:
         with torch.inference_mode():
             if init is None:
                 init = torch.zeros(batch, horizon, action_dim, device=self.device)
-            inputs = (self._history, goal, init.float())
+            inputs: tuple[Tensor, ...] = (self._history, goal, init.float())
+            if self._past is not None:
+                inputs += (self._past,)
             if batch not in self._graphs:
                 try:
                     self._graphs[batch] = CapturedCall(
@@ -207,15 +220,18 @@ class LatentMPCAgent:
                 except GraphUnsupported as err:
                     warnings.warn(f"planning without CUDA graphs: {err}", stacklevel=2)
                     self.cuda_graph = self.compile = False
-                    return self._plan(*inputs, batch)
+                    return self._plan(self._history, goal, init, batch, past=self._past)
             return self._graphs[batch](*inputs)
 
-    def _plan_fn(self, batch: int) -> Callable[[Tensor, Tensor, Tensor], PlanResult]:
-        """:meth:`_plan` for ``batch`` episodes as a capturable function of its tensors (the
-        autocast weight cache off, compiled if ``compile``)."""
+    def _plan_fn(self, batch: int) -> Callable[..., PlanResult]:
+        """:meth:`_plan` for ``batch`` episodes as a capturable function of its tensors
+        (history, goal, warm start and, with an action history, the past actions; the autocast
+        weight cache off, compiled if ``compile``)."""
 
-        def plan(history: Tensor, z_goal: Tensor, init: Tensor) -> PlanResult:
-            return self._plan(history, z_goal, init, batch, autocast_cache=False)
+        def plan(
+            history: Tensor, z_goal: Tensor, init: Tensor, past: Tensor | None = None
+        ) -> PlanResult:
+            return self._plan(history, z_goal, init, batch, autocast_cache=False, past=past)
 
         return torch.compile(plan, dynamic=False) if self.compile else plan
 
@@ -226,26 +242,30 @@ class LatentMPCAgent:
         init: Tensor | None,
         batch: int,
         autocast_cache: bool = True,
+        past: Tensor | None = None,
     ) -> PlanResult:
-        """One plan from history ``[E, T, D]`` toward ``z_goal [E, D]``, warm-started from
-        ``init [E, H, A]`` (or None)."""
-        rollout = self._rollout_fn(history)  # expands the history (inside the graph, if any)
+        """One plan from history ``[E, T, D]`` (and the actions between its frames, ``past
+        [E, T-1, A]``, or None) toward ``z_goal [E, D]``, warm-started from ``init [E, H, A]``
+        (or None)."""
+        rollout = self._rollout_fn(history, past)  # expands them (inside the graph, if any)
         cost = make_cost(self.cost, z_goal, self.distance)
         with self._autocast(cache=autocast_cache):
             return self.planner.plan(rollout, cost, batch, init=init, generator=self.generator)
 
-    def _rollout_fn(self, history: Tensor) -> RolloutFn:
+    def _rollout_fn(self, history: Tensor, past: Tensor | None = None) -> RolloutFn:
         """The planner's rollout: actions ``[E, N, H, A]`` -> embeddings ``[E, N, H, D]``,
-        one ``model.rollout`` call on the history expanded over the N samples."""
-        expanded: dict[int, Tensor] = {}  # built once per plan, reused by every iteration
+        one ``model.rollout`` call on the history (and past actions) expanded over the N
+        samples."""
+        expanded: dict[int, tuple[Tensor, ...]] = {}  # built once per plan, reused after
 
         def rollout(actions: Tensor) -> Tensor:
             batch, samples, horizon, action_dim = actions.shape
             if samples not in expanded:
-                expanded[samples] = history.repeat_interleave(samples, dim=0)  # [E * N, T, D]
-            z = self.model.rollout(
-                expanded[samples], actions.reshape(batch * samples, horizon, action_dim)
-            )  # [E * N, H, D]
+                context = (history,) if past is None else (history, past)
+                expanded[samples] = tuple(c.repeat_interleave(samples, dim=0) for c in context)
+            hist, *rest = expanded[samples]  # [E * N, T, D] (and [E * N, T-1, A])
+            flat = actions.reshape(batch * samples, horizon, action_dim)
+            z = self.model.rollout(hist, flat, *rest)  # [E * N, H, D]
             return z.reshape(batch, samples, horizon, -1)
 
         return rollout

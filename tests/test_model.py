@@ -6,7 +6,7 @@ import torch
 
 from worldmodel.config import ModelConfig
 from worldmodel.model import JEPA, WorldModel
-from worldmodel.predictor import rollout
+from worldmodel.predictor import action_windows, rollout
 from worldmodel.runtime.errors import InputError
 
 SMALL = dict(channels=8, embed_dim=16, hidden=32, depth=2, sigreg_projections=16)
@@ -237,3 +237,82 @@ def test_grid_encoder_refuses_an_image_side_it_cannot_reach():
 
     with pytest.raises(InputError, match="env.image_size=48 is not model.grid=8 times a power"):
         GridEncoder(48, 8, 512, grid=8)
+
+
+def _action_history_model(history=3, action_dim=2):
+    """A WorldModel whose predictor reads the actions between its history's frames, with the
+    zero-initialised last layer randomised so that every input matters."""
+    torch.manual_seed(0)
+    cfg = ModelConfig(history=history, action_history=True, **SMALL)
+    jepa = JEPA(cfg, image_size=32, action_dim=action_dim)
+    last = jepa.predictor.net[-1]
+    torch.nn.init.normal_(last.weight, std=0.1)
+    wm = WorldModel(
+        jepa.encoder,
+        jepa.predictor,
+        image_size=32,
+        action_dim=action_dim,
+        history=history,
+        embed_dim=16,
+        action_history=True,
+    )
+    return jepa, wm
+
+
+def test_action_history_feeds_the_actions_between_the_frames():
+    """With model.action_history the predictor reads, oldest first, the actions between the
+    history's frames and then the next one: in training windows, in the rollout (where they
+    shift along with the predictions) and in surprise, all alike."""
+    jepa, wm = _action_history_model(history=3)
+    b, length, a_dim = 2, 7, 2
+    z = torch.randn(b, length, 16)
+    acts = torch.randn(b, length - 1, a_dim)
+    # Step by step by hand: the prediction of frame t+1 reads z[t-2..t] and a[t-2..t].
+    hand = torch.stack(
+        [jepa.predictor(z[:, t - 2 : t + 1], acts[:, t - 2 : t + 1].flatten(1)) for t in (2, 3)],
+        1,
+    )  # [B, 2, D]
+    windows = action_windows(acts, 3, 2, with_past=True)  # [B, 2, 3*A]
+    assert windows.shape == (b, 2, 3 * a_dim)
+    assert torch.equal(windows[:, 1], acts[:, 1:4].flatten(1))
+    tf = torch.stack([jepa.predictor(z[:, i : i + 3], windows[:, i]) for i in range(2)], 1)
+    torch.testing.assert_close(tf, hand)
+    # The rollout's first step is the same prediction; its second reads its own first
+    # prediction, and the past actions shifted by one.
+    out = wm.rollout(z[:, :3], acts[:, 2:4], acts[:, :2])
+    torch.testing.assert_close(out[:, 0], hand[:, 0])
+    second = jepa.predictor(
+        torch.cat([z[:, 1:3], out[:, :1]], 1), acts[:, 1:4].flatten(1)
+    )  # [B, D]
+    torch.testing.assert_close(out[:, 1], second)
+    # The past actions change the prediction: they are read, not dropped.
+    other = wm.rollout(z[:, :3], acts[:, 2:4], acts[:, :2] + 1.0)
+    assert not torch.allclose(other[:, 0], out[:, 0])
+
+
+def test_action_history_surprise_matches_the_rollout():
+    """Surprise is the one-step prediction from the true history and the actions between its
+    frames: the same number the rollout gives for one step."""
+    _, wm = _action_history_model(history=3)
+    rng = np.random.default_rng(0)
+    frames = rng.integers(0, 256, (6, 32, 32, 3), dtype=np.uint8)
+    acts = rng.uniform(-1, 1, (5, 2)).astype(np.float32)
+    s = wm.surprise(frames, acts)  # [T - history + 1] = [3]
+    z = wm.encode(frames)  # [6, D]
+    for j, t in enumerate(range(2, 5)):
+        pred = wm.rollout(z[None, t - 2 : t + 1], acts[None, t : t + 1], acts[None, t - 2 : t])
+        assert float(s[j]) == pytest.approx(float((pred[0, 0] - z[t + 1]).pow(2).mean()), rel=1e-4)
+
+
+def test_action_history_is_asked_for_with_its_shape():
+    _, wm = _action_history_model(history=3)
+    hist, acts = torch.zeros(4, 3, 16), torch.zeros(4, 5, 2)
+    with pytest.raises(InputError, match=r"past_actions \[4, 2, 2\]"):
+        wm.rollout(hist, acts)
+    with pytest.raises(InputError, match=r"past_actions \[4, 2, 2\].*got \(4, 3, 2\)"):
+        wm.rollout(hist, acts, torch.zeros(4, 3, 2))
+    plain = tiny_world_model()  # no action history: past actions are ignored, so callers may
+    h = torch.randn(4, plain.history, 16)  # always pass them
+    torch.testing.assert_close(plain.rollout(h, acts, torch.ones(4, 1, 2)), plain.rollout(h, acts))
+    with pytest.raises(ValueError, match="model.history=2 or more"):
+        ModelConfig(history=1, action_history=True)

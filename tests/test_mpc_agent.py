@@ -112,6 +112,43 @@ def test_history_is_padded_then_slides():
     torch.testing.assert_close(model.histories[-1][0], torch.stack([z0, z0, z1]))
 
 
+class ActionHistoryDotModel(DotModel):
+    """DotModel that says it reads the actions between its history's frames and records them."""
+
+    action_history = True
+
+    def __init__(self, history: int = 3) -> None:
+        super().__init__(history)
+        self.pasts: list[torch.Tensor] = []  # past actions of each rollout call
+
+    def rollout(self, history, actions, past_actions=None):  # type: ignore[override]
+        assert past_actions is not None
+        assert past_actions.shape == (history.shape[0], self.history - 1, self.action_dim)
+        self.pasts.append(past_actions.detach().clone())
+        return super().rollout(history, actions)
+
+
+def test_action_history_model_gets_the_actions_it_executed():
+    """Zeros before the first action (the history is padded alike), then the executed actions,
+    oldest first, expanded over the samples like the history."""
+    model = ActionHistoryDotModel(history=3)
+    agent = make_agent("cem", model)
+    world = DotWorld([[2.0, 2.0], [9.0, 4.0]])
+    agent.reset_batch(render(np.array([[8.0, 8.0], [3.0, 9.0]])))
+    taken = []
+    for step in range(3):
+        model.pasts.clear()
+        actions = agent.act_batch(world.render())  # [E, A]
+        samples = model.pasts[0].shape[0] // 2
+        first = model.pasts[0][::samples]  # [E, T-1, A]: sample 0 of each episode
+        want = np.zeros((2, 2, 2), np.float32)
+        for i, a in enumerate(taken[-2:]):
+            want[:, 2 - len(taken[-2:]) + i] = a
+        np.testing.assert_allclose(first.numpy(), want, err_msg=f"step {step}")
+        taken.append(actions)
+        world.step(actions)
+
+
 class SpyPlanner:
     """Delegates to a real planner and records each warm-start ``init`` it is given."""
 

@@ -22,8 +22,9 @@ GRID = ["model.encoder=grid", "model.predictor=conv", "model.grid=4", "model.hid
         ["model.temporal_weight=0.1"],
         ["model.encoder=keypoints", "model.temporal_weight=0.1"],
         [*GRID, "model.temporal_weight=0.1"],
+        ["model.action_history=true"],
     ],
-    ids=["keypoints", "temporal", "keypoints-temporal", "grid-temporal"],
+    ids=["keypoints", "temporal", "keypoints-temporal", "grid-temporal", "action-history"],
 )
 def test_each_lever_trains_reports_and_plans(overrides, tmp_path, cache):
     run_dir = tmp_path / "run"
@@ -53,7 +54,9 @@ def test_each_lever_trains_reports_and_plans(overrides, tmp_path, cache):
     )
     result = json.loads((out / "eval.json").read_text())
     assert result["agent_played"] and 0.0 <= result["success_rate"] <= 1.0
-    assert worldmodel.load(str(run_dir), device="cpu").embed_dim == 16
+    model = worldmodel.load(str(run_dir), device="cpu")
+    assert model.embed_dim == 16
+    assert model.action_history == ("model.action_history=true" in overrides)
 
 
 def test_marker_jitter_lever_trains_reports_and_plans(tmp_path, cache):

@@ -49,6 +49,7 @@ def load(path: str, device: str = "auto", env: Any = None) -> WorldModel:
         image_size=meta["image_size"],
         action_dim=meta["action_dim"],
         history=cfg.model.history,
+        action_history=cfg.model.action_history,
         embed_dim=cfg.model.embed_dim,
         info=info,
     ).to(dev)

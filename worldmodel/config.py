@@ -168,6 +168,10 @@ class ModelConfig:
     """Predictor: mlp | transformer | conv (keeps the grid encoder's grid; needs encoder=grid)."""
     history: int = 2
     """Embeddings of past frames the predictor reads (a single frame shows no velocity)."""
+    action_history: bool = False
+    """The predictor also reads the history - 1 actions taken between the history's frames,
+    not only the next one: where the motion of a step is a fraction of a pixel (point_mass), the
+    velocity they gave is easier to tell from them than from the embeddings' differences."""
     hidden: int = 256
     """Hidden width of the predictor."""
     depth: int = 3
@@ -221,6 +225,11 @@ class ModelConfig:
                 f"model.embed_dim={self.embed_dim} is not a multiple of the model.grid="
                 f"{self.grid} cells ({self.grid}x{self.grid}); set model.embed_dim="
                 f"{8 * self.grid * self.grid} (8 channels a cell) or change model.grid"
+            )
+        if self.action_history and self.history < 2:
+            raise ConfigError(
+                "model.action_history=true reads the actions between the history's frames, and "
+                f"model.history={self.history} has none; set model.history=2 or more"
             )
         if self.predictor == "conv" and self.encoder != "grid":
             raise ConfigError(

@@ -76,11 +76,12 @@ def rollout_errors(
     acts = torch.stack(
         [actions[:, s + hist - 1 : s + hist - 1 + horizon] for s in starts], 1
     ).flatten(0, 1)
+    past = torch.stack([actions[:, s : s + hist - 1] for s in starts], 1).flatten(0, 1)
     truth = torch.stack([z[:, s + hist : s + hist + horizon] for s in starts], 1).flatten(
         0, 1
     )  # [E*S, K, D]
     dev = model.device
-    pred = model.rollout(h0.to(dev), acts.to(dev)).float().cpu()
+    pred = model.rollout(h0.to(dev), acts.to(dev), past.to(dev)).float().cpu()
     err = ((pred - truth) ** 2).mean(dim=(0, 2))  # [K]
     copy = ((h0[:, -1:] - truth) ** 2).mean(dim=(0, 2))  # [K]
     return {

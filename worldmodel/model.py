@@ -13,7 +13,7 @@ from worldmodel.config import ModelConfig, world_recipe
 from worldmodel.decoder import CNNDecoder
 from worldmodel.encoder import build_encoder
 from worldmodel.objectives import InverseDynamics, sigreg, temporal_sigreg, vicreg
-from worldmodel.predictor import build_predictor, rollout
+from worldmodel.predictor import action_windows, build_predictor, rollout
 from worldmodel.runtime.errors import InputError
 
 REGULARIZERS = ("sigreg", "vicreg", "ema")
@@ -84,10 +84,13 @@ class JEPA(nn.Module):
         z = self.encoder(x).view(b, length, -1)  # [B, L, D]
         # Teacher forcing: every window of `hist` true embeddings predicts the next one.
         windows = torch.stack([z[:, i : i + hist] for i in range(k)], dim=1)  # [B, K, T, D]
-        a_tf = actions[:, hist - 1 : hist - 1 + k]  # [B, K, A]
-        pred_tf = self.predictor(windows.flatten(0, 1), a_tf.flatten(0, 1)).view(b, k, -1)
+        with_past = self.cfg.action_history
+        a_in = action_windows(actions, hist, k, with_past)  # [B, K, A']
+        pred_tf = self.predictor(windows.flatten(0, 1), a_in.flatten(0, 1)).view(b, k, -1)
         # Autoregressive rollout over K steps from the first window.
-        pred_ro = rollout(self.predictor, z[:, :hist], a_tf)  # [B, K, D]
+        a_next = actions[:, hist - 1 : hist - 1 + k]  # [B, K, A]
+        past = actions[:, : hist - 1] if with_past else None  # [B, T-1, A]
+        pred_ro = rollout(self.predictor, z[:, :hist], a_next, past)  # [B, K, D]
         if self.decoder is None:
             loss, parts = self._embedding_losses(x, z, pred_tf, pred_ro, generator)
         else:
@@ -163,7 +166,9 @@ class WorldModel(nn.Module):
     """A trained world model, ready for a planner (always in eval mode).
 
     - ``encode(frames uint8 [B, H, W, 3]) -> [B, D]``
-    - ``rollout(history [B, T, D], actions [B, H, A]) -> [B, H, D]`` with T == ``history``
+    - ``rollout(history [B, T, D], actions [B, H, A], past_actions [B, T-1, A]) -> [B, H, D]``
+      with T == ``history``; ``past_actions`` (the actions taken between the history's frames)
+      only for a model with ``action_history``
     - ``surprise(frames uint8 [T+1, H, W, 3], actions [T, A]) -> [T - history + 1]`` (or with a
       batch axis in front): the one-step prediction error per decision (:mod:`worldmodel.surprise`)
     """
@@ -177,12 +182,16 @@ class WorldModel(nn.Module):
         action_dim: int,
         history: int,
         embed_dim: int,
+        action_history: bool = False,
         info: dict | None = None,
     ):
         super().__init__()
         self.encoder, self.predictor = encoder, predictor
         self.image_size, self.action_dim = image_size, action_dim
         self.history, self.embed_dim = history, embed_dim
+        self.action_history = action_history
+        """Whether the predictor reads the actions between the history's frames (``rollout``'s
+        ``past_actions``)."""
         self.info = info or {}
         self.surprise_stats: tuple[float, float] | None = None
         """Mean and standard deviation of surprise on normal data (:meth:`calibrate_surprise`)."""
@@ -238,9 +247,16 @@ class WorldModel(nn.Module):
         raise InputError(f"encode expects uint8 frames [B, {s}, {s}, 3], got {shape}; {fix}")
 
     def rollout(
-        self, history: torch.Tensor | np.ndarray, actions: torch.Tensor | np.ndarray
+        self,
+        history: torch.Tensor | np.ndarray,
+        actions: torch.Tensor | np.ndarray,
+        past_actions: torch.Tensor | np.ndarray | None = None,
     ) -> torch.Tensor:
         """history [B, T, D], actions [B, H, A] -> predicted embeddings [B, H, D].
+
+        ``past_actions [B, T-1, A]``: the actions taken between the history's frames, oldest
+        first. A model with ``action_history`` needs them; others ignore them, so a caller may
+        always pass them.
 
         NumPy arrays and float64 input are converted to the model's device and dtype. The result
         carries no autograd graph unless an input requires grad (a planner that differentiates
@@ -263,9 +279,33 @@ class WorldModel(nn.Module):
             raise InputError(
                 f"rollout expects actions [B, H, {self.action_dim}], got {tuple(actions.shape)}"
             )
+        past = self._past_input(past_actions, history.shape[0])  # [B, T-1, A] or None
         differentiate = torch.is_grad_enabled() and (history.requires_grad or actions.requires_grad)
         with torch.set_grad_enabled(differentiate):
-            return rollout(self.predictor, history, actions.to(history.dtype))
+            if past is not None:
+                past = past.to(history.dtype)
+            return rollout(self.predictor, history, actions.to(history.dtype), past)
+
+    def _past_input(
+        self, past_actions: torch.Tensor | np.ndarray | None, batch: int
+    ) -> torch.Tensor | None:
+        """``rollout``'s past actions, checked: [B, T-1, A] for a model with an action
+        history, None for one without."""
+        if not self.action_history:
+            return None
+        shape = (batch, self.history - 1, self.action_dim)
+        if past_actions is None:
+            raise InputError(
+                "this model's predictor reads the actions between its history's frames "
+                f"(model.action_history=true): pass past_actions {list(shape)} to rollout"
+            )
+        past = self._as_input(past_actions, "past_actions")
+        if tuple(past.shape) != shape:
+            raise InputError(
+                f"rollout expects past_actions {list(shape)} (the actions between the "
+                f"history's {self.history} frames), got {tuple(past.shape)}"
+            )
+        return past
 
     def surprise(
         self,

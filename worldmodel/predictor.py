@@ -1,6 +1,9 @@
-"""Predictors: (embedding history [B, T, D], action [B, A]) -> next embedding [B, D].
+"""Predictors: (embedding history [B, T, D], action [B, A']) -> next embedding [B, D].
 
-Both predict a residual on the last embedding. ``rollout`` feeds predictions back for H steps.
+All predict a residual on the last embedding. ``rollout`` feeds predictions back for H steps.
+The action input A' is the next action (A' = A) or, with ``model.action_history``, the T - 1
+actions taken between the history's frames and then the next one, oldest first, flattened
+(A' = T * A; :func:`action_input`).
 """
 
 from __future__ import annotations
@@ -104,7 +107,8 @@ class ConvPredictor(nn.Module):
 
 
 def build_predictor(cfg: ModelConfig, action_dim: int) -> nn.Module:
-    args = (cfg.embed_dim, action_dim, cfg.history, cfg.hidden, cfg.depth)
+    inputs = action_dim * (cfg.history if cfg.action_history else 1)  # A'
+    args = (cfg.embed_dim, inputs, cfg.history, cfg.hidden, cfg.depth)
     if cfg.predictor == "mlp":
         return MLPPredictor(*args)
     if cfg.predictor == "transformer":
@@ -114,11 +118,41 @@ def build_predictor(cfg: ModelConfig, action_dim: int) -> nn.Module:
     raise InputError(f"unknown model.predictor={cfg.predictor!r}; choose mlp, transformer or conv")
 
 
-def rollout(predictor: nn.Module, history: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
-    """Autoregressive rollout: history [B, T, D], actions [B, H, A] -> predictions [B, H, D]."""
+def action_input(past: torch.Tensor | None, action: torch.Tensor) -> torch.Tensor:
+    """The predictor's action input: past [B, T-1, A] (or None: no action history) and the
+    next action [B, A] -> [B, T*A] (or the action itself)."""
+    if past is None:
+        return action
+    return torch.cat([past.flatten(1), action.to(past.dtype)], dim=-1)
+
+
+def action_windows(actions: torch.Tensor, history: int, k: int, with_past: bool) -> torch.Tensor:
+    """The action inputs of the k one-step predictions of a sequence: actions [B, L-1, A]
+    (action t taken after frame t) -> [B, k, A'] for the windows of frames i .. i + history - 1,
+    i = 0 .. k-1: the action after each window's last frame, and before it, with ``with_past``,
+    the history - 1 actions between the window's frames."""
+    if not with_past:
+        return actions[:, history - 1 : history - 1 + k]  # [B, k, A]
+    windows = actions.unfold(1, history, 1)[:, :k]  # [B, k, A, T]
+    return windows.transpose(-1, -2).flatten(2)  # [B, k, T*A], oldest first
+
+
+def rollout(
+    predictor: nn.Module,
+    history: torch.Tensor,
+    actions: torch.Tensor,
+    past: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Autoregressive rollout: history [B, T, D], actions [B, H, A] -> predictions [B, H, D].
+
+    ``past [B, T-1, A]``: the actions taken between the history's frames, for a predictor with
+    an action history (None for one without); they shift along with the predictions.
+    """
     preds = []
     for h in range(actions.shape[1]):
-        z = predictor(history, actions[:, h])  # [B, D]
+        z = predictor(history, action_input(past, actions[:, h]))  # [B, D]
         preds.append(z)
         history = torch.cat([history[:, 1:], z[:, None].to(history.dtype)], dim=1)
+        if past is not None:
+            past = torch.cat([past[:, 1:], actions[:, h : h + 1].to(past.dtype)], dim=1)
     return torch.stack(preds, dim=1)

@@ -191,7 +191,8 @@ def plot_rollout(
         raise InputError(f"episodes of {dataset.episode_length} steps leave none to predict")
     z0 = model.encode(np.asarray(ep.obs[:hist]))[None]  # [1, T, D]
     actions = np.asarray(ep.actions[hist - 1 : hist - 1 + steps])[None]  # [1, H, A]
-    predicted = model.rollout(z0, actions)[0]  # [H, D]
+    past = np.asarray(ep.actions[: hist - 1])[None]  # [1, T-1, A]
+    predicted = model.rollout(z0, actions, past)[0]  # [H, D]
     truth = np.asarray(ep.obs[hist : hist + steps])  # [H, S, S, 3]
     nearest, dist = nearest_frames(model, dataset, train_eps, predicted)
 

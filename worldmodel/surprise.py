@@ -6,6 +6,8 @@ of decision ``t`` (for ``t >= h - 1``) is
 
     s_t = mean over the D dimensions of (predictor(z_{t-h+1} .. z_t, a_t) - z_{t+1})^2
 
+(a predictor with an action history also reads ``a_{t-h+1} .. a_{t-1}``),
+
 the training loss's squared error, from the true embedding history (teacher forcing, never the
 model's own predictions). An episode of T decisions has ``T - h + 1`` surprises, the first for
 decision ``h - 1``. Normalised surprise is ``(s - mean) / std`` with the mean and spread of
@@ -19,6 +21,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
+from worldmodel.predictor import action_windows
 from worldmodel.runtime.errors import InputError
 
 if TYPE_CHECKING:
@@ -56,7 +59,7 @@ def surprise(
     z = torch.cat([model.encode(chunk) for chunk in flat.split(ENCODE_CHUNK)])
     z = z.view(b, length, -1)  # [B, T+1, D]
     windows = z.unfold(1, hist, 1)[:, :k].transpose(-1, -2)  # [B, k, history, D]
-    acts = actions[:, hist - 1 : hist - 1 + k]  # [B, k, A]
+    acts = action_windows(actions, hist, k, model.action_history)  # [B, k, A']
     dtype = next(model.predictor.parameters()).dtype
     with torch.no_grad():
         pred = model.predictor(

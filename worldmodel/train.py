@@ -338,6 +338,7 @@ def world_model(model: JEPA, cfg: Config, size: int, action_dim: int) -> WorldMo
         image_size=size,
         action_dim=action_dim,
         history=cfg.model.history,
+        action_history=cfg.model.action_history,
         embed_dim=cfg.model.embed_dim,
     )
 
