@@ -55,7 +55,11 @@ def landscape(checkpoint: str, task_name: str, episodes: int, seed: int) -> dict
         raise SystemExit(f"error: task {task_name!r}: only point_mass tasks are supported")
     model = load(checkpoint, device="cpu")
     env = task.make_env(image_size=model.image_size)
-    rows = {"hidden_goal": [], "hidden_goal_visible": [], "visible_goal": []}
+    rows: dict[str, list[float]] = {
+        "hidden_goal": [],
+        "hidden_goal_visible": [],
+        "visible_goal": [],
+    }
     try:
         for k, ep in enumerate(task.episodes(seed, episodes)):
             rng = np.random.default_rng(k)

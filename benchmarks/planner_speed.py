@@ -154,7 +154,9 @@ def race(model: WorldModel, cfg: PlannerConfig, solvers: dict, reps: int, episod
         agent.act_batch(frames)
         history, goal = agent._history, agent._z_goal  # the state our plan started from
         assert history is not None and goal is not None
-        init = None if peer_plan is None else peer_plan[:, 1:]  # the plan's unexecuted rest
+        init: torch.Tensor | None = (
+            None if peer_plan is None else peer_plan[:, 1:]
+        )  # the plan's unexecuted rest
         if model.device.type == "cuda":
             torch.cuda.synchronize(model.device)
         start = time.perf_counter()
