@@ -50,7 +50,7 @@ import envs
 from benchmarks._common import GENERIC, machine, run_module, write_json
 from benchmarks.world_levers import CONTROLLABLE
 from envs.tasks import TASKS
-from worldmodel.config import Config, env_kwargs, task_env_overrides
+from worldmodel.config import Config, env_kwargs, sequence_length, task_env_overrides
 from worldmodel.flops import training_step_flops
 from worldmodel.model import JEPA
 from worldmodel.runtime.cli import load_config
@@ -131,7 +131,7 @@ def step_flops(overrides: list[str], device: str = "cpu") -> tuple[int, int]:
     flops = training_step_flops(
         model,
         batch_size=cfg.train.batch_size,
-        length=cfg.model.history + cfg.train.rollout_steps,
+        length=sequence_length(cfg),
         image_size=cfg.env.image_size,
         action_dim=action_dim,
         device=dev,

@@ -62,14 +62,7 @@ def build_model(
         return worldmodel.load(checkpoint, device=str(device))
     cfg = load_config(overrides or [], schema=Config)
     jepa = JEPA(cfg.model, cfg.env.image_size, 2)
-    return WorldModel(
-        jepa.encoder,
-        jepa.predictor,
-        image_size=cfg.env.image_size,
-        action_dim=2,
-        history=cfg.model.history,
-        embed_dim=cfg.model.embed_dim,
-    ).to(device)
+    return WorldModel.from_jepa(jepa, cfg.env.image_size, 2).to(device)
 
 
 def time_plan(

@@ -64,6 +64,7 @@ import numpy as np
 
 from benchmarks._common import RESULTS, machine, run_module, write_json
 from benchmarks.world_levers import CONTROLLABLE
+from worldmodel.config import sequence_length
 from worldmodel.runtime.errors import InputError
 
 FLOOR = 1e-3
@@ -270,7 +271,7 @@ def count_compute(plans: list[Plan], cfg: Any, action_dim: int) -> None:
             flops = training_step_flops(
                 model.to("meta"),
                 batch_size=cfg.train.batch_size,
-                length=cfg.model.history + cfg.train.rollout_steps,
+                length=sequence_length(cfg),
                 image_size=cfg.env.image_size,
                 action_dim=action_dim,
                 device="meta",
@@ -331,7 +332,7 @@ def read_run(plan: Plan, record: dict, feature: str, device: str, cfg: Any) -> d
         )
     data = ckpt.read(plan.run_dir / "checkpoint.pt")["data"]
     ro, copy = stats.get("rollout_mse") or [], stats.get("copy_last_mse") or []
-    batch, length = cfg.train.batch_size, cfg.model.history + cfg.train.rollout_steps
+    batch, length = cfg.train.batch_size, sequence_length(cfg)
     return {
         "name": plan.name,
         "run_dir": str(plan.run_dir),
@@ -518,7 +519,7 @@ def sweep(args: argparse.Namespace) -> dict:
         "settings": {
             "overrides": args.settings,
             "batch_size": cfg.train.batch_size,
-            "sequence_length": cfg.model.history + cfg.train.rollout_steps,
+            "sequence_length": sequence_length(cfg),
             "data_set": str(dataset.root),
             "training_episodes_in_set": len(train_eps),
             "measures": dict(MEASURES),

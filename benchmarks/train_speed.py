@@ -14,7 +14,7 @@ import time
 import torch
 
 from benchmarks._common import machine, write_json
-from worldmodel.config import Config
+from worldmodel.config import Config, sequence_length
 from worldmodel.model import JEPA
 from worldmodel.runtime.cli import load_config
 from worldmodel.runtime.device import autocast, autocast_dtype, resolve_device
@@ -22,7 +22,7 @@ from worldmodel.runtime.device import autocast, autocast_dtype, resolve_device
 
 def measure(preset: str, device: torch.device, steps: int) -> dict:
     cfg = load_config([f"preset={preset}"], schema=Config)
-    length = cfg.model.history + cfg.train.rollout_steps
+    length = sequence_length(cfg)
     size = cfg.env.image_size
     model = JEPA(cfg.model, size, 2).to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.train.lr)

@@ -147,10 +147,36 @@ def test_model_defaults_follow_the_world_recipe(args, encoder, temporal, sigreg)
     )
 
 
+@pytest.mark.parametrize(
+    ("args", "history", "action_history"),
+    [
+        ([], 2, False),
+        (["env=point_mass"], 4, True),  # WORLD_RECIPES
+        (["env=point_mass", "model.history=3"], 3, True),  # an override wins, field by field
+        (["env=point_mass", "model.action_history=false"], 4, False),
+        (["env=point_mass", "model.history=1"], 1, False),  # one frame: nothing in between
+        (["env=reacher", "model.action_history=true"], 2, True),
+        (["env=point_mass", "model.objective=reconstruction"], 2, False),  # JEPA's only
+    ],
+)
+def test_history_defaults_follow_the_world_recipe(args, history, action_history):
+    model = load_config(args, schema=Config).model
+    assert (model.history, model.action_history) == (history, action_history)
+
+
+def test_an_action_history_needs_actions_between_frames(capsys):
+    with pytest.raises(ConfigError, match="model.history=1 has none"):
+        ModelConfig(history=1, action_history=True)
+    with pytest.raises(SystemExit):  # a command names it too
+        load_config(["env=reacher", "model.history=1", "model.action_history=true"], schema=Config)
+    assert "set model.history=2 or more" in capsys.readouterr().err
+
+
 def test_a_model_config_without_a_world_builds_the_generic_recipe():
     from worldmodel.model import JEPA
 
     jepa = JEPA(ModelConfig(channels=8, embed_dim=16, hidden=32, depth=2), 32, 2)
     assert jepa.cfg.encoder == "cnn" and jepa.cfg.sigreg_weight == 0.1
+    assert (jepa.history, jepa.action_history) == (2, False)
     with pytest.raises(ConfigError, match="model.encoder='nope' is unknown"):
         ModelConfig(encoder="nope")

@@ -9,7 +9,7 @@ from worldmodel.model import JEPA, WorldModel
 from worldmodel.predictor import action_windows, rollout
 from worldmodel.runtime.errors import InputError
 
-SMALL = dict(channels=8, embed_dim=16, hidden=32, depth=2, sigreg_projections=16)
+SMALL = dict(channels=8, embed_dim=16, hidden=32, depth=2, sigreg_projections=16, history=2)
 
 
 @pytest.mark.parametrize("encoder", ["cnn", "vit"])
@@ -243,7 +243,7 @@ def _action_history_model(history=3, action_dim=2):
     """A WorldModel whose predictor reads the actions between its history's frames, with the
     zero-initialised last layer randomised so that every input matters."""
     torch.manual_seed(0)
-    cfg = ModelConfig(history=history, action_history=True, **SMALL)
+    cfg = ModelConfig(**{**SMALL, "history": history, "action_history": True})
     jepa = JEPA(cfg, image_size=32, action_dim=action_dim)
     last = jepa.predictor.net[-1]
     torch.nn.init.normal_(last.weight, std=0.1)

@@ -20,7 +20,7 @@ from worldmodel.flops import training_step_flops
 from worldmodel.model import JEPA
 from worldmodel.runtime.errors import ConfigError, InputError
 
-SMALL = dict(channels=8, embed_dim=16, hidden=32, depth=2, sigreg_projections=16)
+SMALL = dict(channels=8, embed_dim=16, hidden=32, depth=2, sigreg_projections=16, history=2)
 RECON = ["model.objective=reconstruction"]
 
 

@@ -157,9 +157,12 @@ def test_point_mass_default_recipe_trains_end_to_end(tmp_path, cache):
         "progress=false",
         cache=cache,
     )
-    cfg = worldmodel.load(str(run_dir), device="cpu").info["config"]
+    model = worldmodel.load(str(run_dir), device="cpu")
+    cfg = model.info["config"]
     assert cfg["model"]["encoder"] == "keypoints" and cfg["model"]["temporal_weight"] == 0.0
     assert cfg["model"]["sigreg_weight"] == 0.03
+    assert (cfg["model"]["history"], cfg["model"]["action_history"]) == (4, True)
+    assert (model.history, model.action_history) == (4, True)
     assert cfg["data"]["marker_jitter"] == 1.0
     probe = json.loads((run_dir / "probe.json").read_text())
     assert "position" in probe["probe_r2_per_dim"]

@@ -33,8 +33,6 @@ def load(path: str, device: str = "auto", env: Any = None) -> WorldModel:
         raise CheckpointError(
             f"{payload['path']}: weights do not fit the stored config ({str(e).splitlines()[0]})"
         ) from None
-    # With an EMA target, predictions live in the target encoder's space: plan in that space.
-    encoder = jepa.target_encoder if jepa.target_encoder is not None else jepa.encoder
     info = {
         "path": payload["path"],
         "step": payload["step"],
@@ -43,16 +41,7 @@ def load(path: str, device: str = "auto", env: Any = None) -> WorldModel:
         "config": payload["config"],
         "complete": payload.get("complete", False),
     }
-    model = WorldModel(
-        encoder,
-        jepa.predictor,
-        image_size=meta["image_size"],
-        action_dim=meta["action_dim"],
-        history=cfg.model.history,
-        action_history=cfg.model.action_history,
-        embed_dim=cfg.model.embed_dim,
-        info=info,
-    ).to(dev)
+    model = WorldModel.from_jepa(jepa, meta["image_size"], meta["action_dim"], info).to(dev)
     if env is not None:
         check_compatible(model, env)
     return model

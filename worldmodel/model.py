@@ -53,9 +53,12 @@ class JEPA(nn.Module):
             raise ValueError(
                 f"unknown model.objective={cfg.objective!r}; choose one of {', '.join(OBJECTIVES)}"
             )
+        cfg = world_recipe(None, cfg)  # fields a world would choose, if still None: generic
+        assert cfg.history is not None and cfg.action_history is not None  # filled just above
         if cfg.history < 1:
             raise ValueError(f"model.history must be >= 1, got {cfg.history}")
-        cfg = world_recipe(None, cfg)  # fields a world would choose, if still None: generic
+        self.history: int = cfg.history
+        self.action_history: bool = cfg.action_history
         self.cfg = cfg
         self.encoder = build_encoder(cfg, image_size)
         self.predictor = build_predictor(cfg, action_dim)
@@ -73,7 +76,7 @@ class JEPA(nn.Module):
         self, obs: torch.Tensor, actions: torch.Tensor, generator: torch.Generator | None = None
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """obs uint8 [B, L, H, W, 3], actions [B, L-1, A] with L = history + K -> (loss, parts)."""
-        hist = self.cfg.history
+        hist = self.history
         b, length = obs.shape[:2]
         k = length - hist
         if k < 1:
@@ -84,7 +87,7 @@ class JEPA(nn.Module):
         z = self.encoder(x).view(b, length, -1)  # [B, L, D]
         # Teacher forcing: every window of `hist` true embeddings predicts the next one.
         windows = torch.stack([z[:, i : i + hist] for i in range(k)], dim=1)  # [B, K, T, D]
-        with_past = self.cfg.action_history
+        with_past = self.action_history
         a_in = action_windows(actions, hist, k, with_past)  # [B, K, A']
         pred_tf = self.predictor(windows.flatten(0, 1), a_in.flatten(0, 1)).view(b, k, -1)
         # Autoregressive rollout over K steps from the first window.
@@ -196,6 +199,25 @@ class WorldModel(nn.Module):
         self.surprise_stats: tuple[float, float] | None = None
         """Mean and standard deviation of surprise on normal data (:meth:`calibrate_surprise`)."""
         self.eval()
+
+    @classmethod
+    def from_jepa(
+        cls, jepa: JEPA, image_size: int, action_dim: int, info: dict | None = None
+    ) -> WorldModel:
+        """The planning-time view of ``jepa`` (it shares its modules). With an EMA target,
+        predictions live in the target encoder's space, so that encoder is the one planned in."""
+        cfg = jepa.cfg  # the recipe resolved
+        encoder = jepa.target_encoder if jepa.target_encoder is not None else jepa.encoder
+        return cls(
+            encoder,
+            jepa.predictor,
+            image_size=image_size,
+            action_dim=action_dim,
+            history=jepa.history,
+            embed_dim=cfg.embed_dim,
+            action_history=jepa.action_history,
+            info=info,
+        )
 
     @property
     def device(self) -> torch.device:

@@ -107,8 +107,10 @@ class ConvPredictor(nn.Module):
 
 
 def build_predictor(cfg: ModelConfig, action_dim: int) -> nn.Module:
-    inputs = action_dim * (cfg.history if cfg.action_history else 1)  # A'
-    args = (cfg.embed_dim, inputs, cfg.history, cfg.hidden, cfg.depth)
+    history = cfg.history
+    assert history is not None, "build_predictor needs the recipe filled in (world_recipe)"
+    inputs = action_dim * (history if cfg.action_history else 1)  # A'
+    args = (cfg.embed_dim, inputs, history, cfg.hidden, cfg.depth)
     if cfg.predictor == "mlp":
         return MLPPredictor(*args)
     if cfg.predictor == "transformer":

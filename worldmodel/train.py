@@ -21,7 +21,7 @@ from torch.nn.parallel import DistributedDataParallel
 
 from worldmodel import checkpoint as ckpt
 from worldmodel.collect import collect, default_data_dir
-from worldmodel.config import Config, LoggedRunConfig, env_key, env_kwargs
+from worldmodel.config import Config, LoggedRunConfig, env_key, env_kwargs, sequence_length
 from worldmodel.data import EpisodeDataset
 from worldmodel.diagnostics import diagnose, headline
 from worldmodel.model import JEPA, WorldModel
@@ -222,7 +222,7 @@ def build(cfg: Config, device: torch.device, path: Path, existing: dict | None) 
 def step(run: Run) -> dict[str, float]:
     """One optimiser step on a fresh batch; returns the step's metrics."""
     cfg = run.cfg
-    length = cfg.model.history + cfg.train.rollout_steps
+    length = sequence_length(cfg)
     frames, actions = run.dataset.sample(run.rng, run.train_eps, cfg.train.batch_size, length)
     obs = torch.from_numpy(frames).to(run.device, non_blocking=True)  # uint8 [B, L, H, W, 3]
     act = torch.from_numpy(actions).to(run.device, non_blocking=True)  # [B, L-1, A]
@@ -256,7 +256,7 @@ def step(run: Run) -> dict[str, float]:
 def evaluate(run: Run) -> dict:
     """Diagnostics on held-out episodes (rank 0), logged; the model is left in training mode."""
     cfg = run.cfg
-    wm = world_model(run.model, cfg, cfg.env.image_size, run.meta["env"]["action_dim"])
+    wm = WorldModel.from_jepa(run.model, cfg.env.image_size, run.meta["env"]["action_dim"])
     # The probe is fit on the whole training split whatever data.train_episodes keeps, so that
     # runs on less data are read out alike (as worldmodel.probe does).
     probe_eps, _ = run.dataset.split(cfg.data.val_fraction)
@@ -327,20 +327,6 @@ def _truncate_metrics(path: Path, step: int) -> None:
     if path.exists():
         rows = path.read_text().splitlines(keepends=True)
         path.write_text("".join(r for r in rows if json.loads(r).get("step", 0) <= step))
-
-
-def world_model(model: JEPA, cfg: Config, size: int, action_dim: int) -> WorldModel:
-    """The planning-time view of a JEPA being trained (shares its modules)."""
-    enc = model.target_encoder if model.target_encoder is not None else model.encoder
-    return WorldModel(
-        enc,
-        model.predictor,
-        image_size=size,
-        action_dim=action_dim,
-        history=cfg.model.history,
-        action_history=cfg.model.action_history,
-        embed_dim=cfg.model.embed_dim,
-    )
 
 
 def _lr(cfg: Config, step: int) -> float:
