@@ -128,11 +128,12 @@ class ActionHistoryDotModel(DotModel):
         return super().rollout(history, actions)
 
 
-def test_action_history_model_gets_the_actions_it_executed():
+@pytest.mark.parametrize("name", ["cem", "gd"])
+def test_action_history_model_gets_the_actions_it_executed(name):
     """Zeros before the first action (the history is padded alike), then the executed actions,
     oldest first, expanded over the samples like the history."""
     model = ActionHistoryDotModel(history=3)
-    agent = make_agent("cem", model)
+    agent = make_agent(name, model)
     world = DotWorld([[2.0, 2.0], [9.0, 4.0]])
     agent.reset_batch(render(np.array([[8.0, 8.0], [3.0, 9.0]])))
     taken = []
