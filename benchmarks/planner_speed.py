@@ -154,7 +154,7 @@ def race(model: WorldModel, cfg: PlannerConfig, solvers: dict, reps: int, episod
             torch.cuda.synchronize(model.device)
         start = time.perf_counter()
         with torch.inference_mode():
-            peer_cost.use(agent._rollout_fn(history), make_cost(agent.cost, goal))
+            peer_cost.use(agent._rollout_fn(history, agent._past), make_cost(agent.cost, goal))
             with contextlib.redirect_stdout(io.StringIO()):  # it prints its solve time
                 peer_plan = solver.solve({"history": history, "goal": goal}, init_action=init)[
                     "actions"
