@@ -144,7 +144,9 @@ def race(model: WorldModel, cfg: PlannerConfig, solvers: dict, reps: int, episod
     ours, theirs = [], []
     peer_plan = None
     for i in range(reps + 2):
-        agent.act_batch(frames)
+        past = agent._past  # the actions between the frames of the history act_batch builds
+        agent.act_batch(frames)  # (then it appends the action it took)
+        past = agent._past if past is None else past  # first call: its zeros, one step on
         history, goal = agent._history, agent._z_goal  # the state our plan started from
         assert history is not None and goal is not None
         init: torch.Tensor | None = (
@@ -154,7 +156,7 @@ def race(model: WorldModel, cfg: PlannerConfig, solvers: dict, reps: int, episod
             torch.cuda.synchronize(model.device)
         start = time.perf_counter()
         with torch.inference_mode():
-            peer_cost.use(agent._rollout_fn(history, agent._past), make_cost(agent.cost, goal))
+            peer_cost.use(agent._rollout_fn(history, past), make_cost(agent.cost, goal))
             with contextlib.redirect_stdout(io.StringIO()):  # it prints its solve time
                 peer_plan = solver.solve({"history": history, "goal": goal}, init_action=init)[
                     "actions"
