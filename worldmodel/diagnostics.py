@@ -76,7 +76,9 @@ def rollout_errors(
     acts = torch.stack(
         [actions[:, s + hist - 1 : s + hist - 1 + horizon] for s in starts], 1
     ).flatten(0, 1)
-    past = torch.stack([actions[:, s : s + hist - 1] for s in starts], 1).flatten(0, 1)
+    past = torch.stack([actions[:, s : s + hist - 1] for s in starts], 1).flatten(
+        0, 1
+    )  # [E*S, T-1, A]
     truth = torch.stack([z[:, s + hist : s + hist + horizon] for s in starts], 1).flatten(
         0, 1
     )  # [E*S, K, D]

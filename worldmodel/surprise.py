@@ -6,10 +6,9 @@ of decision ``t`` (for ``t >= h - 1``) is
 
     s_t = mean over the D dimensions of (predictor(z_{t-h+1} .. z_t, a_t) - z_{t+1})^2
 
-(a predictor with an action history also reads ``a_{t-h+1} .. a_{t-1}``),
-
 the training loss's squared error, from the true embedding history (teacher forcing, never the
-model's own predictions). An episode of T decisions has ``T - h + 1`` surprises, the first for
+model's own predictions); a predictor with an action history also reads ``a_{t-h+1} ..
+a_{t-1}``. An episode of T decisions has ``T - h + 1`` surprises, the first for
 decision ``h - 1``. Normalised surprise is ``(s - mean) / std`` with the mean and spread of
 surprise on normal episodes (:func:`calibrate`).
 """
