@@ -91,7 +91,7 @@ class JEPA(nn.Module):
         a_in = action_windows(actions, hist, k, with_past)  # [B, K, A']
         pred_tf = self.predictor(windows.flatten(0, 1), a_in.flatten(0, 1)).view(b, k, -1)
         # Autoregressive rollout over K steps from the first window.
-        a_next = actions[:, hist - 1 : hist - 1 + k]  # [B, K, A]
+        a_next = action_windows(actions, hist, k, with_past=False)  # [B, K, A]
         past = actions[:, : hist - 1] if with_past else None  # [B, T-1, A]
         pred_ro = rollout(self.predictor, z[:, :hist], a_next, past)  # [B, K, D]
         if self.decoder is None:
