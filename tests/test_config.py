@@ -130,10 +130,10 @@ def test_a_checkpoint_from_before_marker_jitter_reads_as_without_it():
     ("args", "encoder", "temporal", "sigreg"),
     [
         ([], "cnn", 0.0, 0.1),
-        (["env=point_mass"], "keypoints", 0.0, 0.03),  # WORLD_RECIPES
-        (["env=point_mass", "model.encoder=cnn"], "cnn", 0.0, 0.03),  # an override wins
+        (["env=point_mass"], "keypoints", 0.0, 0.01),  # WORLD_RECIPES
+        (["env=point_mass", "model.encoder=cnn"], "cnn", 0.0, 0.01),  # an override wins
         (["env=point_mass", "model.sigreg_weight=0.1"], "keypoints", 0.0, 0.1),
-        (["env=point_mass", "model.temporal_weight=0.1"], "keypoints", 0.1, 0.03),
+        (["env=point_mass", "model.temporal_weight=0.1"], "keypoints", 0.1, 0.01),
         (["env=point_mass", "model.objective=reconstruction"], "cnn", 0.0, 0.1),  # JEPA's only
         (["env=wall"], "cnn", 0.0, 0.1),
     ],
