@@ -129,7 +129,8 @@ def test_a_checkpoint_from_before_marker_jitter_reads_as_without_it():
 @pytest.mark.parametrize(
     ("args", "encoder", "temporal", "sigreg"),
     [
-        ([], "cnn", 0.0, 0.1),
+        ([], "cnn", 0.0, 0.03),  # reacher, target hidden: WORLD_RECIPES
+        (["env.draw_target=true"], "cnn", 0.0, 0.1),  # reacher-target: a world of its own
         (["env=point_mass"], "keypoints", 0.0, 0.01),  # WORLD_RECIPES
         (["env=point_mass", "model.encoder=cnn"], "cnn", 0.0, 0.01),  # an override wins
         (["env=point_mass", "model.sigreg_weight=0.1"], "keypoints", 0.0, 0.1),
@@ -150,12 +151,14 @@ def test_model_defaults_follow_the_world_recipe(args, encoder, temporal, sigreg)
 @pytest.mark.parametrize(
     ("args", "history", "action_history"),
     [
-        ([], 2, False),
+        ([], 2, True),  # reacher, target hidden
+        (["env.draw_target=true"], 2, False),
+        (["env=wall"], 2, False),  # no recipe of its own: the generic one
         (["env=point_mass"], 4, True),  # WORLD_RECIPES
         (["env=point_mass", "model.history=3"], 3, True),  # an override wins, field by field
         (["env=point_mass", "model.action_history=false"], 4, False),
         (["env=point_mass", "model.history=1"], 1, False),  # one frame: nothing in between
-        (["env=reacher", "model.action_history=true"], 2, True),
+        (["env=reacher", "model.action_history=false"], 2, False),
         (["env=point_mass", "model.objective=reconstruction"], 2, False),  # JEPA's only
     ],
 )

@@ -9,6 +9,7 @@ import pytest
 
 import envs
 import worldmodel
+from benchmarks._common import GENERIC
 from tests.conftest import run_cli
 
 GRID = ["model.encoder=grid", "model.predictor=conv", "model.grid=4", "model.hidden=16"]
@@ -31,6 +32,7 @@ def test_each_lever_trains_reports_and_plans(overrides, tmp_path, cache):
     run_cli(
         "worldmodel.train",
         "preset=debug",
+        *GENERIC,  # each lever from the generic recipe, as benchmarks.world_levers runs it
         *overrides,
         f"run_dir={run_dir}",
         "progress=false",
