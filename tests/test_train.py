@@ -14,6 +14,7 @@ import torch
 import worldmodel
 from tests.conftest import interrupt_cli, run_cli
 from worldmodel import checkpoint as ckpt
+from worldmodel.runtime.errors import InputError
 
 
 def test_train_writes_checkpoint_metrics_and_diagnostics(tiny_run):
@@ -45,8 +46,14 @@ def test_load_gives_a_planning_ready_model(tiny_run):
     frames = np.zeros((2, model.image_size, model.image_size, 3), np.uint8)
     z = model.encode(frames)
     assert z.shape == (2, model.embed_dim)
-    out = model.rollout(z[:, None].repeat(1, model.history, 1), torch.zeros(2, 5, model.action_dim))
+    # reacher's recipe reads the action between its 2 frames, so the rollout asks for it
+    assert (model.history, model.action_history) == (2, True)
+    history = z[:, None].repeat(1, model.history, 1)  # [2, T, D]
+    past = torch.zeros(2, model.history - 1, model.action_dim)  # [2, T-1, A]
+    out = model.rollout(history, torch.zeros(2, 5, model.action_dim), past)
     assert out.shape == (2, 5, model.embed_dim)
+    with pytest.raises(InputError, match="past_actions"):
+        model.rollout(history, torch.zeros(2, 5, model.action_dim))
 
 
 def test_load_rejects_env_of_other_size(tiny_run):
