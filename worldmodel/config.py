@@ -155,13 +155,8 @@ WORLD_RECIPES: dict[str, dict[str, Any]] = {
     },
 }
 """Each world's default JEPA recipe where one measured better than :data:`GENERIC_RECIPE`,
-keyed by :func:`recipe_world`."""
-
-
-def recipe_world(env: EnvConfig) -> str:
-    """The world :data:`WORLD_RECIPES` knows ``env`` as: reacher with its target drawn is a
-    world of its own, "reacher-target" (its recipe is measured apart), others their env name."""
-    return "reacher-target" if env.name == "reacher" and env.draw_target else env.name
+keyed by :func:`env_key` (so reacher with its target drawn, "reacher-target", is measured apart
+from reacher)."""
 
 
 def sequence_length(cfg: Config) -> int:
@@ -443,7 +438,7 @@ class Config(LoggedRunConfig):
     def __post_init__(self) -> None:
         super().__post_init__()
         self.data = world_data(self.env, self.data)
-        self.model = world_recipe(recipe_world(self.env), self.model)
+        self.model = world_recipe(env_key(self.env), self.model)
         if self.model.encoder == "vit" and self.env.image_size % self.model.patch_size:
             raise ConfigError(
                 f"env.image_size={self.env.image_size} is not a multiple of "

@@ -76,9 +76,8 @@ def rollout_errors(
     acts = torch.stack(
         [actions[:, s + hist - 1 : s + hist - 1 + horizon] for s in starts], 1
     ).flatten(0, 1)
-    past = torch.stack([actions[:, s : s + hist - 1] for s in starts], 1).flatten(
-        0, 1
-    )  # [E*S, T-1, A]
+    # the actions between each window's history frames: [E*S, T-1, A]
+    past = torch.stack([actions[:, s : s + hist - 1] for s in starts], 1).flatten(0, 1)
     truth = torch.stack([z[:, s + hist : s + hist + horizon] for s in starts], 1).flatten(
         0, 1
     )  # [E*S, K, D]
