@@ -1,7 +1,8 @@
 """Surprise benchmark: the fault suite of docs/protocol.md scored by a world model's surprise.
 
     python -m benchmarks.surprise checkpoint=PATH [--world NAME] [--episodes 200]
-                                  [--faults push teleport ...] [--seed 0] [--device auto]
+                                  [--faults push teleport ...] [--horizons 1 [K ...]]
+                                  [--seed 0] [--device auto]
     python -m benchmarks.surprise checkpoint=PATH --episode FILE.npz [--out PNG]
 
 The first form plays, in the checkpoint's world, N normal episodes and N episodes of every fault
@@ -16,6 +17,12 @@ says how big the fault was (``shift_*``: how far it moved the world's joints by 
 shows it, against the normal episode of the same seed), beside how far the world moves in one normal
 decision (``settings.step_motion``): a fault smaller than a normal decision's motion is hard for
 any one-step prediction to notice.
+
+``--horizons 1 5`` scores the same episodes again with the surprise over 5 decisions open loop
+(``WorldModel.surprise(..., horizon=5)``: the prediction from the history 4 decisions back,
+through the true actions, which sees the whole of a push's drift rather than one step of it).
+The first horizon's rows are ``faults`` (1, the one-step surprise, unless told otherwise); every
+horizon's are under ``by_horizon``.
 
 The second form scores one recorded episode, an ``.npz`` with ``frames`` (or ``obs``) uint8
 [T+1, H, W, 3], ``actions`` [T, A] and optionally ``fault_step``, and plots its surprise over time.
@@ -145,21 +152,26 @@ def surprise_episodes(
     *,
     velocity_std: np.ndarray | None,
     persistence: int,
+    horizons: tuple[int, ...] = (1,),
     bar: Any = None,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Play the seeded episodes (normal, or with ``fault``) and score them: per-decision surprise
-    ``[N, T]`` (NaN for the first history - 1 decisions) and fault decisions ``[N]``."""
+) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    """Play the seeded episodes (normal, or with ``fault``) and score them at each horizon:
+    ``{horizon: (per-decision surprise [N, T] (NaN for the first history + horizon - 2
+    decisions), fault decisions [N])}``."""
     from worldmodel.faults import play_episode
     from worldmodel.surprise import by_decision
 
-    rows, steps = [], []
+    rows: dict[int, list[np.ndarray]] = {k: [] for k in horizons}
+    steps = []
     for seed in seeds:
         ep = play_episode(env, seed, fault, velocity_std=velocity_std, persistence=persistence)
-        rows.append(by_decision(model.surprise(ep.frames, ep.actions), model.history))  # [T]
+        for k in horizons:
+            s = model.surprise(ep.frames, ep.actions, horizon=k)
+            rows[k].append(by_decision(s, model.history, k))  # [T]
         steps.append(ep.fault_step)
         if bar is not None:
             bar.update(1)
-    return np.stack(rows), np.array(steps)
+    return {k: (np.stack(r), np.array(steps)) for k, r in rows.items()}
 
 
 def fault_sizes(
@@ -219,9 +231,10 @@ def run_suite(
     seed: int = 0,
     device: str = "auto",
     world: str | None = None,
+    horizons: list[int] | None = None,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The benchmark's JSON payload, and the curves for the plot (``{name: (surprise [N, T],
-    steps [N])}`` with ``"normal"`` among them)."""
+    """The benchmark's JSON payload, and the curves for the plot at the first horizon
+    (``{name: (surprise [N, T], steps [N])}`` with ``"normal"`` among them)."""
     import envs
     from envs.tasks import PROTOCOL_VERSION
     from worldmodel.api import load
@@ -234,6 +247,9 @@ def run_suite(
         raise InputError(f"unknown fault(s) {unknown}; choose from {list(FAULTS)}")
     if episodes < 2:
         raise InputError(f"--episodes must be at least 2, got {episodes}")
+    horizons = list(dict.fromkeys(horizons or [1]))
+    if any(k < 1 for k in horizons):
+        raise InputError(f"--horizons are numbers of decisions >= 1, got {horizons}")
     model = load(checkpoint, device=device)
     meta = model.info["env"]
     if world is not None and world != meta["name"]:
@@ -250,43 +266,49 @@ def run_suite(
     for name in faults:
         base = seed + SEED_STRIDE * (FAULTS.index(name) + 1)
         seeds[name] = [base + i for i in range(episodes)]
-    curves: dict[str, Any] = {}
+    scored: dict[str, dict[int, Any]] = {}
     with progress(total=episodes * (len(faults) + 1), desc="episodes") as bar:
         for name, group in seeds.items():
-            curves[name] = surprise_episodes(
+            scored[name] = surprise_episodes(
                 model,
                 env,
                 group,
                 None if name == "normal" else name,
                 velocity_std=vel_std,
                 persistence=persistence,
+                horizons=tuple(horizons),
                 bar=bar,
             )
     motion, shifts = fault_sizes(env, seeds, velocity_std=vel_std, persistence=persistence)
     step_median = float(np.median(motion))
     env.close()
-    normal_s, normal_k = curves["normal"]  # [N, T], [N]
-    rows = {}
-    for name in faults:
-        faulty_s, faulty_k = curves[name]
-        rows[name] = fault_row(
-            faulty_s, faulty_k, normal_s, normal_k, shifts.get(name), step_median
-        )
+    by_horizon: dict[str, dict[str, Any]] = {}
+    for k in horizons:
+        normal_s, normal_k = scored["normal"][k]  # [N, T], [N]
+        by_horizon[str(k)] = {
+            name: fault_row(*scored[name][k], normal_s, normal_k, shifts.get(name), step_median)
+            for name in faults
+        }
+    curves = {name: per_horizon[horizons[0]] for name, per_horizon in scored.items()}
+    normal_s, normal_k = curves["normal"]
     payload = {
         "world": meta.get("key", meta["name"]),
         "checkpoint": str(checkpoint),
         "episodes": episodes,
         "smoke": episodes < PROTOCOL_EPISODES,
         "protocol_version": PROTOCOL_VERSION,
-        "faults": rows,
+        "faults": by_horizon[str(horizons[0])],
+        "horizon": horizons[0],
+        "by_horizon": by_horizon,
         "normal_scores": episode_scores(normal_s, normal_k).tolist(),
         "settings": {
             "decisions": int(normal_s.shape[1]),
             "policy": f"random, persistence {persistence} (the checkpoint's data.persistence)",
             "score": "peak surprise from the fault's decision to the end; normal episodes from "
             "a decision drawn the same way",
-            "surprise": "mean over embedding dims of the squared one-step prediction error, "
-            "true history (WorldModel.surprise), not normalised",
+            "surprise": "mean over embedding dims of the squared error of the embedding "
+            "predicted `horizon` decisions open loop (1: one step) from the true history and "
+            "actions (WorldModel.surprise), not normalised",
             "false_alarm_rate": FALSE_ALARM_RATE,
             "velocity_std": [float(v) for v in vel_std],
             "velocity_std_from": "per-dof std of joint velocities over every state of 20 normal "
@@ -431,6 +453,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--world", help="refuse a checkpoint of another world")
     parser.add_argument("--episodes", type=int, default=PROTOCOL_EPISODES)
     parser.add_argument("--faults", nargs="+", default=None, help="a subset of the fault suite")
+    parser.add_argument(
+        "--horizons",
+        nargs="+",
+        type=int,
+        default=[1],
+        help="surprise horizons in decisions (1: one step, the reference); the first fills "
+        "'faults' and the plot, every one 'by_horizon'",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--episode", help="score this recorded episode (.npz) instead")
@@ -457,17 +487,19 @@ def main(argv: list[str] | None = None) -> None:
             seed=args.seed,
             device=args.device,
             world=args.world,
+            horizons=args.horizons,
         )
         json_path = write_json("surprise.json", payload, args.out)
         plot_suite(curves, payload, json_path.with_suffix(".png"))
     except (InputError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         raise SystemExit(2) from None
-    for name, row in payload["faults"].items():
-        print(
-            f"{name:14s} AUC {row['auc']:.3f}  delay {_fmt(row['delay_steps'])}  "
-            f"detected {100 * row['detected']:.0f}%"
-        )
+    for k, rows in payload["by_horizon"].items():
+        for name, row in rows.items():
+            print(
+                f"{name:14s} horizon {k:>2s}  AUC {row['auc']:.3f}  "
+                f"delay {_fmt(row['delay_steps'])}  detected {100 * row['detected']:.0f}%"
+            )
 
 
 if __name__ == "__main__":

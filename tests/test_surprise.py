@@ -32,6 +32,7 @@ from worldmodel.faults import (
 )
 from worldmodel.model import WorldModel
 from worldmodel.runtime.errors import InputError
+from worldmodel.surprise import by_decision
 
 SEED = 7
 
@@ -210,6 +211,38 @@ def test_normalised_surprise_uses_the_calibration():
     )
 
 
+@pytest.mark.parametrize("horizon", [2, 4])
+def test_surprise_over_a_horizon_compares_the_open_loop_prediction(horizon):
+    # Copy-last open loop over k decisions predicts the frame k steps back: a ramp reads
+    # (k/255)^2, and a jump stays visible for the k decisions whose prediction starts before it.
+    model, t, j = _identity_model(history=2), 30, 12
+    actions = np.zeros((t, 2), np.float32)
+    smooth = model.surprise(_ramp(t), actions, horizon=horizon)
+    assert smooth.shape == (t - model.history - horizon + 2,)
+    torch.testing.assert_close(smooth, torch.full_like(smooth, (horizon / 255) ** 2))
+    per_decision = by_decision(model.surprise(_ramp(t, j), actions, horizon=horizon), 2, horizon)
+    assert per_decision.shape == (t,) and np.isnan(per_decision[:horizon]).all()
+    assert np.flatnonzero(per_decision > 0.01).tolist() == list(range(j, j + horizon))
+
+
+def test_surprise_horizon_is_checked():
+    model, t = _identity_model(), 10
+    actions = np.zeros((t, 2), np.float32)
+    for bad in (0, -1, True, 1.5):
+        with pytest.raises(InputError, match="horizon"):
+            model.surprise(_ramp(t), actions, horizon=bad)
+    with pytest.raises(InputError, match="T = 10 decisions"):
+        model.surprise(_ramp(t), actions, horizon=10)  # needs T >= history + horizon - 1 = 11
+    model.calibrate_surprise(_ramp(t)[None], actions[None])
+    with pytest.raises(InputError, match="horizon 1, not 3"):
+        model.surprise(_ramp(t), actions, normalize=True, horizon=3)
+    mean, std = model.calibrate_surprise(_ramp(t)[None], actions[None], horizon=3)
+    raw = model.surprise(_ramp(t), actions, horizon=3)
+    torch.testing.assert_close(
+        model.surprise(_ramp(t), actions, normalize=True, horizon=3), (raw - mean) / std
+    )
+
+
 @pytest.mark.parametrize(
     ("frames_shape", "actions_shape", "match"),
     [
@@ -306,10 +339,12 @@ def test_benchmark_runs_end_to_end(tiny_run, cache, tmp_path):
     ckpt = f"checkpoint={tiny_run / 'checkpoint.pt'}"
     run_cli(
         "benchmarks.surprise", ckpt, "--episodes", "2", "--faults", "teleport",
-        "--device", "cpu", "--out", str(out), cache=cache,
+        "--horizons", "1", "3", "--device", "cpu", "--out", str(out), cache=cache,
     )  # fmt: skip
     payload = json.loads(out.read_text())
     assert payload["world"] == "reacher" and payload["episodes"] == 2 and payload["smoke"] is True
+    assert payload["horizon"] == 1 and set(payload["by_horizon"]) == {"1", "3"}
+    assert payload["by_horizon"]["1"] == payload["faults"]
     assert isinstance(payload["protocol_version"], int) and payload["checkpoint"].endswith(".pt")
     assert set(payload["faults"]) == {"teleport"}
     for row in payload["faults"].values():
@@ -327,6 +362,15 @@ def test_benchmark_runs_end_to_end(tiny_run, cache, tmp_path):
     world = envs.make(meta["name"], **meta["kwargs"])
     ep = play_episode(world, 3, "teleport")
     world.close()
+    # The horizon-3 surprise is the trained model's own 3-step rollout from the true history
+    # (with the actions between the history's frames, for a predictor that reads them).
+    model, k = load(str(tiny_run / "checkpoint.pt"), device="cpu"), 3
+    z, a, h = model.encode(ep.frames), torch.as_tensor(ep.actions).float(), model.history
+    s3 = model.surprise(ep.frames, ep.actions, horizon=k)
+    for j in (0, 40):
+        pred = model.rollout(z[None, j : j + h], a[None, j + h - 1 : j + h - 1 + k],
+                             a[None, j : j + h - 1])[0, -1]  # fmt: skip
+        torch.testing.assert_close(s3[j], (pred - z[j + h + k - 1]).pow(2).mean())
     np.savez(tmp_path / "ep.npz", frames=ep.frames, actions=ep.actions, fault_step=ep.fault_step)
     proc = run_cli(
         "benchmarks.surprise", ckpt, "--episode", str(tmp_path / "ep.npz"), "--device", "cpu",

@@ -198,6 +198,8 @@ class WorldModel(nn.Module):
         self.info = info or {}
         self.surprise_stats: tuple[float, float] | None = None
         """Mean and standard deviation of surprise on normal data (:meth:`calibrate_surprise`)."""
+        self.surprise_horizon = 1
+        """The surprise horizon that ``surprise_stats`` were measured at."""
         self.eval()
 
     @classmethod
@@ -335,24 +337,29 @@ class WorldModel(nn.Module):
         actions: np.ndarray | torch.Tensor,
         *,
         normalize: bool = False,
+        horizon: int = 1,
     ) -> torch.Tensor:
         """frames uint8 [T+1, H, W, 3], actions [T, A] (or [B, T+1, ...], [B, T, A]) -> surprise
-        float32 [T - history + 1] (or [B, ...]): the squared error (mean over D) of the embedding
-        predicted from the true history and the action against the embedding of what then
-        happened; entry j belongs to decision ``j + history - 1``. ``normalize=True`` gives
-        ``(s - mean) / std`` of normal data (needs :meth:`calibrate_surprise`)."""
+        float32 [T - history - horizon + 2] (or [B, ...]): the squared error (mean over D) of the
+        embedding predicted from the true history and actions, ``horizon`` decisions open loop,
+        against the embedding of what then happened; entry j belongs to decision ``j + history +
+        horizon - 2``. ``normalize=True`` gives ``(s - mean) / std`` of normal data (needs
+        :meth:`calibrate_surprise` at the same horizon)."""
         from worldmodel.surprise import surprise
 
-        return surprise(self, frames, actions, normalize=normalize)
+        return surprise(self, frames, actions, normalize=normalize, horizon=horizon)
 
     def calibrate_surprise(
-        self, frames: np.ndarray | torch.Tensor, actions: np.ndarray | torch.Tensor
+        self,
+        frames: np.ndarray | torch.Tensor,
+        actions: np.ndarray | torch.Tensor,
+        horizon: int = 1,
     ) -> tuple[float, float]:
         """Store and return (mean, std) of surprise over normal episodes frames [B, T+1, H, W, 3],
-        actions [B, T, A], for ``surprise(..., normalize=True)``."""
+        actions [B, T, A], for ``surprise(..., normalize=True, horizon=horizon)``."""
         from worldmodel.surprise import calibrate
 
-        return calibrate(self, frames, actions)
+        return calibrate(self, frames, actions, horizon)
 
     def _as_input(self, x: torch.Tensor | np.ndarray, name: str) -> torch.Tensor:
         """A float tensor on the model's device (low-precision floats kept, for autocast)."""
