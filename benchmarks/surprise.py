@@ -266,7 +266,7 @@ def run_suite(
     for name in faults:
         base = seed + SEED_STRIDE * (FAULTS.index(name) + 1)
         seeds[name] = [base + i for i in range(episodes)]
-    scored: dict[str, dict[int, Any]] = {}
+    scored: dict[str, dict[int, tuple[np.ndarray, np.ndarray]]] = {}
     with progress(total=episodes * (len(faults) + 1), desc="episodes") as bar:
         for name, group in seeds.items():
             scored[name] = surprise_episodes(
@@ -285,10 +285,13 @@ def run_suite(
     by_horizon: dict[str, dict[str, Any]] = {}
     for k in horizons:
         normal_s, normal_k = scored["normal"][k]  # [N, T], [N]
-        by_horizon[str(k)] = {
-            name: fault_row(*scored[name][k], normal_s, normal_k, shifts.get(name), step_median)
-            for name in faults
-        }
+        rows = {}
+        for name in faults:
+            faulty_s, faulty_k = scored[name][k]
+            rows[name] = fault_row(
+                faulty_s, faulty_k, normal_s, normal_k, shifts.get(name), step_median
+            )
+        by_horizon[str(k)] = rows
     curves = {name: per_horizon[horizons[0]] for name, per_horizon in scored.items()}
     normal_s, normal_k = curves["normal"]
     payload = {
