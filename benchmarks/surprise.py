@@ -20,7 +20,8 @@ any one-step prediction to notice.
 
 ``--horizons 1 5`` scores the same episodes again with the surprise over 5 decisions open loop
 (``WorldModel.surprise(..., horizon=5)``: the prediction from the history 4 decisions back,
-through the true actions, which sees the whole of a push's drift rather than one step of it).
+through the true actions, which adds up a changed dynamics' drift, such as a heavier body's,
+where one step sees a fraction of it).
 The first horizon's rows are ``faults`` (1, the one-step surprise, unless told otherwise); every
 horizon's are under ``by_horizon``.
 

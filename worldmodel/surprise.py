@@ -14,10 +14,11 @@ surprise on normal episodes (:func:`calibrate`).
 
 Surprise over a horizon ``k`` (``horizon=k``; 1 is the one-step surprise above) predicts
 ``z_{t+1}`` open loop from the true history that ends ``k - 1`` decisions earlier, ``z_{t-k-h+2}
-.. z_{t-k+1}``, through the true actions ``a_{t-k+1} .. a_t``: a fault's effect that builds up
-over decisions (a push's change of velocity moves the body a little more at every step) is
-compared with the whole of it, not one step's share. Its first surprise is for decision
-``h + k - 2``.
+.. z_{t-k+1}``, through the true actions ``a_{t-k+1} .. a_t``. A fault that changes the
+dynamics a little at every step (a heavier body, a dead actuator) is then compared with its
+whole effect over k decisions, not one step's share; a jump (a push, a teleport) is whole in
+one step and reads best at ``k = 1``, since the model's own error grows with k (README,
+"Surprise"). Its first surprise is for decision ``h + k - 2``.
 """
 
 from __future__ import annotations
