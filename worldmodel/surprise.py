@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from worldmodel.predictor import action_windows, rollout
+from worldmodel.predictor import rollout
 from worldmodel.runtime.errors import InputError
 
 if TYPE_CHECKING:
@@ -73,18 +73,14 @@ def surprise(
     z = z.view(b, length, -1)  # [B, T+1, D]
     windows = z.unfold(1, hist, 1)[:, :n].transpose(-1, -2)  # [B, n, history, D]
     dtype = next(model.predictor.parameters()).dtype
+    ahead = actions.unfold(1, horizon, 1)[:, hist - 1 : hist - 1 + n]  # [B, n, A, k]
+    ahead = ahead.transpose(-1, -2).flatten(0, 1).to(dtype)  # [B*n, k, A]
+    past = None
+    if model.action_history:
+        past = actions.unfold(1, hist - 1, 1)[:, :n].transpose(-1, -2)  # [B, n, history-1, A]
+        past = past.flatten(0, 1).to(dtype)  # [B*n, history-1, A]
     with torch.no_grad():
-        if horizon == 1:
-            acts = action_windows(actions, hist, n, model.action_history)  # [B, n, A']
-            pred = model.predictor(windows.flatten(0, 1).to(dtype), acts.flatten(0, 1).to(dtype))
-        else:
-            ahead = actions.unfold(1, horizon, 1)[:, hist - 1 : hist - 1 + n]  # [B, n, A, k]
-            ahead = ahead.transpose(-1, -2).flatten(0, 1).to(dtype)  # [B*n, k, A]
-            past = None
-            if model.action_history:
-                past = actions.unfold(1, hist - 1, 1)[:, :n].transpose(-1, -2)  # [B, n, h-1, A]
-                past = past.flatten(0, 1).to(dtype)  # [B*n, history-1, A]
-            pred = rollout(model.predictor, windows.flatten(0, 1).to(dtype), ahead, past)[:, -1]
+        pred = rollout(model.predictor, windows.flatten(0, 1).to(dtype), ahead, past)[:, -1]
     err = (pred.float().view(b, n, -1) - z[:, hist + horizon - 1 :]).pow(2).mean(-1)  # [B, n]
     if normalize:
         if model.surprise_stats is None:
