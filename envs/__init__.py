@@ -46,7 +46,7 @@ GYM_IDS = {
 }
 """gymnasium id of each world."""
 
-REVISIONS = {"wall": 2, "point_mass": 2, "dmc/swimmer": 2}
+REVISIONS = {"wall": 2, "point_mass": 3, "dmc/swimmer": 2}
 """Revision of each world (or dm_control domain, as ``dmc/<domain>``) whose physics or frames
 changed after data sets of it were cached (1 where never). Data sets record it
 (:func:`worldmodel.collect.dataset_identity`), so data of an older revision is not reused.
@@ -55,7 +55,10 @@ door is at y = 0 whenever the door sat elsewhere; see assets/wall.xml). dmc/swim
 light, which swimmer's reset moves with its target, is an episode parameter (revision 1 left it
 where the last reset put it, so a goal or a redrawn marker could be lit from another episode).
 point_mass 2: frames are supersampled (``GoalEnv.supersample``): at 4 multisamples the mass,
-2 pixels wide and moving about 0.4 pixels a decision, changed its pixels in jumps."""
+2 pixels wide and moving about 0.4 pixels a decision, changed its pixels in jumps. point_mass 3:
+the target marker is a disc on the floor under the mass (``PointMassEnv.marker_thickness``);
+dm_control's ball-shaped marker, larger than the mass and centred on it, hid the mass in every
+goal image of point_mass-goal."""
 
 
 def world_revision(world: str, domain: str | None = None) -> int:

@@ -368,8 +368,28 @@ class PointMassEnv(DMCEnv):
         render_mode: str | None = "rgb_array",
     ) -> None:
         super().__init__("point_mass", "easy", image_size, action_repeat, camera_id, render_mode)
+        self._flatten_marker()
         self._displacement: dict[int, float] = {}
         """:meth:`free_displacement` by number of control steps, simulated once each."""
+
+    marker_thickness = 0.0005
+    """Revision 3 (envs.REVISIONS): the target marker is a disc of dm_control's radius (0.015)
+    and this half-thickness, lying on the floor, so the mass (a ball of radius 0.01 resting on
+    the floor) is drawn on top of it. dm_control draws a ball of radius 0.015 centred on the
+    mass's centre, which hid the mass whenever it sat at the goal: in every goal image."""
+
+    def _flatten_marker(self) -> None:
+        """Draw the target as :attr:`marker_thickness`'s disc on the floor. The marker is a
+        static geom of the world body and dm_control's model disables contacts, so its shape
+        changes no physics, only frames."""
+        model = self._dm_env.physics.model
+        target = model.name2id("target", "geom")
+        if not model.opt.disableflags & int(mj.mjtDisableBit.mjDSBL_CONTACT):
+            raise RuntimeError("point_mass's model has contacts on: its marker shape could act")
+        radius = float(model.geom_size[target, 0])
+        model.geom_type[target] = mj.mjtGeom.mjGEOM_CYLINDER
+        model.geom_size[target] = [radius, self.marker_thickness, 0.0]
+        model.geom_pos[target, 2] = self.marker_thickness
 
     def _param_index(self) -> list[tuple[str, tuple[int, ...]]]:
         target = self._dm_env.physics.model.name2id("target", "geom")

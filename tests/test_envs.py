@@ -180,6 +180,40 @@ def test_point_mass_frames_move_smoothly_under_a_pixel():
     assert np.abs(smooth - jumpy).mean() < 1.0
 
 
+def test_point_mass_goal_image_shows_the_mass_on_the_marker():
+    """Revision 3: the marker is a disc under the mass, so point_mass-goal's goal image (mass
+    and marker at the goal) shows the mass. Revision 2's ball, larger than the mass and centred
+    on it, hid it there: the mass's pixels did not change when it left the marker."""
+    env = envs.make("point_mass", image_size=64)
+    try:
+        env.reset(seed=0)
+        goal = env.get_sim_state()
+        goal[:4] = (0.1, -0.1, 0.0, 0.0)
+        goal[-2:] = goal[:2]
+
+        def frame(state: np.ndarray, mass=None, marker=None) -> np.ndarray:  # [64, 64, 3] int
+            state = state.copy()
+            if mass is not None:
+                state[:2] = mass
+            if marker is not None:
+                state[-2:] = marker
+            return env.render_state(state).astype(int)
+
+        def moved(mass, marker=None) -> np.ndarray:  # [64, 64]: what moving the mass changes
+            return np.abs(frame(goal, marker=marker) - frame(goal, mass, marker)).sum(-1)
+
+        corner = (0.25, 0.25)  # the marker out of the way: the mass on bare floor
+        bare = np.minimum(moved((-0.2, 0.2), corner), moved((0.2, 0.2), corner))
+        on_marker = np.minimum(moved((-0.2, 0.2)), moved((0.2, 0.2)))
+    finally:
+        env.close()
+    at_goal = bare > 60  # the mass's pixels at the goal, seen on bare floor (2 px wide)
+    assert 2 <= at_goal.sum() <= 16, at_goal.sum()
+    # leaving the marker changes those pixels a third as much as leaving bare floor does (the
+    # mass's brown is nearer the marker's red than the floor's blue); under the ball, not at all
+    assert on_marker[at_goal].mean() > 0.25 * bare[at_goal].mean()
+
+
 def test_mark_goal_puts_the_marker_where_the_body_is(made):
     pm = made["point_mass"]
     _, info = pm.reset(seed=1)
