@@ -10,15 +10,18 @@ cost, the L2 distance of its embedding to the goal image's embedding, is ranked 
 true distance of the position to the goal (Spearman). Three numbers per model, means over the
 episodes:
 
-- ``hidden_goal``: against the task's own goal image, over all positions;
+- ``hidden_goal``: against the task's own goal image, over all positions (the name is from
+  point_mass revisions 1 and 2, whose marker hid the mass in the goal image; since revision 3
+  the mass shows on it);
 - ``hidden_goal_visible``: the same over positions more than 0.03 from the goal, where the body
-  is not under the goal marker (on point_mass-goal the goal image hides the mass under it);
+  is off the goal marker;
 - ``visible_goal``: against a frame of the same world with the body at a position q at least
   0.05 from the goal marker, ranking distance to q: the embedding's geometry where nothing hides.
 
 A planner that descends this cost can only succeed where the ranking is high. point_mass
 tasks only (its state starts with the mass's (x, y) position).
-Writes ``benchmarks/results/goal_landscape.json`` (or ``--out``), one entry per checkpoint.
+Writes ``benchmarks/results/goal_landscape.json`` (or ``--out``), one entry per checkpoint and
+world revision of the frames.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ import numpy as np
 
 from benchmarks._common import RESULTS, machine, write_json
 from benchmarks.learned_distance import spearman
+from envs import world_revision
 from envs.tasks import TASKS
 
 ARENA = 0.29
@@ -89,6 +93,7 @@ def landscape(checkpoint: str, task_name: str, episodes: int, seed: int) -> dict
     return {
         "checkpoint": checkpoint,
         "task": task_name,
+        "world_revision": world_revision(task.world),  # of the frames scored here
         "episodes": episodes,
         "seed": seed,
         **{name: float(np.mean(values)) for name, values in rows.items()},
@@ -107,14 +112,15 @@ def main() -> None:
     args = parser.parse_args()
     path = Path(args.out) if args.out else RESULTS / "goal_landscape.json"
     kept = json.loads(path.read_text()).get("runs", []) if path.exists() else []
-    runs = {r["checkpoint"]: r for r in kept}
+    # one row per checkpoint and world revision of the frames (rows before revision 3 lack it)
+    runs = {(r["checkpoint"], r.get("world_revision")): r for r in kept}
     for ckpt in args.checkpoint:
         row = landscape(ckpt, args.task, args.episodes, args.seed)
         print(
             f"{ckpt}: Spearman of cost and true distance: hidden goal {row['hidden_goal']:.2f} "
             f"(away from it {row['hidden_goal_visible']:.2f}), visible goal {row['visible_goal']:.2f}"
         )
-        runs[ckpt] = row
+        runs[ckpt, row["world_revision"]] = row
     write_json(path.name, {"runs": list(runs.values()), "machine": machine()}, args.out)
 
 

@@ -9,6 +9,7 @@ import sys
 import numpy as np
 import pytest
 
+import envs
 from benchmarks import ceiling, goal_landscape
 from tests.conftest import run_cli
 
@@ -45,8 +46,13 @@ def test_goal_landscape_runs_on_a_point_mass_model(tmp_path, cache, tiny_run, mo
     out = tmp_path / "landscape.json"
     argv = ["goal_landscape", "--checkpoint", str(run), "--episodes", "2", "--out", str(out)]
     monkeypatch.setattr(sys, "argv", argv)
+    old = {"checkpoint": str(run), "task": "point_mass-goal", "hidden_goal": 0.0}  # revision 2's
+    out.write_text(json.dumps({"runs": [old]}))
     goal_landscape.main()
-    (row,) = json.loads(out.read_text())["runs"]
+    rows = json.loads(out.read_text())["runs"]
+    assert rows[0] == old  # a row of frames of another revision is kept beside the new one
+    row = rows[1]
+    assert row["world_revision"] == envs.world_revision("point_mass") >= 3
     for key in ("hidden_goal", "hidden_goal_visible", "visible_goal"):
         assert np.isfinite(row[key]) and -1 <= row[key] <= 1
     with pytest.raises(SystemExit, match="only point_mass"):
