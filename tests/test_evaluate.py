@@ -32,6 +32,8 @@ FIELDS = (
     "checkpoint_data_frames",
     "git_commit",
     "settings_hash",
+    "world_revision",
+    "model_world_revision",
     "planner",
     "baselines",
 )
@@ -56,6 +58,8 @@ def test_evaluate_writes_every_field_and_a_video(tiny_run, cache, tmp_path, plan
     assert set(result["baselines"]) == {"random", "zero", "oracle"}
     assert result["baselines"]["oracle"]["settings"]["model"] == "MuJoCo"
     assert result["planner"]["name"] == planner and result["planner"]["action_repeat"] == 5
+    # reacher was never revised: played and trained on revision 1
+    assert result["world_revision"] == result["model_world_revision"] == 1
     assert result["plan_ms_median"] > 0 and result["transitions_per_s"] > 0
     lo, hi = result["success_ci95"]
     assert 0 <= lo <= result["success_rate"] <= hi <= 1

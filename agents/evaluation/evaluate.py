@@ -276,6 +276,11 @@ def provenance(
     dmc = {"dmc": f"{cfg.eval.domain}/{cfg.eval.dmc_task}"} if task.world == "dmc" else {}
     return {
         **dmc,
+        # of the world the episodes were played in (envs.REVISIONS); the model's own is beside it
+        "world_revision": world_revision(task.world, task.env_kwargs.get("domain")),
+        "model_world_revision": (
+            model.info["env"].get("world_revision", 1) if model is not None else None
+        ),
         "planner": {**asdict(cfg.planner), "action_repeat": env["action_repeat"]},
         "cost": asdict(cfg.cost),
         "device": str(device),
