@@ -348,7 +348,8 @@ class ReacherEnv(DMCEnv):
 
 
 class PointMassEnv(DMCEnv):
-    """dm_control point_mass (easy) with goal images; the target marker is drawn at the goal.
+    """dm_control point_mass (easy) with goal images; the target marker is drawn at the goal, as a
+    disc on the floor under the mass (revision 3: :attr:`marker_thickness`).
 
     State: ``[x, y, x vel, y vel, target x, target y]``; :meth:`pair_states` puts the target at
     the goal's position in both states. Default start and goal: independent uniform positions
