@@ -277,10 +277,8 @@ def provenance(
     return {
         **dmc,
         # of the world the episodes were played in (envs.REVISIONS); the model's own is beside it
-        "world_revision": world_revision(task.world, task.env_kwargs.get("domain")),
-        "model_world_revision": (
-            model.info["env"].get("world_revision", 1) if model is not None else None
-        ),
+        "world_revision": _task_revision(task),
+        "model_world_revision": _model_revision(model) if model is not None else None,
         "planner": {**asdict(cfg.planner), "action_repeat": env["action_repeat"]},
         "cost": asdict(cfg.cost),
         "device": str(device),
@@ -296,6 +294,16 @@ def provenance(
             json.dumps(settings, sort_keys=True, default=str).encode()
         ).hexdigest()[:12],
     }
+
+
+def _task_revision(task: Task) -> int:
+    """The revision of the world ``task`` is played in (``envs.REVISIONS``)."""
+    return world_revision(task.world, task.env_kwargs.get("domain"))
+
+
+def _model_revision(model) -> int:
+    """The revision of the world ``model``'s data was collected in (1 before revisions)."""
+    return int(model.info["env"].get("world_revision", 1))
 
 
 def _check_world(model, task, checkpoint: str) -> None:
@@ -318,9 +326,9 @@ def _check_world(model, task, checkpoint: str) -> None:
                 f"warning: {checkpoint} was trained with {key}={meta['kwargs'][key]!r}; task {task.name!r} "
                 f"uses {key}={value!r}, so its frames differ from the training data"
             )
-    domain = task.env_kwargs.get("domain")
-    trained, now = meta.get("world_revision", 1), world_revision(task.world, domain)
+    trained, now = _model_revision(model), _task_revision(task)
     if trained < now:
+        domain = task.env_kwargs.get("domain")
         world = f"dmc/{domain}" if task.world == "dmc" else task.world
         train = " ".join(task_env_overrides(task.world, task.env_kwargs))
         print(
