@@ -103,9 +103,22 @@ def main() -> None:
     found = [r for r in found if r.get("agent_played", True)]
     rows = sorted(found, key=lambda r: (order.index(r["task"]), r.get("dmc", ""), _label(r)))
     info = machine()
-    write_json("goal_reaching.json", {"machine": info, "results": rows})
+    # the summary keeps each run's totals; its per-episode rows stay in its own eval.json
+    summary = [_totals(r) for r in rows]
+    write_json("goal_reaching.json", {"machine": info, "results": summary})
     (RESULTS / "goal_reaching.md").write_text(table(rows, info))
     print(table(rows, info))
+
+
+def _totals(row: dict) -> dict:
+    """``row`` (an eval.json) without its per-episode rows, its baselines' included."""
+    out = {k: v for k, v in row.items() if k != "per_episode"}
+    if isinstance(out.get("baselines"), dict):
+        out["baselines"] = {
+            name: {k: v for k, v in base.items() if k != "per_episode"}
+            for name, base in out["baselines"].items()
+        }
+    return out
 
 
 def graph_command(task, run_dir: Path) -> list[str]:

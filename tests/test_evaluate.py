@@ -36,6 +36,7 @@ FIELDS = (
     "model_world_revision",
     "planner",
     "baselines",
+    "per_episode",
 )
 
 
@@ -63,6 +64,14 @@ def test_evaluate_writes_every_field_and_a_video(tiny_run, cache, tmp_path, plan
     assert result["plan_ms_median"] > 0 and result["transitions_per_s"] > 0
     lo, hi = result["success_ci95"]
     assert 0 <= lo <= result["success_rate"] <= hi <= 1
+    rows = result["per_episode"]  # one per episode, agreeing with the totals
+    assert all(len(v) == result["episodes"] for v in rows.values())
+    assert sum(rows["success"]) / result["episodes"] == result["success_rate"]
+    assert sum(rows["final_distance"]) / result["episodes"] == pytest.approx(
+        result["mean_final_distance"], abs=1e-4
+    )
+    assert all(d > 0 for d in rows["start_distance"])  # reacher-pose never starts at its goal
+    assert len(result["baselines"]["random"]["per_episode"]["success"]) == result["episodes"]
     videos = list((out_dir / "videos").glob("*.mp4"))
     assert len(videos) == 1 and videos[0].stat().st_size > 1000
     assert "success" in out.stdout and "decision latency" in out.stdout

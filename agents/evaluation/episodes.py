@@ -42,6 +42,8 @@ class EpisodeResult:
     """Env steps until success (early end) or the budget."""
     ret: float
     """Sum of the task's own reward."""
+    start_distance: float = float("nan")
+    """The task's goal distance at the start (its success test's distance, before any action)."""
 
 
 @dataclass
@@ -110,6 +112,7 @@ def _play(
         done = np.zeros(n, bool)
         success = np.array([bool(i["success"]) for i in infos])
         dist = np.array([float(i["goal_distance"]) for i in infos])
+        start_dist = dist.copy()
         steps = np.zeros(n, int)
         rets = np.zeros(n)
         record = [lo + i < videos for i in range(n)]
@@ -139,7 +142,13 @@ def _play(
                     clip.append(_video_frame(frames[i], goals[i], steps[i], dist[i], video_scale))
         for i in range(n):
             stats.episodes.append(
-                EpisodeResult(bool(success[i]), float(dist[i]), int(steps[i]), float(rets[i]))
+                EpisodeResult(
+                    bool(success[i]),
+                    float(dist[i]),
+                    int(steps[i]),
+                    float(rets[i]),
+                    float(start_dist[i]),
+                )
             )
             clip = movie[i]
             if clip is not None and video_dir is not None:
@@ -207,6 +216,15 @@ def summarize(stats: RunStats, metric: str) -> dict:
         "mean_final_distance": float(np.mean([e.final_distance for e in eps])) if n else None,
         "steps_to_success_mean": float(np.mean(steps_ok)) if steps_ok else None,
         "steps_to_success_median": float(np.median(steps_ok)) if steps_ok else None,
+        # One row per episode, in the task's episode order: paired comparisons between runs
+        # of the same task and seed, and which episodes fail (far goals, or near ones).
+        "per_episode": {
+            "success": [bool(e.success) for e in eps],
+            "start_distance": [round(e.start_distance, 5) for e in eps],
+            "final_distance": [round(e.final_distance, 5) for e in eps],
+            "env_steps": [e.env_steps for e in eps],
+            **({"return": [round(e.ret, 3) for e in eps]} if metric == "return" else {}),
+        },
     }
     if metric == "return":
         half = 1.96 * rets.std(ddof=1) / math.sqrt(n) if n > 1 else float("nan")
