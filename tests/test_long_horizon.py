@@ -252,3 +252,9 @@ def test_distance_command_and_both_planners_end_to_end(tiny_run, tmp_path):
         assert "shortest-way" in oracle["cost"], "the oracle row has the same planner structure"
         stated = json.dumps(result)
         assert ('"subgoals": "graph"' in stated) if key == "subgoals" else ('"learned"' in stated)
+        # what the planner's learned parts were built with is stated, and only those it used
+        aids = result["planning_aids"]
+        if key == "subgoals":
+            assert set(aids) == {"graph"} and aids["graph"]["nodes"] > 0
+        else:
+            assert set(aids) == {"distance"} and aids["distance"]["config"]["steps"] == 30

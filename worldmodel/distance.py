@@ -198,6 +198,15 @@ def load_distance(path: str | Path, device: str | torch.device = "cpu") -> Dista
     return head.to(device).eval()
 
 
+def distance_record(path: str | Path) -> dict[str, Any]:
+    """What the distance head at ``path`` was built with: its settings and its build summary
+    (nodes, edges, data set), as plain data for a result file."""
+    payload = torch.load(Path(path), map_location="cpu", weights_only=True)
+    info = payload.get("info", {})
+    keep = ("data_dir", "nodes", "edges", "seconds", "monotone_share")
+    return {"config": payload.get("config"), **{k: info[k] for k in keep if k in info}}
+
+
 def monotone_share(by_offset: dict[str, float]) -> float:
     """Share of consecutive offsets whose mean distance grows (1.0: monotone)."""
     vals = list(by_offset.values())
@@ -211,6 +220,7 @@ __all__ = [
     "DistanceConfig",
     "DistanceHead",
     "distance_by_offset",
+    "distance_record",
     "fit_distance",
     "load_distance",
     "save_distance",

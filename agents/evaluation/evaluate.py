@@ -23,7 +23,7 @@ from agents.evaluation.episodes import Policy, RunStats, play, summarize
 from agents.evaluation.oracle import OracleMPC
 from agents.mpc import LatentMPCAgent
 from agents.planners import PlannerConfig, make_planner
-from agents.planners.aids import planning_aids
+from agents.planners.aids import aids_record, planning_aids
 from envs import world_revision
 from envs.tasks import PROTOCOL_VERSION, Task, get_task
 from worldmodel.api import load
@@ -272,6 +272,10 @@ def provenance(
         "checkpoint_step": info["step"],
         "protocol_version": PROTOCOL_VERSION,
     }
+    # a learned distance or graph changes what the planner does: its build settings count too
+    aids = aids_record(cfg.planner, cfg.cost, info["path"]) if info["path"] else None
+    if aids is not None:
+        settings["planning_aids"] = aids
     # dmc-generic is one task over many domains: its row names the domain and task it played
     dmc = {"dmc": f"{cfg.eval.domain}/{cfg.eval.dmc_task}"} if task.world == "dmc" else {}
     return {
@@ -281,6 +285,7 @@ def provenance(
         "model_world_revision": _model_revision(model) if model is not None else None,
         "planner": {**asdict(cfg.planner), "action_repeat": env["action_repeat"]},
         "cost": asdict(cfg.cost),
+        **({"planning_aids": aids} if aids is not None else {}),
         "device": str(device),
         "device_name": _device_name(device),
         "torch_version": torch.__version__,

@@ -15,7 +15,7 @@ from agents.planners.base import PlannerConfig
 from agents.planners.cost import LEARNED, CostConfig, StepDistance
 from agents.planners.subgoals import GraphSubgoals
 from worldmodel.distance import FILE as DISTANCE_FILE
-from worldmodel.distance import load_distance
+from worldmodel.distance import distance_record, load_distance
 from worldmodel.graph import FILE as GRAPH_FILE
 from worldmodel.graph import LatentGraph
 from worldmodel.runtime.errors import InputError
@@ -48,3 +48,21 @@ def planning_aids(
         graph = LatentGraph.load(_beside(checkpoint, GRAPH_FILE, "planner.subgoals=graph"))
         subgoals = GraphSubgoals(graph, lookahead=planner.lookahead)
     return distance, subgoals
+
+
+def aids_record(planner: PlannerConfig, cost: CostConfig, checkpoint: str | Path) -> dict | None:
+    """How the learned parts a run plans with were built (the distance head's and the graph's
+    settings, nodes and data), for its eval.json; None when it plans with neither."""
+    record = {}
+    if cost.metric == LEARNED:
+        record["distance"] = distance_record(
+            _beside(checkpoint, DISTANCE_FILE, "cost.metric=learned")
+        )
+    if planner.subgoals == "graph":
+        graph = LatentGraph.load(_beside(checkpoint, GRAPH_FILE, "planner.subgoals=graph"))
+        record["graph"] = {
+            "nodes": graph.size,
+            "edges": int(len(graph.src)),
+            "config": graph.config,
+        }
+    return record or None
