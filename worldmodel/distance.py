@@ -177,11 +177,10 @@ def save_distance(path: str | Path, head: DistanceHead, cfg: DistanceConfig, inf
         torch.save(payload, tmp)
 
 
-def load_distance(path: str | Path, device: str | torch.device = "cpu") -> DistanceHead:
-    """A :class:`DistanceHead` from ``path`` (loaded with ``weights_only=True``)."""
-    path = Path(path)
+def _read(path: Path) -> dict[str, Any]:
+    """The plain payload of the distance head file at ``path`` (``weights_only``: no pickle)."""
     try:
-        payload = torch.load(path, map_location=device, weights_only=True)
+        payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # noqa: BLE001 - any unreadable file is a bad input here
         raise InputError(
             f"{path}: not a readable distance head ({type(e).__name__}: {str(e).splitlines()[0]})"
@@ -190,6 +189,13 @@ def load_distance(path: str | Path, device: str | torch.device = "cpu") -> Dista
         raise InputError(
             f"{path}: not a distance head; make one with `python -m worldmodel.distance checkpoint=...`"
         )
+    return payload
+
+
+def load_distance(path: str | Path, device: str | torch.device = "cpu") -> DistanceHead:
+    """A :class:`DistanceHead` from ``path`` (loaded with ``weights_only=True``)."""
+    path = Path(path)
+    payload = _read(path)
     head = DistanceHead(int(payload["embed_dim"]), int(payload["hidden"]), int(payload["depth"]))
     try:
         head.load_state_dict(payload["state_dict"])
@@ -201,7 +207,7 @@ def load_distance(path: str | Path, device: str | torch.device = "cpu") -> Dista
 def distance_record(path: str | Path) -> dict[str, Any]:
     """What the distance head at ``path`` was built with: its settings and its build summary
     (nodes, edges, data set), as plain data for a result file."""
-    payload = torch.load(Path(path), map_location="cpu", weights_only=True)
+    payload = _read(Path(path))
     info = payload.get("info", {})
     keep = ("data_dir", "nodes", "edges", "seconds", "monotone_share")
     return {"config": payload.get("config"), **{k: info[k] for k in keep if k in info}}
