@@ -318,3 +318,26 @@ def test_a_model_of_an_older_world_revision_is_warned_with_the_retrain_command(c
     meta = {"name": "dmc", "kwargs": {"domain": "cartpole", "task": "swingup"}}
     _check_world(SimpleNamespace(info={"env": meta}), cartpole, "runs/cartpole")
     assert capsys.readouterr().out == ""
+
+
+def test_settings_hash_ignores_where_and_how_long_a_distance_was_built():
+    from agents.evaluation.evaluate import _stable
+
+    def built(where: str, seconds: float) -> dict:
+        config = {"data": {"dir": where, "episodes": [0, 1]}, "max_nodes": 60000}
+        return {
+            "distance": {
+                "config": {"steps": 4000},
+                "data_dir": where,
+                "nodes": 9,
+                "seconds": seconds,
+            },
+            "graph": {"nodes": 9, "config": config},
+        }
+
+    here, there = _stable(built("/root/a", 110.4)), _stable(built("/home/b", 95.0))
+    assert here == there
+    assert here["graph"]["config"]["data"] == {"episodes": [0, 1]}  # which episodes still counts
+    assert _stable(built("/root/a", 1.0)) != _stable(
+        {**built("/root/a", 1.0), "graph": {"nodes": 8}}
+    )

@@ -275,7 +275,7 @@ def provenance(
     # a learned distance or graph changes what the planner does: its build settings count too
     aids = aids_record(cfg.planner, cfg.cost, info["path"]) if info["path"] else None
     if aids is not None:
-        settings["planning_aids"] = aids
+        settings["planning_aids"] = _stable(aids)
     # dmc-generic is one task over many domains: its row names the domain and task it played
     dmc = {"dmc": f"{cfg.eval.domain}/{cfg.eval.dmc_task}"} if task.world == "dmc" else {}
     return {
@@ -299,6 +299,14 @@ def provenance(
             json.dumps(settings, sort_keys=True, default=str).encode()
         ).hexdigest()[:12],
     }
+
+
+def _stable(record: Any) -> Any:
+    """``record`` without what differs between machines or builds of the same settings (data
+    paths, build times), so that the settings hash names the settings only."""
+    if isinstance(record, dict):
+        return {k: _stable(v) for k, v in record.items() if k not in ("data_dir", "dir", "seconds")}
+    return record
 
 
 def _task_revision(task: Task) -> int:
