@@ -73,6 +73,8 @@ class DistanceHead(nn.Module):
     def __init__(self, embed_dim: int, hidden: int = 256, depth: int = 3):
         super().__init__()
         self.embed_dim, self.hidden, self.depth = embed_dim, hidden, depth
+        self.record: dict[str, Any] = {}
+        """How it was built (settings, nodes, data set), as plain data; set by load_distance."""
         layers: list[nn.Module] = []
         width = 3 * embed_dim
         for _ in range(depth - 1):
@@ -201,16 +203,10 @@ def load_distance(path: str | Path, device: str | torch.device = "cpu") -> Dista
         head.load_state_dict(payload["state_dict"])
     except RuntimeError as e:
         raise InputError(f"{path}: weights do not fit ({str(e).splitlines()[0]})") from None
-    return head.to(device).eval()
-
-
-def distance_record(path: str | Path) -> dict[str, Any]:
-    """What the distance head at ``path`` was built with: its settings and its build summary
-    (nodes, edges, data set), as plain data for a result file."""
-    payload = _read(Path(path))
     info = payload.get("info", {})
     keep = ("data_dir", "nodes", "edges", "seconds", "monotone_share")
-    return {"config": payload.get("config"), **{k: info[k] for k in keep if k in info}}
+    head.record = {"config": payload.get("config"), **{k: info[k] for k in keep if k in info}}
+    return head.to(device).eval()
 
 
 def monotone_share(by_offset: dict[str, float]) -> float:
@@ -226,7 +222,6 @@ __all__ = [
     "DistanceConfig",
     "DistanceHead",
     "distance_by_offset",
-    "distance_record",
     "fit_distance",
     "load_distance",
     "save_distance",

@@ -69,6 +69,7 @@ def evaluate(cfg: EvaluateConfig) -> dict:
             cfg, model, envs, episodes, task, run_dir, device
         )
     path = run_dir / "eval.json"
+    origin = provenance(cfg, task, model, device, agent_result.get("planning_aids"))
 
     def write(baselines: dict[str, Any], partial: bool) -> dict:
         result = {
@@ -80,7 +81,7 @@ def evaluate(cfg: EvaluateConfig) -> dict:
             "metric": task.metric,
             "agent_played": cfg.eval.agent,
             **agent_result,
-            **provenance(cfg, task, model, device),
+            **origin,
             "predictor_calls_per_decision": agent_result.get("rollout_calls_per_decision", 0)
             * cfg.planner.horizon,
             "encoder_calls_per_decision": 1,
@@ -185,6 +186,7 @@ def play_agent(
     graphs."""
     planner = make_planner(cfg.planner, model.action_dim, device)
     distance, subgoals = planning_aids(cfg.planner, cfg.cost, model.info["path"], device)
+    aids = aids_record(distance, subgoals)
     agent = LatentMPCAgent(
         model,
         planner,
@@ -208,7 +210,8 @@ def play_agent(
         video_scale=cfg.eval.video_scale,
         progress=cfg.progress,
     )
-    return summarize(stats, task.metric), stats, agent.cuda_graph
+    summary = summarize(stats, task.metric)
+    return ({**summary, "planning_aids": aids} if aids else summary), stats, agent.cuda_graph
 
 
 def play_baselines(
@@ -258,9 +261,14 @@ def play_baselines(
 
 
 def provenance(
-    cfg: EvaluateConfig, task: Task, model: WorldModel | None, device: torch.device
+    cfg: EvaluateConfig,
+    task: Task,
+    model: WorldModel | None,
+    device: torch.device,
+    aids: dict | None = None,
 ) -> dict:
-    """What the numbers came from: settings (and their hash), checkpoint, device, commit."""
+    """What the numbers came from: settings (and their hash), checkpoint, device, commit.
+    ``aids``: how the agent's learned distance and graph were built (:func:`aids_record`)."""
     env = env_settings(model)
     info = model.info if model is not None else {"path": None, "step": None, "data": {}}
     settings = {
@@ -273,7 +281,6 @@ def provenance(
         "protocol_version": PROTOCOL_VERSION,
     }
     # a learned distance or graph changes what the planner does: its build settings count too
-    aids = aids_record(cfg.planner, cfg.cost, info["path"]) if info["path"] else None
     if aids is not None:
         settings["planning_aids"] = _stable(aids)
     # dmc-generic is one task over many domains: its row names the domain and task it played
@@ -285,7 +292,6 @@ def provenance(
         "model_world_revision": _model_revision(model) if model is not None else None,
         "planner": {**asdict(cfg.planner), "action_repeat": env["action_repeat"]},
         "cost": asdict(cfg.cost),
-        **({"planning_aids": aids} if aids is not None else {}),
         "device": str(device),
         "device_name": _device_name(device),
         "torch_version": torch.__version__,

@@ -15,7 +15,7 @@ from agents.planners.base import PlannerConfig
 from agents.planners.cost import LEARNED, CostConfig, StepDistance
 from agents.planners.subgoals import GraphSubgoals
 from worldmodel.distance import FILE as DISTANCE_FILE
-from worldmodel.distance import distance_record, load_distance
+from worldmodel.distance import DistanceHead, load_distance
 from worldmodel.graph import FILE as GRAPH_FILE
 from worldmodel.graph import LatentGraph
 from worldmodel.runtime.errors import InputError
@@ -50,19 +50,13 @@ def planning_aids(
     return distance, subgoals
 
 
-def aids_record(planner: PlannerConfig, cost: CostConfig, checkpoint: str | Path) -> dict | None:
-    """How the learned parts a run plans with were built (the distance head's and the graph's
-    settings, nodes and data), for its eval.json; None when it plans with neither."""
-    record = {}
-    if cost.metric == LEARNED:
-        record["distance"] = distance_record(
-            _beside(checkpoint, DISTANCE_FILE, "cost.metric=learned")
-        )
-    if planner.subgoals == "graph":
-        graph = LatentGraph.load(_beside(checkpoint, GRAPH_FILE, "planner.subgoals=graph"))
-        record["graph"] = {
-            "nodes": graph.size,
-            "edges": int(len(graph.src)),
-            "config": graph.config,
-        }
+def aids_record(distance: StepDistance | None, subgoals: GraphSubgoals | None) -> dict | None:
+    """How the learned parts :func:`planning_aids` loaded were built (the distance head's and
+    the graph's settings, nodes and data), for eval.json; None when a run plans with neither."""
+    record: dict = {}
+    if isinstance(distance, DistanceHead):
+        record["distance"] = distance.record
+    if subgoals is not None and isinstance(subgoals.graph, LatentGraph):
+        graph = subgoals.graph
+        record["graph"] = {"nodes": graph.size, "edges": len(graph.src), "config": graph.config}
     return record or None
