@@ -15,6 +15,7 @@ from agents.planners import PlannerConfig, goal_cost, make_planner
 from agents.planners.subgoals import GraphSubgoals
 from worldmodel.distance import (
     DistanceConfig,
+    DistanceHead,
     distance_by_offset,
     fit_distance,
     load_distance,
@@ -139,7 +140,8 @@ def test_learned_distance_cost_leads_through_the_gap(toy_distance):
     assert reached
 
 
-def test_learned_distance_grows_along_the_trajectories_of_a_chain():
+@pytest.mark.parametrize("forms", [{"mlp": 1, "metric": 0}, {"mlp": 2, "metric": 1}])
+def test_learned_distance_grows_along_the_trajectories_of_a_chain(forms):
     # A 1-D chain: positions 0..1 in steps of 0.05, random walks; z = (position, 0).
     rng = np.random.default_rng(0)
     pos = np.zeros((100, 31))
@@ -150,9 +152,10 @@ def test_learned_distance_grows_along_the_trajectories_of_a_chain():
     graph = build_graph(z, GraphConfig(neighbours=4, radius=0.5))
     head, info = fit_distance(
         graph,
-        DistanceConfig(steps=800, batch_size=256, hidden=64, sources=128),
+        DistanceConfig(steps=800, batch_size=256, hidden=64, sources=128, **forms),
         show_progress=False,
     )
+    assert head.forms == forms and len(head.members(z[:1, :1], z[:1, 1:2])) == sum(forms.values())
     by_offset = info["by_offset"]
     assert monotone_share(by_offset) == 1.0, by_offset
     assert by_offset["0"] < 1.0 < by_offset["10"]
@@ -182,6 +185,46 @@ def test_graph_and_distance_files_round_trip_and_refuse_bad_files(
         LatentGraph.load(tmp_path / "bad.npz")
     with pytest.raises(InputError, match="bad.pt"):
         load_distance(tmp_path / "bad.pt")
+
+
+def test_a_metric_head_is_zero_at_the_goal_symmetric_and_several_heads_are_averaged():
+    torch.manual_seed(0)
+    z, g = torch.randn(4, 3, 8), torch.randn(4, 1, 8)  # g broadcasts over the 3 samples
+    head = DistanceHead(8, hidden=32, depth=3, mlp=1, metric=1)
+    with torch.no_grad():
+        mlp, metric = head.members(z, g)  # the pair heads come first
+        assert head.members(g, g)[1].abs().max() < 1e-5  # exactly the goal: zero
+        assert (metric > 0).all()
+        assert torch.allclose(metric, head.members(g.expand_as(z), z)[1], atol=1e-5)
+        assert torch.allclose(head(z, g), (mlp + metric) / 2)
+    with pytest.raises(InputError, match="at least one head"):
+        DistanceHead(8, mlp=0, metric=0)
+    with pytest.raises(InputError, match="distance.mlp"):
+        DistanceConfig(mlp=0, metric=0)
+
+
+def test_a_distance_file_keeps_its_heads_and_an_old_file_loads_as_one_mlp(tmp_path):
+    torch.manual_seed(0)
+    probe, goal = torch.randn(5, 6), torch.randn(1, 6)
+    for forms in ({"mlp": 2, "metric": 1}, {"mlp": 1, "metric": 0}):
+        head = DistanceHead(6, hidden=16, depth=2, **forms).eval()
+        save_distance(tmp_path / f"{forms['metric']}.pt", head, DistanceConfig(), {})
+        loaded = load_distance(tmp_path / f"{forms['metric']}.pt")
+        assert loaded.forms == forms and torch.allclose(loaded(probe, goal), head(probe, goal))
+    # as written before 2026-12-02: no "forms", one head whose weights are named net.*
+    payload = torch.load(tmp_path / "0.pt", weights_only=True)
+    del payload["forms"]
+    payload["state_dict"] = {
+        k.replace("nets.0.", "net.", 1): v for k, v in payload["state_dict"].items()
+    }
+    torch.save(payload, tmp_path / "old.pt")
+    old = load_distance(tmp_path / "old.pt")
+    assert old.forms == {"mlp": 1, "metric": 0}
+    assert torch.allclose(old(probe, goal), head(probe, goal))
+    payload["forms"] = {"mlp": 3}  # a hand-edited file: a clear error, not a KeyError
+    torch.save(payload, tmp_path / "edited.pt")
+    with pytest.raises(InputError, match="edited.pt"):
+        load_distance(tmp_path / "edited.pt")
 
 
 def test_distance_by_offset_is_zero_at_the_goal_for_a_perfect_head():

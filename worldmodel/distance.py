@@ -38,12 +38,17 @@ FILE = "distance.pt"
 class DistanceConfig:
     """Settings of the learned distance."""
 
+    mlp: int = 1
+    """Heads of the pair form: an MLP on [z, g, z - g] (see DistanceHead)."""
+    metric: int = 0
+    """Heads of the metric form: ||phi(z) - phi(g)|| for an MLP phi. The distance is the mean of
+    all heads, each fit to the same targets from its own initialization."""
     steps: int = 4000
     """Optimizer steps."""
     batch_size: int = 1024
     """(state, goal) pairs per step."""
     hidden: int = 256
-    """Hidden width of the distance MLP."""
+    """Hidden width of each head's MLP (and phi's output width, in the metric form)."""
     depth: int = 3
     """Linear layers of the distance MLP."""
     lr: float = 1e-3
@@ -62,31 +67,71 @@ class DistanceConfig:
                 raise InputError(f"distance.{name} must be at least 1, got {getattr(self, name)}")
         if self.max_distance <= 0 or self.lr <= 0:
             raise InputError("distance.max_distance and distance.lr must be positive")
+        if self.mlp < 0 or self.metric < 0 or self.mlp + self.metric < 1:
+            raise InputError(
+                f"distance.mlp and distance.metric count the heads of each form: at least 0 "
+                f"each and 1 in all, got {self.mlp} and {self.metric}"
+            )
+
+
+def _mlp(width: int, hidden: int, depth: int, out: int) -> nn.Sequential:
+    layers: list[nn.Module] = []
+    for _ in range(depth - 1):
+        layers += [nn.Linear(width, hidden), nn.LayerNorm(hidden), nn.GELU()]
+        width = hidden
+    layers.append(nn.Linear(width, out))
+    return nn.Sequential(*layers)
 
 
 class DistanceHead(nn.Module):
-    """``d(z, g) >= 0`` in decisions: an MLP on ``[z, g, z - g]``, softplus output.
+    """``d(z, g) >= 0`` in decisions: the mean of ``mlp + metric`` heads of two forms.
+
+    - pair form (``nets``): an MLP on ``[z, g, z - g]`` with a softplus output.
+    - metric form (``phis``): ``||phi(z) - phi(g)||`` for an MLP ``phi: D -> hidden``. It is
+      symmetric and exactly zero at the goal, and the goal's image is computed once per plan.
+
+    Each head alone strays into dips of its own fitting error; their mean strays less, most of
+    all across the two forms (point_mass-goal: README, "several distances, one mean").
 
     ``forward(z [..., D], g [..., D]) -> [...]``; ``g`` broadcasts against ``z``.
     """
 
-    def __init__(self, embed_dim: int, hidden: int = 256, depth: int = 3):
+    def __init__(
+        self, embed_dim: int, hidden: int = 256, depth: int = 3, mlp: int = 1, metric: int = 0
+    ):
         super().__init__()
+        if mlp < 0 or metric < 0 or mlp + metric < 1:
+            raise InputError(
+                f"a distance head needs at least one head, got {mlp} mlp, {metric} metric"
+            )
         self.embed_dim, self.hidden, self.depth = embed_dim, hidden, depth
         self.record: dict[str, Any] = {}
         """How it was built (settings, nodes, data set), as plain data; set by load_distance."""
-        layers: list[nn.Module] = []
-        width = 3 * embed_dim
-        for _ in range(depth - 1):
-            layers += [nn.Linear(width, hidden), nn.LayerNorm(hidden), nn.GELU()]
-            width = hidden
-        layers.append(nn.Linear(width, 1))
-        self.net = nn.Sequential(*layers)
+        self.nets = nn.ModuleList(_mlp(3 * embed_dim, hidden, depth, 1) for _ in range(mlp))
+        self.phis = nn.ModuleList(_mlp(embed_dim, hidden, depth, hidden) for _ in range(metric))
+
+    @property
+    def forms(self) -> dict[str, int]:
+        """How many heads of each form: ``{"mlp": ..., "metric": ...}``."""
+        return {"mlp": len(self.nets), "metric": len(self.phis)}
+
+    def members(self, z: Tensor, g: Tensor) -> list[Tensor]:
+        """Each head's distance ``[...]``, the pair heads first."""
+        z, g = z.float(), g.float()
+        out = []
+        if len(self.nets):
+            zz, gg = torch.broadcast_tensors(z, g)
+            x = torch.cat([zz, gg, zz - gg], dim=-1)  # [..., 3D]
+            out += [nn.functional.softplus(net(x)[..., 0]) for net in self.nets]  # [...]
+        for phi in self.phis:
+            diff = phi(z) - phi(g)  # [..., hidden] (broadcast)
+            # sqrt(|x|^2 + eps) - sqrt(eps): smooth at the goal, exactly 0 there
+            out.append((diff.square().sum(dim=-1) + 1e-6).sqrt() - 1e-3)  # [...]
+        return out
 
     def forward(self, z: Tensor, g: Tensor) -> Tensor:
-        z, g = torch.broadcast_tensors(z.float(), g.float())
-        x = torch.cat([z, g, z - g], dim=-1)  # [..., 3D]
-        return nn.functional.softplus(self.net(x)[..., 0])  # [...]
+        parts = self.members(z, g)
+        return parts[0] if len(parts) == 1 else torch.stack(parts).mean(dim=0)
 
 
 def fit_distance(
@@ -100,8 +145,9 @@ def fit_distance(
 
     Targets: distances ``[S, M]`` from ``cfg.sources`` random goal nodes to every node, clipped
     at ``max_distance``; the loss is the squared error in log(1 + d), so that near goals, where
-    planning needs precision, count as much as far ones. Returns the head (eval mode) and a
-    summary: the final loss and the mean predicted distance against the trajectory offset k.
+    planning needs precision, count as much as far ones (each head fits on its own; the
+    summary's loss is their mean). Returns the head (eval mode) and a summary: the final
+    loss and the mean predicted distance against the trajectory offset k.
     """
     rng = np.random.default_rng(seed)
     torch.manual_seed(seed)
@@ -110,7 +156,7 @@ def fit_distance(
     targets = torch.from_numpy(
         np.minimum(graph.distances_from(sources), cfg.max_distance)
     )  # [S, M]
-    head = DistanceHead(nodes.shape[1], cfg.hidden, cfg.depth)
+    head = DistanceHead(nodes.shape[1], cfg.hidden, cfg.depth, cfg.mlp, cfg.metric)
     opt = torch.optim.Adam(head.parameters(), lr=cfg.lr)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, cfg.steps)
     gen = torch.Generator().manual_seed(seed)
@@ -131,8 +177,10 @@ def fit_distance(
         flip = torch.rand(cfg.batch_size, generator=gen) < 0.5  # both directions (undirected)
         a, b = nodes[i], src_nodes[s]
         z, g = torch.where(flip[:, None], b, a), torch.where(flip[:, None], a, b)
-        pred = head(z, g)
-        loss = (torch.log1p(pred) - torch.log1p(targets[s, i])).square().mean()
+        goal = torch.log1p(targets[s, i])  # [B]
+        # each member fits the targets on its own (the mean of their losses, for the summary)
+        loss = torch.stack([(torch.log1p(d) - goal).square().mean() for d in head.members(z, g)])
+        loss = loss.mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -171,6 +219,7 @@ def save_distance(path: str | Path, head: DistanceHead, cfg: DistanceConfig, inf
         "embed_dim": head.embed_dim,
         "hidden": head.hidden,
         "depth": head.depth,
+        "forms": head.forms,
         "config": asdict(cfg),
         "state_dict": head.state_dict(),
         "info": info,
@@ -198,11 +247,25 @@ def load_distance(path: str | Path, device: str | torch.device = "cpu") -> Dista
     """A :class:`DistanceHead` from ``path`` (loaded with ``weights_only=True``)."""
     path = Path(path)
     payload = _read(path)
-    head = DistanceHead(int(payload["embed_dim"]), int(payload["hidden"]), int(payload["depth"]))
     try:
-        head.load_state_dict(payload["state_dict"])
-    except RuntimeError as e:
-        raise InputError(f"{path}: weights do not fit ({str(e).splitlines()[0]})") from None
+        state = payload["state_dict"]
+        forms = payload.get("forms")
+        if forms is None:  # written before 2026-12-02: one pair-form head, named net
+            forms = {"mlp": 1, "metric": 0}
+            state = {k.replace("net.", "nets.0.", 1): v for k, v in state.items()}
+        head = DistanceHead(
+            int(payload["embed_dim"]),
+            int(payload["hidden"]),
+            int(payload["depth"]),
+            int(forms["mlp"]),
+            int(forms["metric"]),
+        )
+        head.load_state_dict(state)
+    except (RuntimeError, KeyError, TypeError, ValueError, AttributeError) as e:
+        raise InputError(
+            f"{path}: weights do not fit ({type(e).__name__}: {str(e).splitlines()[0]}); rebuild "
+            "it with `python -m worldmodel.distance checkpoint=...`"
+        ) from None
     info = payload.get("info", {})
     keep = ("data_dir", "nodes", "edges", "seconds", "monotone_share")
     head.record = {"config": payload.get("config"), **{k: info[k] for k in keep if k in info}}
