@@ -8,7 +8,9 @@ reward-free trajectories, stitched where two frames show nearly the same state. 
 joined by the graph sit at ``max_distance``. Planning can then score predicted embeddings by
 ``d`` instead of the Euclidean distance (``cost.metric=learned``).
 
-It works on frozen embeddings (the encoder is not touched) and takes a minute or two on a CPU.
+``DistanceHead`` is the mean of several heads fit to the same targets (``distance.mlp`` pair
+heads, ``distance.metric`` metric heads), whose errors differ. It works on frozen embeddings (the
+encoder is not touched) and takes a few minutes on a CPU.
 ``DistanceHead`` maps ``z [..., D]`` and ``g [..., D]`` to ``[...]``.
 """
 
@@ -38,11 +40,15 @@ FILE = "distance.pt"
 class DistanceConfig:
     """Settings of the learned distance."""
 
-    mlp: int = 1
+    mlp: int = 2
     """Heads of the pair form: an MLP on [z, g, z - g] (see DistanceHead)."""
-    metric: int = 0
+    metric: int = 1
     """Heads of the metric form: ||phi(z) - phi(g)|| for an MLP phi. The distance is the mean of
-    all heads, each fit to the same targets from its own initialization."""
+    all heads, each fit to the same targets from its own initialization. Two pair heads and one
+    metric head (the default since 2026-12-02) raised point_mass-goal from 69.5% to 74.0% over
+    200 episodes and wall-door from 26% to 42% in a 50-episode smoke, against one pair head
+    (mlp=1 metric=0, the default before), at about three times the head's cost per decision
+    (README, "several learned distances, one mean")."""
     steps: int = 4000
     """Optimizer steps."""
     batch_size: int = 1024
