@@ -94,10 +94,11 @@ class DistanceHead(nn.Module):
 
     - pair form (``nets``): an MLP on ``[z, g, z - g]`` with a softplus output.
     - metric form (``phis``): ``||phi(z) - phi(g)||`` for an MLP ``phi: D -> hidden``. It is
-      symmetric and exactly zero at the goal, and the goal's image is computed once per plan.
+      symmetric and exactly zero at the goal, and ``phi(g)`` is computed once per call, not
+      once per sample.
 
     Each head alone strays into dips of its own fitting error; their mean strays less, most of
-    all across the two forms (point_mass-goal: README, "several distances, one mean").
+    all across the two forms (point_mass-goal: README, "several learned distances, one mean").
 
     ``forward(z [..., D], g [..., D]) -> [...]``; ``g`` broadcasts against ``z``.
     """
@@ -268,9 +269,10 @@ def load_distance(path: str | Path, device: str | torch.device = "cpu") -> Dista
         )
         head.load_state_dict(state)
     except (RuntimeError, KeyError, TypeError, ValueError, AttributeError) as e:
+        why = (str(e).splitlines() or [""])[0]
         raise InputError(
-            f"{path}: weights do not fit ({type(e).__name__}: {str(e).splitlines()[0]}); rebuild "
-            "it with `python -m worldmodel.distance checkpoint=...`"
+            f"{path}: weights do not fit ({type(e).__name__}: {why}); rebuild it with "
+            "`python -m worldmodel.distance checkpoint=...`"
         ) from None
     info = payload.get("info", {})
     keep = ("data_dir", "nodes", "edges", "seconds", "monotone_share")
