@@ -73,11 +73,16 @@ class DistanceConfig:
                 raise InputError(f"distance.{name} must be at least 1, got {getattr(self, name)}")
         if self.max_distance <= 0 or self.lr <= 0:
             raise InputError("distance.max_distance and distance.lr must be positive")
-        if self.mlp < 0 or self.metric < 0 or self.mlp + self.metric < 1:
-            raise InputError(
-                f"distance.mlp and distance.metric count the heads of each form: at least 0 "
-                f"each and 1 in all, got {self.mlp} and {self.metric}"
-            )
+        check_heads(self.mlp, self.metric)
+
+
+def check_heads(mlp: int, metric: int) -> None:
+    """Refuse head counts that make no distance (negative, or no head at all)."""
+    if mlp < 0 or metric < 0 or mlp + metric < 1:
+        raise InputError(
+            f"distance.mlp and distance.metric count the heads of each form: at least 0 each and "
+            f"at least one head in all, got {mlp} and {metric}"
+        )
 
 
 def _mlp(width: int, hidden: int, depth: int, out: int) -> nn.Sequential:
@@ -107,10 +112,7 @@ class DistanceHead(nn.Module):
         self, embed_dim: int, hidden: int = 256, depth: int = 3, mlp: int = 1, metric: int = 0
     ):
         super().__init__()
-        if mlp < 0 or metric < 0 or mlp + metric < 1:
-            raise InputError(
-                f"a distance head needs at least one head, got {mlp} mlp, {metric} metric"
-            )
+        check_heads(mlp, metric)
         self.embed_dim, self.hidden, self.depth = embed_dim, hidden, depth
         self.record: dict[str, Any] = {}
         """How it was built (settings, nodes, data set), as plain data; set by load_distance."""
