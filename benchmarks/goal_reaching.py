@@ -98,10 +98,16 @@ def main() -> None:
     # Every (task, planner) pair keeps its latest eval.json: the table holds this run's rows and
     # earlier runs' rows of the pairs it did not redo, so runs can be split across machines.
     order = list(TASKS)
-    found = [json.loads(p.read_text()) for p in (RESULTS / "goal_reaching").glob("*/eval.json")]
+    found = [
+        {**json.loads(p.read_text()), "folder": p.parent.name}
+        for p in (RESULTS / "goal_reaching").glob("*/eval.json")
+    ]
     # a baselines-only run (eval.agent=false) has no agent row of its own
     found = [r for r in found if r.get("agent_played", True)]
-    rows = sorted(found, key=lambda r: (order.index(r["task"]), r.get("dmc", ""), _label(r)))
+    rows = sorted(
+        found,
+        key=lambda r: (order.index(r["task"]), r.get("dmc", ""), _label(r), r.get("date", "")),
+    )
     info = machine()
     # the summary keeps each run's totals; its per-episode rows stay in its own eval.json
     summary = [_totals(r) for r in rows]
@@ -112,7 +118,7 @@ def main() -> None:
 
 def _totals(row: dict) -> dict:
     """``row`` (an eval.json) without its per-episode rows, its baselines' included."""
-    out = {k: v for k, v in row.items() if k != "per_episode"}
+    out = {k: v for k, v in row.items() if k not in ("per_episode", "folder")}
     if isinstance(out.get("baselines"), dict):
         out["baselines"] = {
             name: {k: v for k, v in base.items() if k != "per_episode"}
@@ -151,6 +157,11 @@ def _label(row: dict) -> str:
     return label
 
 
+def _task(row: dict) -> str:
+    """The task column: dmc-generic is one task over many domains, so its rows name theirs."""
+    return f"{row['task']} ({row['dmc']})" if row.get("dmc") else row["task"]
+
+
 def _device(row: dict) -> str:
     name = row.get("device_name") or row.get("device", "?")
     return "H100" if "H100" in name else ("CPU" if row.get("device") == "cpu" else name)
@@ -162,18 +173,34 @@ def table(rows: list[dict], info: dict) -> str:
         "(each row's version is in its eval.json; v2 changed only dmc-generic's success test); table built "
         f"{info['date']} at commit {info.get('commit')}. Each row's date, commit, device and "
         "checkpoint are in goal_reaching.json and its eval.json. Latency is one plan for E "
-        "episodes at once (E = 1 on CPU, 25 on CUDA).",
+        "episodes at once (E = 1 on CPU, 25 on CUDA). Rows of one task differ in model, world "
+        "revision (rev.) or episode seed; the folder under goal_reaching/ says which, with its "
+        "eval.json; rev. - is a row written before eval.json recorded the revision (the sections "
+        "of the README say which). A row without floors (random, zero) of its own takes the "
+        "first measured on the same task, world revision and episode seed; an oracle is shown "
+        "only on the row whose planner structure it used.",
         "",
-        "| task | planner | episodes | success (95% CI) or return | final dist. | plan ms median / p95 (E) | device | random | zero | oracle |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| task | planner | rev. | seed | episodes | success (95% CI) or return | final dist. | "
+        "plan ms median / p95 (E) | device | random | zero | oracle | date | folder |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
-    baselines: dict[str, dict] = {}
+
+    def episodes(r: dict) -> tuple:
+        """The task, world revision and episode seed of ``r``: where its floors hold. A row that
+        did not record its revision shares them only with rows of its own date."""
+        rev = r.get("world_revision")
+        return (_task(r), rev, r.get("seed"), r.get("date") if rev is None else None)
+
+    # the floors (random, zero) hold for the same episodes of the same world: each key takes
+    # the first row that measured them; an oracle plans with its own row's planner structure
+    floors: dict[tuple, dict] = {}
     for r in rows:
-        # the floors come from the task's first row; each planner structure has its own oracle
-        # dmc-generic is one task over many domains: its rows name theirs
-        task = f"{r['task']} ({r['dmc']})" if r.get("dmc") else r["task"]
-        first = baselines.setdefault(task, r.get("baselines") or {})
-        b = {**first, **(r.get("baselines") or {})}
+        own = {k: v for k, v in (r.get("baselines") or {}).items() if k != "oracle"}
+        if own:
+            floors.setdefault(episodes(r), own)
+    for r in rows:
+        task = _task(r)
+        b = {**floors.get(episodes(r), {}), **(r.get("baselines") or {})}
         if r["metric"] == "return":
             main = f"{r['mean_return']:.0f} ({r['return_ci95'][0]:.0f}-{r['return_ci95'][1]:.0f})"
             cols = [
@@ -189,9 +216,10 @@ def table(rows: list[dict], info: dict) -> str:
             ]
         smoke = " (smoke)" if r.get("smoke") else ""
         lines.append(
-            f"| {task} | {_label(r)} | {r['episodes']}{smoke} | {main} | {r['mean_final_distance']:.3f} | "
+            f"| {task} | {_label(r)} | {r.get('world_revision', '-')} | {r.get('seed', '-')} | "
+            f"{r['episodes']}{smoke} | {main} | {r['mean_final_distance']:.3f} | "
             f"{r.get('plan_ms_median', 0):.0f} / {r.get('plan_ms_p95', 0):.0f} ({r.get('parallel_episodes', 1)}) | "
-            f"{_device(r)} | {' | '.join(cols)} |"
+            f"{_device(r)} | {' | '.join(cols)} | {r.get('date', '-')} | {r.get('folder', '-')} |"
         )
     return "\n".join(lines) + "\n"
 

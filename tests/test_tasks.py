@@ -156,6 +156,45 @@ def test_goal_reaching_builds_the_wall_graph_from_more_random_play(tmp_path):
     assert not any(a.startswith(("collect_episodes=", "data.dir=")) for a in reacher)
 
 
+def test_goal_reaching_table_keeps_each_rows_world_and_oracle():
+    """Rows of one task on other worlds or episodes do not lend each other floors, and an oracle
+    (which plans with its row's planner structure) shows only on its own row."""
+    from benchmarks import goal_reaching
+
+    def row(folder, rev, seed, baselines):
+        return {
+            "task": "point_mass-goal",
+            "protocol_version": 2,
+            "planner": {"name": "cem", "samples": 300, "iterations": 30, "horizon": 5},
+            "metric": "success",
+            "episodes": 200,
+            "success_rate": 0.5,
+            "success_ci95": [0.4, 0.6],
+            "mean_final_distance": 0.1,
+            "world_revision": rev,
+            "seed": seed,
+            "baselines": baselines,
+            "folder": folder,
+        }
+
+    floors = {"random": {"success_rate": 0.02, "episodes": 200}}
+    oracle = {"oracle": {"success_rate": 0.79, "episodes": 200}}
+    rows = [
+        row("a", 3, 0, {**floors, **oracle}),
+        row("b", 3, 0, {}),  # same episodes: takes a's floors, not its oracle
+        row("c", 3, 1, {}),  # other episodes: nothing
+        row("d", 1, 0, {}),  # other world revision: nothing
+    ]
+    lines = goal_reaching.table(rows, {"date": "now", "commit": "x"}).splitlines()
+    cells = {ln.split(" | ")[-1].rstrip(" |"): ln.split(" | ")[9:12] for ln in lines[4:]}
+    assert cells == {
+        "a": ["2.0%", "-", "79.0%"],
+        "b": ["2.0%", "-", "-"],
+        "c": ["-", "-", "-"],
+        "d": ["-", "-", "-"],
+    }
+
+
 def test_dmc_generic_success_wraps_hinge_angles_only():
     """Protocol 2: a hinge a full turn away is at its goal; slide, ball and free joints are not."""
     from envs.dmc import DMCEnv, hinge_qpos_indices
