@@ -173,3 +173,19 @@ def test_the_goal_cost_has_one_default_and_takes_a_plugged_metric():
     assert steps(z).item() == pytest.approx(7.0)
     with pytest.raises(ValueError, match="cost.weighting='first'"):
         CostConfig(weighting="first")
+
+
+def test_a_learned_cost_may_add_the_euclidean_distance():
+    """cost.l2_weight adds w * ||z - g|| to a learned distance, step by step, and refuses a
+    cost that has no learned distance to add it to."""
+    goal = torch.tensor([[0.0, 0.0]])
+    z = torch.tensor([[[[3.0, 4.0], [0.0, 0.0]]]])  # [E=1, N=1, H=2, D=2]
+    learned = lambda z, g: torch.full(z.shape[:-1], 7.0)  # noqa: E731
+    plain = make_cost(CostConfig(metric="learned"), goal, distance=learned)
+    assert plain(z).item() == pytest.approx(7.0)
+    both = make_cost(CostConfig(metric="learned", l2_weight=0.5), goal, distance=learned)
+    assert both(z).item() == pytest.approx(7.0 + 0.5 * 2.5)  # 0.5 * mean(5, 0)
+    with pytest.raises(ValueError, match="cost.metric=learned"):
+        CostConfig(l2_weight=0.5)
+    with pytest.raises(ValueError, match="l2_weight"):
+        CostConfig(metric="learned", l2_weight=-1.0)

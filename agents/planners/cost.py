@@ -53,9 +53,17 @@ class CostConfig:
     weighting: str = field(default="all", metadata=choices(*WEIGHTINGS))
     """Score the mean over all predicted steps, or only the last one (DINO-WM). With replanning
     every step, last lets the agent keep postponing its arrival (reacher-pose: 4% vs 96%)."""
+    l2_weight: float = 0.0
+    """With ``metric=learned``: add this times the Euclidean distance to the goal embedding, a
+    cost that is exact at the goal where the learned distance (in decisions) is coarse; 0 = off."""
 
     def __post_init__(self) -> None:
-        check(self, "cost")
+        check(self, "cost", at_least={"l2_weight": 0})
+        if self.l2_weight > 0 and self.metric != LEARNED:
+            raise InputError(
+                f"cost.l2_weight={self.l2_weight:g} adds the Euclidean distance to a learned "
+                f"one, but cost.metric={self.metric}; set cost.metric=learned or cost.l2_weight=0"
+            )
 
 
 def make_cost(cfg: CostConfig, z_goal: Tensor, distance: StepDistance | None = None) -> CostFn:
@@ -69,6 +77,8 @@ def make_cost(cfg: CostConfig, z_goal: Tensor, distance: StepDistance | None = N
             "`python -m worldmodel.distance checkpoint=...`"
         )
     per_step = distance or METRICS[cfg.metric]
+    if distance is not None and cfg.l2_weight > 0:
+        per_step = _plus_l2(distance, cfg.l2_weight)
     last = cfg.weighting == "last"
     goal = z_goal.float()[:, None, None, :]  # [E, 1, 1, D]
 
@@ -78,6 +88,15 @@ def make_cost(cfg: CostConfig, z_goal: Tensor, distance: StepDistance | None = N
         return per_step(z.float(), goal).mean(dim=-1)
 
     return cost
+
+
+def _plus_l2(distance: StepDistance, weight: float) -> StepDistance:
+    """``distance`` plus ``weight`` times the Euclidean distance (cost.l2_weight)."""
+
+    def per_step(z: Tensor, g: Tensor) -> Tensor:  # [E, N, H, D], [E, 1, 1, D] -> [E, N, H]
+        return distance(z, g) + weight * _l2(z, g)
+
+    return per_step
 
 
 def goal_cost(z_goal: Tensor, metric: str = "l2", weighting: str = "all") -> CostFn:
