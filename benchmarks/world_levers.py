@@ -105,7 +105,7 @@ def lever_overrides(world: str, lever: str) -> list[str]:
     with the marker unjittered unless the lever jitters it (reacher-target, where jitter is part
     of the generic recipe, keeps its default), then the lever's own settings."""
     # Every lever starts from the generic recipe, not from a world's own (point_mass's default,
-    # ``worldmodel.config.WORLD_RECIPES``, is the keypoints-jitter lever with SIGReg at 0.01, 4
+    # ``worldmodel.config.WORLD_RECIPES``, is the keypoints-jitter lever with SIGReg at 0.003, 4
     # frames and the actions between them; reacher's reads the action between its 2 frames).
     own = LEVERS[lever]
     jitter = world == "reacher-target" or any(o.startswith("data.marker_jitter=") for o in own)

@@ -131,10 +131,10 @@ def test_a_checkpoint_from_before_marker_jitter_reads_as_without_it():
     [
         ([], "cnn", 0.0, 0.03),  # reacher, target hidden: WORLD_RECIPES
         (["env.draw_target=true"], "cnn", 0.0, 0.1),  # reacher-target: a world of its own
-        (["env=point_mass"], "keypoints", 0.0, 0.01),  # WORLD_RECIPES
-        (["env=point_mass", "model.encoder=cnn"], "cnn", 0.0, 0.01),  # an override wins
+        (["env=point_mass"], "keypoints", 0.0, 0.003),  # WORLD_RECIPES
+        (["env=point_mass", "model.encoder=cnn"], "cnn", 0.0, 0.003),  # an override wins
         (["env=point_mass", "model.sigreg_weight=0.1"], "keypoints", 0.0, 0.1),
-        (["env=point_mass", "model.temporal_weight=0.1"], "keypoints", 0.1, 0.01),
+        (["env=point_mass", "model.temporal_weight=0.1"], "keypoints", 0.1, 0.003),
         (["env=point_mass", "model.objective=reconstruction"], "cnn", 0.0, 0.1),  # JEPA's only
         (["env=wall"], "cnn", 0.0, 0.1),
     ],

@@ -136,11 +136,11 @@ def test_levers_start_from_the_generic_recipe_not_the_worlds():
     assert model_of("point_mass", "keypoints-temporal-jitter") == ("keypoints", 0.1, 1.0, 0.1)
     assert model_of("point_mass", "keypoints-sigreg-low") == ("keypoints", 0.0, 0.0, 0.01)
     default = load_config(["env=point_mass"], schema=Config)
-    # The world's recipe is the keypoints-jitter lever with SIGReg at 0.01 instead of 0.1
+    # The world's recipe is the keypoints-jitter lever with SIGReg at 0.003 instead of 0.1
     # (and 4 frames and the actions between them).
     assert model_of("point_mass", "keypoints-jitter") == ("keypoints", 0.0, 1.0, 0.1)
     assert (default.model.encoder, default.data.marker_jitter) == ("keypoints", 1.0)
-    assert default.model.sigreg_weight == 0.01
+    assert default.model.sigreg_weight == 0.003
     target = ["env.draw_target=true"]
     jittered = load_config(
         ["env=reacher", *target, *lever_overrides("reacher-target", "temporal")], schema=Config
@@ -163,7 +163,7 @@ def test_point_mass_default_recipe_trains_end_to_end(tmp_path, cache):
     model = worldmodel.load(str(run_dir), device="cpu")
     cfg = model.info["config"]
     assert cfg["model"]["encoder"] == "keypoints" and cfg["model"]["temporal_weight"] == 0.0
-    assert cfg["model"]["sigreg_weight"] == 0.01
+    assert cfg["model"]["sigreg_weight"] == 0.003
     assert (cfg["model"]["history"], cfg["model"]["action_history"]) == (4, True)
     assert (model.history, model.action_history) == (4, True)
     assert cfg["data"]["marker_jitter"] == 1.0
