@@ -55,7 +55,9 @@ class CostConfig:
     every step, last lets the agent keep postponing its arrival (reacher-pose: 4% vs 96%)."""
     l2_weight: float = 0.0
     """With ``metric=learned``: add this times the Euclidean distance to the goal embedding, a
-    cost that is exact at the goal where the learned distance (in decisions) is coarse; 0 = off."""
+    cost that is exact at the goal where the learned distance (in decisions) is coarse; 0 = off.
+    Measured on point_mass-goal (50 episodes, 10 of them the default's reachable misses): no gain,
+    40 reached at 0, 39 at 0.5, 36 at 2 (README, "SIGReg at 0.003")."""
 
     def __post_init__(self) -> None:
         check(self, "cost", at_least={"l2_weight": 0})
