@@ -151,9 +151,12 @@ def _label(row: dict) -> str:
     label = f"{p['name']} {p['samples']}x{p['iterations']} H{p['horizon']}"
     if p.get("subgoals", "none") != "none":
         label += f" + {p['subgoals']} subgoals ({p['lookahead']:g} ahead)"
-    metric = (row.get("cost") or {}).get("metric", "l2")
+    cost = row.get("cost") or {}
+    metric = cost.get("metric", "l2")
     if metric != "l2":
         label += f", {metric} cost"
+    if cost.get("l2_weight"):
+        label += f" + {cost['l2_weight']:g} x l2"
     return label
 
 
