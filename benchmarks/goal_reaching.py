@@ -165,6 +165,13 @@ def _task(row: dict) -> str:
     return f"{row['task']} ({row['dmc']})" if row.get("dmc") else row["task"]
 
 
+def _episodes(row: dict) -> tuple:
+    """The task, world revision and episode seed of ``row``: where its floors hold. A row that
+    did not record its revision shares them only with rows of its own date."""
+    rev = row.get("world_revision")
+    return (_task(row), rev, row.get("seed"), row.get("date") if rev is None else None)
+
+
 def _device(row: dict) -> str:
     name = row.get("device_name") or row.get("device", "?")
     return "H100" if "H100" in name else ("CPU" if row.get("device") == "cpu" else name)
@@ -188,22 +195,16 @@ def table(rows: list[dict], info: dict) -> str:
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
 
-    def episodes(r: dict) -> tuple:
-        """The task, world revision and episode seed of ``r``: where its floors hold. A row that
-        did not record its revision shares them only with rows of its own date."""
-        rev = r.get("world_revision")
-        return (_task(r), rev, r.get("seed"), r.get("date") if rev is None else None)
-
     # the floors (random, zero) hold for the same episodes of the same world: each key takes
     # the first row that measured them; an oracle plans with its own row's planner structure
     floors: dict[tuple, dict] = {}
     for r in rows:
         own = {k: v for k, v in (r.get("baselines") or {}).items() if k != "oracle"}
         if own:
-            floors.setdefault(episodes(r), own)
+            floors.setdefault(_episodes(r), own)
     for r in rows:
         task = _task(r)
-        b = {**floors.get(episodes(r), {}), **(r.get("baselines") or {})}
+        b = {**floors.get(_episodes(r), {}), **(r.get("baselines") or {})}
         if r["metric"] == "return":
             main = f"{r['mean_return']:.0f} ({r['return_ci95'][0]:.0f}-{r['return_ci95'][1]:.0f})"
             cols = [
