@@ -192,6 +192,34 @@ def test_keypoint_encoder_moves_its_keypoint_with_a_small_object():
         KeypointEncoder(32, 8, 7)
 
 
+def test_cnn_keypoint_encoder_is_both_views_side_by_side():
+    """cnn_keypoints: the first D/2 numbers are the CNN's, the last D/2 its keypoints'; a dot
+    that moves moves the keypoint half linearly, and a bad width is refused at start-up."""
+    from worldmodel.encoder import CNNKeypointEncoder, build_encoder
+    from worldmodel.runtime.errors import ConfigError
+
+    torch.manual_seed(0)
+    enc = build_encoder(ModelConfig(encoder="cnn_keypoints", channels=8, embed_dim=16), 32)
+    assert isinstance(enc, CNNKeypointEncoder)
+    frames = torch.rand(6, 3, 32, 32)
+    enc.eval()
+    with torch.no_grad():
+        z = enc(frames)
+        assert z.shape == (6, 16)
+        torch.testing.assert_close(z[:, :8], enc.cnn(frames))
+        torch.testing.assert_close(z[:, 8:], enc.keypoints(frames))
+        enc.keypoints.norm = torch.nn.Identity()
+        enc.keypoints.log_temperature.fill_(3.0)
+        dots = torch.zeros(12, 3, 32, 32)
+        for i in range(12):
+            dots[i, :, 10:12, 4 + 2 * i : 6 + 2 * i] = 1.0  # the dot moves right
+        kx = enc(dots)[:, 8:12]  # [12, 4] keypoint x-coordinates
+    r = [np.corrcoef(np.arange(12), kx[:, k].numpy())[0, 1] for k in range(4)]
+    assert max(abs(v) for v in r) > 0.9, r
+    with pytest.raises(ConfigError, match="multiple of 4"):
+        ModelConfig(encoder="cnn_keypoints", embed_dim=18)
+
+
 def test_grid_encoder_codes_a_small_object_in_its_own_cell():
     """The spatial latent is local: a 2-pixel dot changes its own cell and leaves the cells
     beyond the encoder's reach exactly as they were (no map-wide normalization), and the conv

@@ -184,8 +184,11 @@ class ModelConfig:
     objective: str = field(default="jepa", metadata=choices("jepa", "reconstruction"))
     """Training objective: jepa (predict embeddings, with an anti-collapse regularizer) |
     reconstruction (a decoder; predictions judged as pixels of the next frames, no regularizer)."""
-    encoder: str | None = field(default=None, metadata=choices("cnn", "vit", "keypoints", "grid"))
+    encoder: str | None = field(
+        default=None, metadata=choices("cnn", "vit", "keypoints", "cnn_keypoints", "grid")
+    )
     """Encoder: cnn | vit | keypoints (spatial softmax: D/2 keypoints, each an x and a y) |
+    cnn_keypoints (both: D/2 CNN features beside D/4 keypoints) |
     grid (a spatial latent: a grid x grid map of D / grid² channels, flattened). None = the
     world's default (:data:`WORLD_RECIPES`): keypoints for point_mass, cnn elsewhere."""
     grid: int = 8
@@ -264,6 +267,12 @@ class ModelConfig:
                 f"model.embed_dim={self.embed_dim} is not a multiple of the model.grid="
                 f"{self.grid} cells ({self.grid}x{self.grid}); set model.embed_dim="
                 f"{8 * self.grid * self.grid} (8 channels a cell) or change model.grid"
+            )
+        if self.encoder == "cnn_keypoints" and self.embed_dim % 4:
+            raise ConfigError(
+                f"model.embed_dim={self.embed_dim} must be a multiple of 4 for "
+                "model.encoder=cnn_keypoints (half CNN features, half keypoint x and y); "
+                f"set model.embed_dim={max(4, self.embed_dim // 4 * 4)}"
             )
         if self.action_history and self.history is not None and self.history < 2:
             raise ConfigError(

@@ -111,6 +111,29 @@ class KeypointEncoder(nn.Module):
         return self.norm(torch.cat([kx, ky], dim=1))
 
 
+class CNNKeypointEncoder(nn.Module):
+    """Both views side by side: the CNN's global features (D/2) and D/4 keypoints (their D/2
+    coordinates), each branch with its own normalization, concatenated into [B, D].
+
+    On cheetah/run the two code different columns: keypoints read the small front foot that the
+    CNN's global head leaves out (R² 0.81-0.90 against 0.49-0.59), and the CNN reads the torso's
+    pitch, which keypoints, local features, follow only bent (0.95 against 0.77; README).
+    """
+
+    def __init__(self, image_size: int, channels: int, embed_dim: int):
+        super().__init__()
+        if embed_dim % 4:
+            raise InputError(
+                f"model.embed_dim={embed_dim} must be a multiple of 4 for "
+                "model.encoder=cnn_keypoints (half CNN features, half keypoint x and y)"
+            )
+        self.cnn = CNNEncoder(image_size, channels, embed_dim // 2)
+        self.keypoints = KeypointEncoder(image_size, channels, embed_dim // 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # [B, 3, H, W] -> [B, D]
+        return torch.cat([self.cnn(x), self.keypoints(x)], dim=1)
+
+
 class CellNorm(nn.LayerNorm):
     """LayerNorm over the channels of each cell of a map [B, C, h, w] (no mixing of cells)."""
 
@@ -181,6 +204,10 @@ def build_encoder(cfg: ModelConfig, image_size: int) -> nn.Module:
         )
     if cfg.encoder == "keypoints":
         return KeypointEncoder(image_size, cfg.channels, cfg.embed_dim)
+    if cfg.encoder == "cnn_keypoints":
+        return CNNKeypointEncoder(image_size, cfg.channels, cfg.embed_dim)
     if cfg.encoder == "grid":
         return GridEncoder(image_size, cfg.channels, cfg.embed_dim, cfg.grid)
-    raise InputError(f"unknown model.encoder={cfg.encoder!r}; choose cnn, vit, keypoints or grid")
+    raise InputError(
+        f"unknown model.encoder={cfg.encoder!r}; choose cnn, vit, keypoints, cnn_keypoints or grid"
+    )
