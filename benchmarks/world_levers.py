@@ -19,6 +19,8 @@ lever's row, so the table keeps every world. Levers:
 - ``temporal``: + SIGReg on embeddings centred over each sequence's time axis (weight 0.1);
 - ``keypoints``: a spatial-softmax keypoint encoder instead of the CNN's global head;
 - ``keypoints-temporal``: both;
+- ``cnn-keypoints``: the CNN's global features and keypoints side by side, half the embedding
+  each (``model.encoder=cnn_keypoints``);
 - ``grid``: a spatial latent (an 8x8 grid of 4-channel cells) with a convolutional predictor
   that keeps the grid, the goal cost comparing grids cell by cell;
 - ``grid-temporal``: the spatial latent with the temporal SIGReg;
@@ -52,6 +54,7 @@ LEVERS: dict[str, list[str]] = {
     "temporal": ["model.temporal_weight=0.1"],
     "keypoints": ["model.encoder=keypoints"],
     "keypoints-temporal": ["model.encoder=keypoints", "model.temporal_weight=0.1"],
+    "cnn-keypoints": ["model.encoder=cnn_keypoints"],
     "grid": GRID,
     "grid-temporal": [*GRID, "model.temporal_weight=0.1"],
     "jitter": ["data.marker_jitter=1"],

@@ -24,8 +24,16 @@ GRID = ["model.encoder=grid", "model.predictor=conv", "model.grid=4", "model.hid
         ["model.encoder=keypoints", "model.temporal_weight=0.1"],
         [*GRID, "model.temporal_weight=0.1"],
         ["model.action_history=true"],
+        ["model.encoder=cnn_keypoints"],
     ],
-    ids=["keypoints", "temporal", "keypoints-temporal", "grid-temporal", "action-history"],
+    ids=[
+        "keypoints",
+        "temporal",
+        "keypoints-temporal",
+        "grid-temporal",
+        "action-history",
+        "cnn-keypoints",
+    ],
 )
 def test_each_lever_trains_reports_and_plans(overrides, tmp_path, cache):
     run_dir = tmp_path / "run"
