@@ -137,6 +137,9 @@ def test_a_checkpoint_from_before_marker_jitter_reads_as_without_it():
         (["env=point_mass", "model.temporal_weight=0.1"], "keypoints", 0.1, 0.003),
         (["env=point_mass", "model.objective=reconstruction"], "cnn", 0.0, 0.1),  # JEPA's only
         (["env=wall"], "cnn", 0.0, 0.1),
+        (["env=dmc", "env.domain=cheetah", "env.task=run"], "cnn_keypoints", 0.0, 0.1),
+        (["env=dmc", "env.domain=cheetah", "env.task=run", "model.encoder=cnn"], "cnn", 0.0, 0.1),
+        (["env=dmc", "env.domain=cheetah", "env.task=walk"], "cnn", 0.0, 0.1),  # run only
     ],
 )
 def test_model_defaults_follow_the_world_recipe(args, encoder, temporal, sigreg):

@@ -156,6 +156,13 @@ WORLD_RECIPES: dict[str, dict[str, Any]] = {
         "sigreg_weight": 0.03,
         "action_history": True,
     },
+    # dm_control cheetah/run, same data and 3000 steps, against the generic CNN: the CNN's
+    # features beside keypoints read qpos at R² 0.86 against 0.78 (the front foot 0.92 against
+    # 0.49) and plan dmc-generic at 99.5% against 96.0% (200 episodes each); rollout 5.4x
+    # against 7.2x. At SIGReg 0.01 the same encoder reads 0.87 and plans 32.0% (README).
+    "dmc-cheetah-run": {
+        "encoder": "cnn_keypoints",
+    },
 }
 """Each world's default JEPA recipe where one measured better than :data:`GENERIC_RECIPE`,
 keyed by :func:`env_key` (so reacher with its target drawn, "reacher-target", is measured apart
@@ -190,7 +197,8 @@ class ModelConfig:
     """Encoder: cnn | vit | keypoints (spatial softmax: D/2 keypoints, each an x and a y) |
     cnn_keypoints (both: D/2 CNN features beside D/4 keypoints) |
     grid (a spatial latent: a grid x grid map of D / grid² channels, flattened). None = the
-    world's default (:data:`WORLD_RECIPES`): keypoints for point_mass, cnn elsewhere."""
+    world's default (:data:`WORLD_RECIPES`): keypoints for point_mass, cnn_keypoints for
+    dm_control's cheetah/run, cnn elsewhere."""
     grid: int = 8
     """grid encoder and conv predictor: cells per side of the spatial latent (D must be a
     multiple of grid²; the image side must be grid times a power of two)."""
