@@ -46,7 +46,7 @@ GYM_IDS = {
 }
 """gymnasium id of each world."""
 
-REVISIONS = {"wall": 2, "point_mass": 3, "dmc/swimmer": 3}
+REVISIONS = {"wall": 2, "point_mass": 3, "dmc/swimmer": 2}
 """Revision of each world (or dm_control domain, as ``dmc/<domain>``) whose physics or frames
 changed after data sets of it were cached (1 where never). Data sets record it
 (:func:`worldmodel.collect.dataset_identity`), so data of an older revision is not reused.
@@ -54,9 +54,6 @@ wall 2: the wall blocks everywhere outside the door (revision 1 let the agent th
 door is at y = 0 whenever the door sat elsewhere; see assets/wall.xml). dmc/swimmer 2: the target
 light, which swimmer's reset moves with its target, is an episode parameter (revision 1 left it
 where the last reset put it, so a goal or a redrawn marker could be lit from another episode).
-dmc/swimmer 3: its camera 0 is fixed above the start, looking down, and its frames are
-supersampled twice (``DMCEnv.swimmer_camera_height``); dm_control's camera followed the body, so
-the floor slid under it and filled the embedding.
 point_mass 2: frames are supersampled (``GoalEnv.supersample``): at 4 multisamples the mass,
 2 pixels wide and moving about 0.4 pixels a decision, changed its pixels in jumps. point_mass 3:
 the target marker is a disc on the floor under the mass (``PointMassEnv.marker_thickness``);

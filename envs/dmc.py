@@ -113,30 +113,6 @@ class DMCEnv(GoalEnv):
         self._ctrl_is_unit = bool(np.all(self._ctrl_low == -1) and np.all(self._ctrl_high == 1))
         self._nq, self._nv = physics.model.nq, physics.model.nv
         self._hinge_qpos = hinge_qpos_indices(physics.model)
-        if domain == "swimmer":
-            self._fix_swimmer_camera()
-
-    swimmer_camera_height = 1.4
-    """Revision 3 of swimmer (envs.REVISIONS): the height, in metres per six links, of its camera
-    0, fixed above the start and looking straight down. dm_control's camera 0 follows the body's
-    centre of mass, so the floor's checkerboard, which fills most of the frame, slid with every
-    stroke and differed between episodes: 72% of the pixels' variance lay between episodes, and
-    the embedding coded that instead of the 1-2 pixel thin body (joint probe R² 0.16). From
-    1.4 m at the camera's 60 degrees, the frame spans 1.6 m, and the 0.6 m body fits in it at any
-    heading around the head, which starts at the origin of every episode."""
-
-    def _fix_swimmer_camera(self) -> None:
-        """Swimmer's camera 0 (``tracking1``) fixed in the world above the origin, looking down,
-        its height scaled by the number of links as dm_control scales its tracking cameras; its
-        frames are supersampled twice (revision 3, see :attr:`swimmer_camera_height`)."""
-        model = self.physics.model
-        links = model.nbody - 1  # the head and its segments; body 0 is the world
-        cam = model.name2id("tracking1", "camera")
-        model.cam_bodyid[cam] = 0
-        model.cam_mode[cam] = mj.mjtCamLight.mjCAMLIGHT_FIXED
-        model.cam_pos[cam] = [0.0, 0.0, self.swimmer_camera_height * links / 6]
-        model.cam_quat[cam] = [1.0, 0.0, 0.0, 0.0]  # a camera looks along its -z: straight down
-        self.supersample = 2
 
     # ---- episode parameters ---------------------------------------------------------------
 
