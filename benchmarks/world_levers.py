@@ -32,7 +32,9 @@ lever's row, so the table keeps every world. Levers:
 - ``ema``: a stop-gradient EMA target instead of SIGReg (nothing asks for spread);
 - ``embed8``: an 8-d embedding (fewer directions for SIGReg to fill from a 2-d state);
 - ``keypoints-variance``: keypoints with VICReg's variance hinge only (covariance weight 0);
-- ``keypoints-sigreg-low``: keypoints with SIGReg at a tenth of its weight (0.01).
+- ``keypoints-sigreg-low``: keypoints with SIGReg at a tenth of its weight (0.01);
+- ``contrast``: + the action-conditioned contrast within each sequence (weight 1): each
+  prediction must pick out its own next frame among its sequence's frames.
 
 Each row records the revision of the world its run was trained on (``envs.REVISIONS``, read
 from the checkpoint): a rerun on a newer revision sits beside the older row, labelled.
@@ -72,6 +74,7 @@ LEVERS: dict[str, list[str]] = {
         "model.vicreg_cov_weight=0",
     ],
     "keypoints-sigreg-low": ["model.encoder=keypoints", "model.sigreg_weight=0.01"],
+    "contrast": ["model.contrast_weight=1"],
 }
 CONTROLLABLE = {
     "point_mass": "position",

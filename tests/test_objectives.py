@@ -1,6 +1,7 @@
 """Regularizers vanish where theory says and are large on collapsed embeddings; EMA and IDM work."""
 
 import copy
+import math
 
 import numpy as np
 import pytest
@@ -87,6 +88,26 @@ def test_temporal_sigreg_punishes_episode_constants_and_not_what_moves():
     on_moving = temporal_sigreg(moving, 64, generator=torch.Generator().manual_seed(1))
     assert on_constant > 50 * on_moving
     assert on_moving < 5.0  # near its finite-sample floor for N(0, I) deviations
+
+
+def test_sequence_contrast_scores_episode_constants_as_a_guess_and_rewards_what_moves():
+    from worldmodel.objectives import sequence_contrast
+
+    gen = torch.Generator().manual_seed(0)
+    hist, k = 2, 3
+    constant = torch.randn(32, 1, 16, generator=gen).expand(-1, hist + k, -1)  # [B, L, D]
+    noise = torch.randn(32, k, 16, generator=gen)
+    # An embedding of episode constants: every frame of a sequence looks the same, so no
+    # prediction can pick out its own frame: the loss of a uniform guess over L frames.
+    on_constant = sequence_contrast(constant[:, hist:] + noise, constant, hist)
+    assert on_constant.item() == pytest.approx(math.log(hist + k), rel=1e-5)
+    # Frames that differ, predicted well: far below a guess; predicted as copy-last: above it.
+    moving = torch.randn(32, hist + k, 16, generator=gen)
+    good = sequence_contrast(moving[:, hist:] + 0.1 * noise, moving, hist)
+    copy_last = sequence_contrast(moving[:, hist - 1 : hist].expand(-1, k, -1), moving, hist)
+    assert good.item() < 0.05 < math.log(hist + k) < copy_last.item()
+    with pytest.raises(ValueError, match="need 5 frames"):
+        sequence_contrast(moving[:, hist:], moving[:, :4], hist)
 
 
 def test_a_probe_of_an_episode_constant_needs_many_training_episodes():

@@ -71,6 +71,7 @@ def test_reconstruction_step_counts_the_decoder():
         (dict(encoder="keypoints"), "model.encoder=keypoints"),
         (dict(encoder="vit"), "model.encoder=vit"),
         (dict(temporal_weight=0.1), "model.temporal_weight=0.1"),
+        (dict(contrast_weight=1.0), "model.contrast_weight=1.0"),
     ],
 )
 def test_combinations_without_sense_are_refused(settings, fields):

@@ -25,6 +25,7 @@ GRID = ["model.encoder=grid", "model.predictor=conv", "model.grid=4", "model.hid
         [*GRID, "model.temporal_weight=0.1"],
         ["model.action_history=true"],
         ["model.encoder=cnn_keypoints"],
+        ["model.contrast_weight=1"],
     ],
     ids=[
         "keypoints",
@@ -33,6 +34,7 @@ GRID = ["model.encoder=grid", "model.predictor=conv", "model.grid=4", "model.hid
         "grid-temporal",
         "action-history",
         "cnn-keypoints",
+        "contrast",
     ],
 )
 def test_each_lever_trains_reports_and_plans(overrides, tmp_path, cache):
@@ -49,6 +51,8 @@ def test_each_lever_trains_reports_and_plans(overrides, tmp_path, cache):
     rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     if "model.temporal_weight=0.1" in overrides:
         assert any("temporal" in r for r in rows)  # the term is in the loss and logged
+    if "model.contrast_weight=1" in overrides:
+        assert any("contrast" in r for r in rows)
     probe = json.loads((run_dir / "probe.json").read_text())
     assert 0.0 <= probe["within_episode_var_share"] <= 1.0
     assert "joint_sincos" in probe["probe_r2"] and probe["effective_rank"] > 0

@@ -246,6 +246,12 @@ class ModelConfig:
     """Weight of SIGReg on each sequence's embeddings centred over time, which only what
     changes within an episode can satisfy (what is constant per episode, e.g. a drawn target,
     cannot fill the embedding); 0 = off."""
+    contrast_weight: float = 0.0
+    """Weight of the action-conditioned contrast within each sequence: each prediction must
+    pick out its own next frame among the frames of its sequence (``objectives.sequence_contrast``),
+    which only what the actions changed can do; 0 = off."""
+    contrast_temperature: float = 0.1
+    """Temperature of that contrast, per embedding dimension (logits -|pred - z|^2 / (D * T))."""
 
     def __post_init__(self) -> None:
         check(
@@ -267,7 +273,9 @@ class ModelConfig:
                 "idm_weight": 0,
                 "ema_decay": 0,
                 "temporal_weight": 0,
+                "contrast_weight": 0,
             },
+            above={"contrast_temperature": 0},
             below={"ema_decay": 1},
         )
         if self.encoder == "grid" and self.embed_dim % (self.grid * self.grid):
@@ -313,6 +321,12 @@ class ModelConfig:
                 f"model.objective=reconstruction has no embedding regularizer, so "
                 f"model.temporal_weight={self.temporal_weight} would do nothing; set it to 0 "
                 f"or use model.objective=jepa"
+            )
+        if self.contrast_weight > 0:
+            raise ConfigError(
+                f"model.objective=reconstruction judges predictions as pixels, so "
+                f"model.contrast_weight={self.contrast_weight} (a contrast between embeddings) "
+                f"would do nothing; set it to 0 or use model.objective=jepa"
             )
 
 

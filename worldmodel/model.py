@@ -12,7 +12,13 @@ from torch import nn
 from worldmodel.config import ModelConfig, world_recipe
 from worldmodel.decoder import CNNDecoder
 from worldmodel.encoder import build_encoder
-from worldmodel.objectives import InverseDynamics, sigreg, temporal_sigreg, vicreg
+from worldmodel.objectives import (
+    InverseDynamics,
+    sequence_contrast,
+    sigreg,
+    temporal_sigreg,
+    vicreg,
+)
 from worldmodel.predictor import action_windows, build_predictor, rollout
 from worldmodel.runtime.errors import InputError
 
@@ -140,6 +146,13 @@ class JEPA(nn.Module):
         if cfg.temporal_weight > 0:
             parts["temporal"] = temporal_sigreg(z, cfg.sigreg_projections, generator=generator)
             loss = loss + cfg.temporal_weight * parts["temporal"]
+        if cfg.contrast_weight > 0:
+            tau = cfg.contrast_temperature
+            parts["contrast"] = 0.5 * (
+                sequence_contrast(pred_tf, target, hist, tau)
+                + sequence_contrast(pred_ro, target, hist, tau)
+            )
+            loss = loss + cfg.contrast_weight * parts["contrast"]
         return loss, parts
 
     def _pixel_losses(

@@ -61,6 +61,30 @@ def temporal_sigreg(
     return sigreg(centred.flatten(0, 1), projections, generator=generator)
 
 
+def sequence_contrast(
+    pred: torch.Tensor, z: torch.Tensor, history: int, temperature: float = 0.1
+) -> torch.Tensor:
+    """Action-conditioned contrast within each sequence (InfoNCE): pred [B, K, D] (the
+    predictions of frames history .. history+K-1), z [B, L, D] -> scalar.
+
+    Each prediction must pick out its own next frame among every frame of its sequence, the
+    history's last frame (copy-last) included, with logits -|pred - z_j|^2 / (D * temperature).
+    Frames of one sequence share everything that is constant in the episode (a drawn target,
+    the light, the floor), so only what changed between them, which the actions drove, can
+    tell them apart: an embedding of episode constants scores log(L), the loss of a guess.
+    """
+    b, k, d = pred.shape
+    if z.shape[1] != history + k:
+        raise ValueError(
+            f"{k} predictions after a history of {history} need {history + k} "
+            f"frames, got {z.shape[1]}"
+        )
+    dist = (pred.float()[:, :, None] - z.float()[:, None]).pow(2).sum(-1)  # [B, K, L]
+    logits = -dist / (d * temperature)
+    target = torch.arange(history, history + k, device=z.device).expand(b, k)  # [B, K]
+    return F.cross_entropy(logits.flatten(0, 1), target.flatten())
+
+
 def within_episode_share(z: torch.Tensor) -> float:
     """Share of the variance of z [E, T, D] that lies within episodes (0: only episode
     constants are coded, 1: nothing is constant per episode)."""

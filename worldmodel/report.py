@@ -29,7 +29,17 @@ from worldmodel.runtime.atomic import atomic_path
 from worldmodel.runtime.errors import InputError
 
 PLOTS_HINT = 'pip install "worldmodel[plots]"'
-LOSS_KEYS = ("loss", "recon", "pred_tf", "pred_rollout", "sigreg", "vicreg", "idm")
+LOSS_KEYS = (
+    "loss",
+    "recon",
+    "pred_tf",
+    "pred_rollout",
+    "sigreg",
+    "vicreg",
+    "temporal",
+    "idm",
+    "contrast",
+)
 """Scalar columns of metrics.jsonl plotted as the loss and its parts."""
 
 
