@@ -125,6 +125,7 @@ class JEPA(nn.Module):
         cfg = self.cfg
         b, length = z.shape[:2]
         hist = cfg.history
+        assert hist is not None  # filled by world_recipe in __init__
         if self.target_encoder is not None:
             with torch.no_grad():
                 self.target_encoder.train(self.training)
