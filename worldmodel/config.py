@@ -251,7 +251,7 @@ class ModelConfig:
     pick out its own next frame among the frames of its sequence (``objectives.sequence_contrast``),
     which only what the actions changed can do; 0 = off. Where the embedding starts with
     nothing that moves within an episode (reacher with its target drawn, not jittered), all of
-    a sequence's frames look alike, the term's gradient vanishes and it sits at log L; the
+    a sequence's frames look alike, the term's gradient nearly vanishes and it sits at log L; the
     temporal term gives it a foothold (README, "The contrast where a drawn target fills the
     embedding")."""
     contrast_temperature: float = 0.1
