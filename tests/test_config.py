@@ -9,7 +9,14 @@ from omegaconf import OmegaConf
 
 from agents.evaluation.config import EvaluateConfig
 from agents.rl.config import RLConfig
-from worldmodel.config import WORLDS, CollectConfig, Config, ModelConfig, ProbeConfig
+from worldmodel.config import (
+    WORLDS,
+    CollectConfig,
+    Config,
+    ModelConfig,
+    ProbeConfig,
+    sequence_length,
+)
 from worldmodel.runtime.cli import load_config
 from worldmodel.runtime.errors import ConfigError
 from worldmodel.runtime.paths import configs_dir
@@ -168,6 +175,33 @@ def test_model_defaults_follow_the_world_recipe(args, encoder, temporal, sigreg)
 def test_history_defaults_follow_the_world_recipe(args, history, action_history):
     model = load_config(args, schema=Config).model
     assert (model.history, model.action_history) == (history, action_history)
+
+
+@pytest.mark.parametrize(
+    ("args", "contrast", "rollout_steps"),
+    [
+        ([], 0.0, 3),  # reacher: the generic recipes
+        (["env=dmc", "env.domain=swimmer", "env.task=swimmer6"], 1.0, 6),  # both recipes
+        (["env=dmc", "env.domain=swimmer", "env.task=swimmer6", "train.rollout_steps=2"], 1.0, 2),
+        (["env=dmc", "env.domain=swimmer", "env.task=swimmer6", "model.contrast_weight=0"], 0, 6),
+        (["env=dmc", "env.domain=swimmer", "env.task=swimmer15"], 0.0, 3),  # swimmer6 only
+        # a reconstruction model takes neither world recipe
+        (
+            [
+                "env=dmc",
+                "env.domain=swimmer",
+                "env.task=swimmer6",
+                "model.objective=reconstruction",
+            ],
+            0.0,
+            3,
+        ),
+    ],
+)
+def test_contrast_and_rollout_defaults_follow_the_world_recipes(args, contrast, rollout_steps):
+    cfg = load_config(args, schema=Config)
+    assert (cfg.model.contrast_weight, cfg.train.rollout_steps) == (contrast, rollout_steps)
+    assert sequence_length(cfg) == cfg.model.history + rollout_steps
 
 
 def test_an_action_history_needs_actions_between_frames(capsys):

@@ -147,6 +147,7 @@ class JEPA(nn.Module):
         if cfg.temporal_weight > 0:
             parts["temporal"] = temporal_sigreg(z, cfg.sigreg_projections, generator=generator)
             loss = loss + cfg.temporal_weight * parts["temporal"]
+        assert cfg.contrast_weight is not None  # filled by world_recipe in __init__
         if cfg.contrast_weight > 0:
             tau = cfg.contrast_temperature
             parts["contrast"] = 0.5 * (

@@ -39,6 +39,7 @@ def probe(cfg: ProbeConfig) -> dict:
     from envs import make
 
     env = make(trained.env.name, **model.info["env"]["kwargs"])
+    assert trained.train.rollout_steps is not None  # every checkpoint stores its own
     stats = diagnose(
         model,
         dataset,

@@ -260,6 +260,7 @@ def evaluate(run: Run) -> dict:
     # The probe is fit on the whole training split whatever data.train_episodes keeps, so that
     # runs on less data are read out alike (as worldmodel.probe does).
     probe_eps, _ = run.dataset.split(cfg.data.val_fraction)
+    assert cfg.train.rollout_steps is not None  # Config fills in the world's recipe
     stats = diagnose(
         wm,
         run.dataset,
