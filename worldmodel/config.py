@@ -183,7 +183,8 @@ WORLD_TRAIN_RECIPES: dict[str, dict[str, Any]] = {
     # dmc-generic at 17.0% (12.4-22.8) against 6.5% (3.8-10.8) with 3, and the generic recipe
     # 2.0%, 200 episodes each; pose probe R² 0.35 against 0.37 and 0.15, 5-step rollout 1.78x
     # against 1.35x and 1.01x copy-last (README, "The contrast where a drawn target fills the
-    # embedding"). A step costs about 1.6 times as much.
+    # embedding"). A step costs about 1.6 times as much. 8 rollout steps (10 frames) read the
+    # same pose and rolled out slower at step 2000 (1.47x against 1.72x), so 6 stays.
     "dmc-swimmer-swimmer6": {"rollout_steps": 6},
 }
 """Each world's training fields where a JEPA trained with them measured better than with
