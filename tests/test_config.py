@@ -202,6 +202,18 @@ def test_contrast_and_rollout_defaults_follow_the_world_recipes(args, contrast, 
     cfg = load_config(args, schema=Config)
     assert (cfg.model.contrast_weight, cfg.train.rollout_steps) == (contrast, rollout_steps)
     assert sequence_length(cfg) == cfg.model.history + rollout_steps
+    # swimmer6's recipe sharpens its contrast; every other world keeps the generic temperature
+    swimmer6_jepa = "env.task=swimmer6" in args and "model.objective=reconstruction" not in args
+    assert cfg.model.contrast_temperature == (0.01 if swimmer6_jepa else 0.1)
+
+
+def test_contrast_temperature_override_wins_and_is_checked(capsys):
+    swimmer = ["env=dmc", "env.domain=swimmer", "env.task=swimmer6"]
+    cfg = load_config([*swimmer, "model.contrast_temperature=0.1"], schema=Config)
+    assert cfg.model.contrast_temperature == 0.1
+    with pytest.raises(SystemExit):  # a command names the field and the bound
+        load_config([*swimmer, "model.contrast_temperature=0"], schema=Config)
+    assert "model.contrast_temperature must be > 0" in capsys.readouterr().err
 
 
 def test_an_action_history_needs_actions_between_frames(capsys):

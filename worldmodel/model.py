@@ -150,6 +150,7 @@ class JEPA(nn.Module):
         assert cfg.contrast_weight is not None  # filled by world_recipe in __init__
         if cfg.contrast_weight > 0:
             tau = cfg.contrast_temperature
+            assert tau is not None  # filled by world_recipe in __init__
             parts["contrast"] = 0.5 * (
                 sequence_contrast(pred_tf, target, hist, tau)
                 + sequence_contrast(pred_ro, target, hist, tau)

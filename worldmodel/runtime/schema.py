@@ -53,7 +53,7 @@ def check(
         if getattr(obj, name) is not None and getattr(obj, name) < low:  # None: resolved later
             raise ConfigError(f"{prefix}{name} must be >= {low}, got {getattr(obj, name)}")
     for name, low in (above or {}).items():
-        if not getattr(obj, name) > low:
+        if getattr(obj, name) is not None and not getattr(obj, name) > low:
             raise ConfigError(f"{prefix}{name} must be > {low}, got {getattr(obj, name)}")
     for name, high in (below or {}).items():
         if not getattr(obj, name) < high:
