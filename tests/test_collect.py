@@ -169,6 +169,15 @@ def test_same_seed_same_data_other_seed_other_data(reference, tmp_path):
         assert not np.array_equal(getattr(other, key), getattr(ref, key))
 
 
+def test_data_seed_names_the_episodes_apart_from_the_run_seed(reference, copy, tmp_path):
+    before = shard_entries(copy)
+    collect(copy, "seed=1", "data.seed=0")  # a second training seed reuses seed 0's episodes
+    assert shard_entries(copy) == before
+    collect(tmp_path / "d1", "data.episodes=2", "data.seed=1")  # data.seed alone draws them
+    ref = D.EpisodeDataset(reference[0]).shards[0]
+    assert not np.array_equal(D.EpisodeDataset(tmp_path / "d1").shards[0].actions, ref.actions)
+
+
 @pytest.mark.slow
 def test_two_workers_give_the_same_data(reference, tmp_path):
     root = tmp_path / "two"

@@ -101,6 +101,29 @@ def test_rerun_reuses_finished_model_and_rejects_changed_settings(tiny_run, cach
     assert bad.returncode == 2 and "model.embed_dim" in bad.stderr and "Traceback" not in bad.stderr
 
 
+def test_other_training_seed_shares_the_data_of_seed_0(tiny_run, cache, tmp_path):
+    """seed=1 data.seed=0 trains a second seed on the data set tiny_run collected (seed 0), and
+    its model starts elsewhere; without data.seed, seed=1 would collect new episodes."""
+    run_dir = tmp_path / "seed1"
+    out = run_cli(
+        "worldmodel.train",
+        "preset=debug",
+        "seed=1",
+        "data.seed=0",
+        "train.steps=1",
+        f"run_dir={run_dir}",
+        "progress=false",
+        cache=cache,
+    )
+    first, second = ckpt.read(tiny_run / "checkpoint.pt"), ckpt.read(run_dir / "checkpoint.pt")
+    assert "data set ready (reused)" in out.stdout
+    assert second["data"]["dir"] == first["data"]["dir"] and "seed0" in first["data"]["dir"]
+    assert (second["config"]["seed"], second["config"]["data"]["seed"]) == (1, 0)
+    a = worldmodel.load(str(tiny_run), device="cpu").state_dict()
+    b = worldmodel.load(str(run_dir), device="cpu").state_dict()
+    assert any(not torch.equal(a[k], b[k]) for k in a)
+
+
 def test_resume_continues_an_interrupted_run(tmp_path, cache):
     run_dir = tmp_path / "run"
     run_cli(

@@ -95,6 +95,11 @@ def dataset_identity(env: EnvConfig, data: DataConfig, seed: int) -> dict[str, A
     }
 
 
+def episode_seed(data: DataConfig, seed: int) -> int:
+    """The seed a data set's episodes are drawn with: data.seed, else the run's seed."""
+    return seed if data.seed is None else data.seed
+
+
 def default_data_dir(env: EnvConfig, data: DataConfig, seed: int) -> Path:
     """Where a data set with these settings is cached, so that train finds what collect made."""
     ident = dataset_identity(env, data, seed)
@@ -179,8 +184,9 @@ def collect(cfg: CollectConfig | Config) -> Path:
         )
     if data.workers < 0:
         raise InputError(f"data.workers must be >= 0 (0 = one per CPU core), got {data.workers}")
-    root = Path(data.dir) if data.dir else default_data_dir(env, data, cfg.seed)
-    ident = dataset_identity(env, data, cfg.seed)
+    seed = episode_seed(data, cfg.seed)
+    root = Path(data.dir) if data.dir else default_data_dir(env, data, seed)
+    ident = dataset_identity(env, data, seed)
     manifest = D.read_manifest(root)
     if manifest is not None:
         for key, value in ident.items():
@@ -207,7 +213,7 @@ def collect(cfg: CollectConfig | Config) -> Path:
     done = {s["name"] for s in manifest["shards"]}
     _adopt_orphans(root, manifest, done, sizes, data.episode_length, env.image_size)
     jobs = [
-        ShardJob(str(root), i, sizes[i], env, data, cfg.seed)
+        ShardJob(str(root), i, sizes[i], env, data, seed)
         for i in range(num_shards)
         if D.shard_name(i) not in done
     ]

@@ -70,6 +70,8 @@ class DataConfig:
     """Share of episodes held out for validation and probes."""
     train_episodes: int | None = None
     """Train on the first N training episodes only (data-size sweeps); None = all of them."""
+    seed: int | None = None
+    """Seed of the episodes; None = the run's seed. Set it to train other seeds on one data set (seed=1 data.seed=0)."""
 
     def __post_init__(self) -> None:
         check(

@@ -20,7 +20,7 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 
 from worldmodel import checkpoint as ckpt
-from worldmodel.collect import collect, default_data_dir
+from worldmodel.collect import collect, default_data_dir, episode_seed
 from worldmodel.config import Config, LoggedRunConfig, env_key, env_kwargs, sequence_length
 from worldmodel.data import EpisodeDataset
 from worldmodel.diagnostics import diagnose, headline
@@ -148,7 +148,8 @@ def build(cfg: Config, device: torch.device, path: Path, existing: dict | None) 
     optimiser, logger, and the state of the interrupted run when resuming."""
     is_main = dist.rank() == 0
     dist.on_main(lambda: collect(cfg))
-    data_dir = Path(cfg.data.dir) if cfg.data.dir else default_data_dir(cfg.env, cfg.data, cfg.seed)
+    seed = episode_seed(cfg.data, cfg.seed)
+    data_dir = Path(cfg.data.dir) if cfg.data.dir else default_data_dir(cfg.env, cfg.data, seed)
     dataset = EpisodeDataset(
         data_dir,
         verify=cfg.data.verify and is_main,
