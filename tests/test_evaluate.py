@@ -106,6 +106,7 @@ def test_checkpoint_of_another_world_is_rejected(tiny_run, cache, tmp_path):
         (["eval.baselines=[randm]"], "eval.baselines='randm' is unknown; choose one of random"),
         (["eval.episodes=0"], "eval.episodes must be >= 1, got 0"),
         (["eval.episodes=-3"], "eval.episodes must be >= 1, got -3"),
+        (["eval.seed=-1"], "eval.seed must be >= 0, got -1"),
         (["eval.amp=fp16"], "eval.amp='fp16' is unknown"),
         (["eval.replan_every=9"], "eval.replan_every=9 exceeds planner.horizon=5"),
         (["planner=rrt"], "planner='rrt' is unknown; choose one of cem"),

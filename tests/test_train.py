@@ -200,6 +200,8 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path, cache, monkeypa
         (["train.steps=many"], "train.steps: Value 'many' of type 'str' could not be converted"),
         (["train.steps=-3"], "train.steps must be >= 1, got -3"),
         (["train.batch_size=0"], "train.batch_size must be >= 1, got 0"),
+        (["seed=-1"], "seed must be >= 0, got -1"),  # NumPy's seeding would fail deep inside
+        (["data.seed=-2"], "data.seed must be >= 0, got -2"),
         (["train.amp=fp16"], "train.amp='fp16' is unknown; choose one of auto, bf16, none"),
         (["model.encoder=resnet"], "model.encoder='resnet' is unknown; choose one of cnn, vit"),
         (["model.predictor=rnn"], "model.predictor='rnn'"),

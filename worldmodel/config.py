@@ -83,6 +83,7 @@ class DataConfig:
                 "shard_episodes": 1,
                 "workers": 0,
                 "hindsight": 0,
+                "seed": 0,
             },
             above={"val_fraction": 0},
             below={"val_fraction": 1},
@@ -497,7 +498,7 @@ class CollectConfig:
     """Show progress bars."""
 
     def __post_init__(self) -> None:
-        check(self, "")
+        check(self, "", at_least={"seed": 0})
         self.data = world_data(self.env, self.data)
 
 
@@ -523,6 +524,7 @@ class Config(LoggedRunConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        check(self, "", at_least={"seed": 0})
         self.data = world_data(self.env, self.data)
         self.model = world_recipe(env_key(self.env), self.model)
         self.train = world_train(env_key(self.env), self.model.objective, self.train)

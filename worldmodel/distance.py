@@ -342,6 +342,8 @@ def build(cfg: DistanceCommandConfig) -> dict[str, Any]:
 
     if not cfg.checkpoint:
         raise InputError("checkpoint= is required, e.g. checkpoint=runs/wall-cpu/checkpoint.pt")
+    if cfg.seed < 0:
+        raise InputError(f"seed must be >= 0, got {cfg.seed}")
     model = load(cfg.checkpoint, device=cfg.device)
     trained = config_from_dict(model.info["config"])
     data_dir = cfg.data.dir

@@ -80,6 +80,7 @@ class EvalSettings:
             "eval",
             at_least={
                 "episodes": 1,
+                "seed": 0,
                 "parallel": 0,
                 "replan_every": 1,
                 "videos": 0,

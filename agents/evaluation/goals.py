@@ -58,6 +58,8 @@ class GoalsConfig(RunConfig):
                 raise InputError(f"{name}= is required; see --help")
         if self.decisions < 1:
             raise InputError(f"decisions must be at least 1, got {self.decisions}")
+        if self.seed < 0:
+            raise InputError(f"seed must be >= 0, got {self.seed}")
 
 
 def _frames(x: np.ndarray, size: int, what: str) -> np.ndarray:

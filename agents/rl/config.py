@@ -73,7 +73,7 @@ class RLConfig(RunConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        check(self, "")
+        check(self, "", at_least={"seed": 0})
         if self.representation == "pixels" and self.env.image_size < 36:
             raise InputError(
                 f"representation=pixels needs env.image_size >= 36 (SB3's NatureCNN), got "
