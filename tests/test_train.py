@@ -167,6 +167,30 @@ def test_resume_continues_an_interrupted_run(tmp_path, cache):
     assert max(steps) == 6
 
 
+def test_resumed_run_ends_with_the_weights_of_the_uninterrupted_one(tmp_path, cache, monkeypatch):
+    """Ctrl-C before step 5, then resume=true: the same batches and SIGReg projections follow, so
+    the weights match a run that was never interrupted (before, both streams restarted)."""
+    from worldmodel import train as train_mod
+
+    args = ["preset=debug", "train.steps=6", "progress=false"]
+    train_mod.main([*args, f"run_dir={tmp_path / 'whole'}"])
+    original = train_mod.step
+
+    def interrupted(run):
+        if run.step == 4:
+            raise KeyboardInterrupt
+        return original(run)
+
+    monkeypatch.setattr(train_mod, "step", interrupted)
+    with pytest.raises((SystemExit, KeyboardInterrupt)):
+        train_mod.main([*args, f"run_dir={tmp_path / 'part'}"])
+    assert ckpt.read(tmp_path / "part" / "checkpoint.pt")["step"] == 4
+    monkeypatch.setattr(train_mod, "step", original)
+    train_mod.main([*args, "resume=true", f"run_dir={tmp_path / 'part'}"])
+    whole, part = (ckpt.read(tmp_path / d / "checkpoint.pt")["model"] for d in ("whole", "part"))
+    assert all(torch.equal(whole[k], part[k]) for k in whole)
+
+
 def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path, cache, monkeypatch):
     from worldmodel import train as train_mod
     from worldmodel.model import JEPA

@@ -200,7 +200,7 @@ def build(cfg: Config, device: torch.device, path: Path, existing: dict | None) 
     )
     if is_main:
         (path.parent / "config.json").write_text(json.dumps(asdict(cfg), indent=2) + "\n")
-    return Run(
+    run = Run(
         cfg=cfg,
         device=device,
         path=path,
@@ -218,6 +218,27 @@ def build(cfg: Config, device: torch.device, path: Path, existing: dict | None) 
         state_features=_state_features(cfg),
         is_main=is_main,
     )
+    if cfg.resume and existing is not None and "random_state" in existing:
+        _restore_random_state(run, existing["random_state"])
+    return run
+
+
+def _random_state(run: Run) -> dict:
+    """The batch and projection streams where they stand, as plain data (rank 0's batches)."""
+    return {
+        "batches": json.dumps(run.rng.bit_generator.state),  # 128-bit ints: kept as text
+        "projections": run.proj_gen.get_state(),
+    }
+
+
+def _restore_random_state(run: Run, state: dict) -> None:
+    """Continue the streams where the checkpoint left them, so that a run resumed from a
+    checkpoint trains on the batches and projections the uninterrupted run drew after it (and
+    ends with the same weights, on the same machine and threads). Under torchrun only rank 0's
+    batch stream is stored; the other ranks draw theirs afresh from (seed, rank, step)."""
+    run.proj_gen.set_state(state["projections"])
+    if dist.rank() == 0:
+        run.rng.bit_generator.state = json.loads(state["batches"])
 
 
 def step(run: Run) -> dict[str, float]:
@@ -289,6 +310,7 @@ def save(run: Run, complete: bool, diagnostics: dict | None = None) -> None:
                 **run.meta,
                 "model": run.model.state_dict(),
                 "optimizer": run.opt.state_dict(),
+                "random_state": _random_state(run),
                 "complete": complete,
                 "diagnostics": diagnostics or {},
             },
