@@ -176,8 +176,9 @@ WORLD_RECIPES: dict[str, dict[str, Any]] = {
     # (each joint 0.75-0.81 against 0.27-0.38) and plans 26.0% (20.4-32.5) against 17.0%
     # (12.4-22.8), 200 episodes each, one seed (17.5% on the episodes of seed 1, so the planning
     # gain is not established); it rolls out 1.43x against 1.78x; trained with seed 1 it reads
-    # 0.67, rolls out 1.37x and plans 16.5%, so the gain is in the probe only. At 0.03: 0.36, 22.5%, 1.64x; at 0.003, 0.56 and 0.89x; 0.3 was
-    # behind at step 1000 (README, "swimmer: a sharper contrast").
+    # 0.67, rolls out 1.37x and plans 16.5%, so the gain is in the probe only. At 0.03: 0.36,
+    # 22.5%, 1.64x; at 0.003, 0.56 and 0.89x; 0.3 was behind at step 1000 (README, "swimmer: a
+    # sharper contrast").
     "dmc-swimmer-swimmer6": {
         "contrast_weight": 1.0,
         "contrast_temperature": 0.01,
