@@ -31,6 +31,7 @@ from worldmodel.graph import GraphConfig, LatentGraph, build_graph
 from worldmodel.runtime.atomic import atomic_path
 from worldmodel.runtime.errors import InputError
 from worldmodel.runtime.progress import progress
+from worldmodel.runtime.schema import check
 
 FILE = "distance.pt"
 """File name of a distance head, saved next to its world model's checkpoint."""
@@ -342,8 +343,7 @@ def build(cfg: DistanceCommandConfig) -> dict[str, Any]:
 
     if not cfg.checkpoint:
         raise InputError("checkpoint= is required, e.g. checkpoint=runs/wall-cpu/checkpoint.pt")
-    if cfg.seed < 0:
-        raise InputError(f"seed must be >= 0, got {cfg.seed}")
+    check(cfg, "", at_least={"seed": 0})
     model = load(cfg.checkpoint, device=cfg.device)
     trained = config_from_dict(model.info["config"])
     data_dir = cfg.data.dir

@@ -29,6 +29,7 @@ from worldmodel.config import RunConfig
 from worldmodel.runtime.errors import InputError
 from worldmodel.runtime.progress import progress as progress_bar
 from worldmodel.runtime.provenance import git_commit
+from worldmodel.runtime.schema import check
 from worldmodel.runtime.seeding import seed_everything
 
 
@@ -58,8 +59,7 @@ class GoalsConfig(RunConfig):
                 raise InputError(f"{name}= is required; see --help")
         if self.decisions < 1:
             raise InputError(f"decisions must be at least 1, got {self.decisions}")
-        if self.seed < 0:
-            raise InputError(f"seed must be >= 0, got {self.seed}")
+        check(self, "", at_least={"seed": 0})
 
 
 def _frames(x: np.ndarray, size: int, what: str) -> np.ndarray:
