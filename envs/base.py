@@ -144,6 +144,13 @@ class GoalEnv(gym.Env[np.ndarray, np.ndarray]):
         """The quantity that the success test thresholds, for sim states ``[..., S]`` -> ``[...]``."""
         raise NotImplementedError
 
+    def goal_gaps(self, state: np.ndarray, goal_state: np.ndarray) -> dict[str, float] | None:
+        """Where the success test holds when every coordinate's gap to the goal is under
+        ``success_threshold`` (the goal distance is the largest gap): each gap of one state
+        ``[S]`` by the coordinate's name, which tells the coordinates a failed episode missed on.
+        None in a world whose distance is not such a maximum (a Euclidean distance)."""
+        return None
+
     def path_distances(self, states: np.ndarray, goal_state: np.ndarray) -> np.ndarray:
         """Length of the shortest free way to the goal, ``[..., S]`` -> ``[...]``, in the units
         of ``goal_distances``: the cost of the oracle whose planner structure reaches goals

@@ -113,6 +113,7 @@ class DMCEnv(GoalEnv):
         self._ctrl_is_unit = bool(np.all(self._ctrl_low == -1) and np.all(self._ctrl_high == 1))
         self._nq, self._nv = physics.model.nq, physics.model.nv
         self._hinge_qpos = hinge_qpos_indices(physics.model)
+        self._qpos_names = qpos_names(physics.model)
 
     # ---- episode parameters ---------------------------------------------------------------
 
@@ -210,6 +211,12 @@ class DMCEnv(GoalEnv):
         diff = qpos_gap(states[..., :nq], goal_state[:nq], self._hinge_qpos)  # [..., nq]
         return diff.max(axis=-1) if nq else np.zeros(diff.shape[:-1])
 
+    def goal_gaps(self, state: np.ndarray, goal_state: np.ndarray) -> dict[str, float] | None:
+        """``|qpos - goal qpos|`` of each qpos entry (hinges wrapped), by joint name."""
+        nq = self._nq
+        diff = qpos_gap(np.asarray(state)[:nq], np.asarray(goal_state)[:nq], self._hinge_qpos)
+        return {name: float(d) for name, d in zip(self._qpos_names, diff)}
+
     def state_features(self, states: np.ndarray) -> dict[str, np.ndarray]:
         """``qpos`` and ``qvel`` as stored, and ``pose``: qpos with each hinge angle as its sine
         and cosine (a raw angle grows by 2 pi a turn, which no linear probe can follow; the
@@ -221,6 +228,22 @@ class DMCEnv(GoalEnv):
         rest = np.delete(qpos, self._hinge_qpos, axis=1)
         pose = np.concatenate([rest, np.sin(hinge), np.cos(hinge)], axis=1)
         return {"qpos": qpos, "pose": pose, "qvel": states[:, nq : nq + nv]}
+
+
+def qpos_names(model) -> list[str]:
+    """A name for every qpos entry: the joint's name, with ``[k]`` for each entry of a free or
+    ball joint (7 and 4 entries: position, then quaternion)."""
+    widths = {
+        int(enums.mjtJoint.mjJNT_FREE): 7,
+        int(enums.mjtJoint.mjJNT_BALL): 4,
+    }
+    names = [""] * model.nq
+    for j in range(model.njnt):
+        name = model.id2name(j, "joint") or f"joint{j}"
+        adr, width = int(model.jnt_qposadr[j]), widths.get(int(model.jnt_type[j]), 1)
+        for k in range(width):
+            names[adr + k] = f"{name}[{k}]" if width > 1 else name
+    return names
 
 
 def hinge_qpos_indices(model) -> np.ndarray:
@@ -281,6 +304,11 @@ class ReacherEnv(DMCEnv):
     def goal_distances(self, states: np.ndarray, goal_state: np.ndarray) -> np.ndarray:
         """Largest wrapped joint-angle difference: ``[..., S]`` -> ``[...]``."""
         return np.abs(_wrap(states[..., :2] - goal_state[:2])).max(axis=-1)
+
+    def goal_gaps(self, state: np.ndarray, goal_state: np.ndarray) -> dict[str, float] | None:
+        """The two joints' wrapped angle gaps (the target's slide joints are not tested)."""
+        gap = np.abs(_wrap(np.asarray(state)[:2] - np.asarray(goal_state)[:2]))
+        return {name: float(g) for name, g in zip(self._qpos_names[:2], gap)}
 
     def state_features(self, states: np.ndarray) -> dict[str, np.ndarray]:
         """``joint_sincos`` = [sin q1, sin q2, cos q1, cos q2], ``target_pos``, ``velocity``."""
@@ -464,6 +492,10 @@ class PointMassEnv(DMCEnv):
     def goal_distances(self, states: np.ndarray, goal_state: np.ndarray) -> np.ndarray:
         """Distance of the mass to the goal position: ``[..., S]`` -> ``[...]``."""
         return np.linalg.norm(states[..., :2] - goal_state[:2], axis=-1)
+
+    def goal_gaps(self, state: np.ndarray, goal_state: np.ndarray) -> dict[str, float] | None:
+        """None: the distance is Euclidean, not the largest of the coordinates' gaps."""
+        return None
 
     def state_features(self, states: np.ndarray) -> dict[str, np.ndarray]:
         states = np.atleast_2d(states)

@@ -112,6 +112,36 @@ def test_goal_semantics(made, name):
 
 
 @pytest.mark.parametrize("name", list(WORLD_KWARGS))
+def test_goal_gaps_are_the_coordinates_whose_largest_is_the_goal_distance(made, name):
+    """A world whose success test is every coordinate's gap names them, and the largest gap is
+    its goal distance; a world with another distance (point_mass: Euclidean) names none."""
+    env = made[name].unwrapped
+    env.reset(seed=2)
+    start, goal = env.get_sim_state(), env.goal_state
+    gaps = env.goal_gaps(start, goal)
+    if name in ("point_mass", "wall"):
+        assert gaps is None
+        return
+    assert gaps is not None and max(gaps.values()) == pytest.approx(env.goal_distance(start, goal))
+    assert all(g >= 0 for g in gaps.values())
+    expected = {"reacher": ["shoulder", "wrist"], "dmc": ["slider", "hinge_1"]}[name]
+    assert list(gaps) == expected
+    assert max(env.goal_gaps(goal, goal).values()) == 0.0
+
+
+def test_qpos_names_number_the_entries_of_free_joints():
+    from envs.dmc import DMCEnv, qpos_names
+
+    fish = DMCEnv("fish", "swim", image_size=SIZE)
+    try:
+        names = qpos_names(fish.physics.model)
+        assert len(names) == fish.physics.model.nq == len(set(names))
+        assert names[:7] == [f"root[{k}]" for k in range(7)]  # position, then quaternion
+    finally:
+        fish.close()
+
+
+@pytest.mark.parametrize("name", list(WORLD_KWARGS))
 def test_save_restore_and_render_state_leave_no_trace(made, name):
     env = made[name]
     env.reset(seed=2)

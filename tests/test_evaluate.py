@@ -168,7 +168,32 @@ def test_dmc_generic_rows_name_their_domain(cache, tmp_path):
         "progress=false",
         cache=cache,
     )
-    assert json.loads((tmp_path / "eval.json").read_text())["dmc"] == "finger/spin"
+    result = json.loads((tmp_path / "eval.json").read_text())
+    assert result["dmc"] == "finger/spin"
+    zero = result["baselines"]["zero"]  # which joints each episode ends off the goal on
+    missed = zero["per_episode"]["missed"]
+    assert len(missed) == 2 and [not m for m in missed] == zero["per_episode"]["success"]
+    assert set(zero["misses_by_coordinate"]) <= {"proximal", "distal", "hinge"}
+    assert set(zero["misses_by_coordinate"]) == {c for m in missed for c in m}
+
+
+def test_misses_by_coordinate_count_each_coordinate_and_the_sole_ones():
+    from agents.evaluation.episodes import EpisodeResult, RunStats, summarize
+
+    stats = RunStats(
+        episodes=[
+            EpisodeResult(False, 0.3, 100, 0.0, 0.5, ("a",)),
+            EpisodeResult(False, 0.4, 100, 0.0, 0.5, ("a", "b")),
+            EpisodeResult(True, 0.01, 40, 0.0, 0.5, ()),
+            EpisodeResult(False, 0.2, 100, 0.0, 0.5, ("b",)),
+        ]
+    )
+    out = summarize(stats, "success")
+    assert out["misses_by_coordinate"] == {"a": 0.5, "b": 0.5}
+    assert out["sole_misses_by_coordinate"] == {"a": 0.25, "b": 0.25}
+    assert out["per_episode"]["missed"] == [["a"], ["a", "b"], [], ["b"]]
+    stats.episodes[0].missed = None  # a world without coordinates: no such fields
+    assert "misses_by_coordinate" not in summarize(stats, "success")
 
 
 def test_baselines_only_run_needs_no_checkpoint(cache, tmp_path):

@@ -44,6 +44,9 @@ class EpisodeResult:
     """Sum of the task's own reward."""
     start_distance: float = float("nan")
     """The task's goal distance at the start (its success test's distance, before any action)."""
+    missed: tuple[str, ...] | None = None
+    """The coordinates whose final gap to the goal is not under the success threshold, where
+    the world's test is the largest gap (``GoalEnv.goal_gaps``); None in other worlds."""
 
 
 @dataclass
@@ -112,6 +115,7 @@ def _play(
         done = np.zeros(n, bool)
         success = np.array([bool(i["success"]) for i in infos])
         dist = np.array([float(i["goal_distance"]) for i in infos])
+        states = [i["state"] for i in infos]
         start_dist = dist.copy()
         steps = np.zeros(n, int)
         rets = np.zeros(n)
@@ -135,6 +139,7 @@ def _play(
                 rets[i] += reward
                 steps[i] = info["env_steps"]
                 dist[i], success[i] = info["goal_distance"], info["success"]
+                states[i] = info["state"]
                 if task.early_end and success[i]:
                     done[i] = True
                 clip = movie[i]
@@ -148,6 +153,7 @@ def _play(
                     int(steps[i]),
                     float(rets[i]),
                     float(start_dist[i]),
+                    _missed(active_envs[i].unwrapped, states[i]),
                 )
             )
             clip = movie[i]
@@ -158,6 +164,14 @@ def _play(
         bar.update(n)
     bar.close()
     return stats
+
+
+def _missed(env, state: np.ndarray) -> tuple[str, ...] | None:
+    """The coordinates of ``state [S]`` not within the success threshold of ``env``'s goal."""
+    gaps = env.goal_gaps(state, env.goal_state)
+    if gaps is None:
+        return None
+    return tuple(name for name, gap in gaps.items() if not gap < env.success_threshold)
 
 
 def _video_frame(
@@ -226,6 +240,17 @@ def summarize(stats: RunStats, metric: str) -> dict:
             **({"return": [round(e.ret, 3) for e in eps]} if metric == "return" else {}),
         },
     }
+    if n and all(e.missed is not None for e in eps):
+        # Which coordinates the episodes end off the goal on (a world whose test is every
+        # coordinate's gap): share of all episodes missing each one, and missing only it.
+        names = sorted({c for e in eps for c in e.missed or ()})
+        out["misses_by_coordinate"] = {
+            c: sum(c in (e.missed or ()) for e in eps) / n for c in names
+        }
+        out["sole_misses_by_coordinate"] = {
+            c: sum(e.missed == (c,) for e in eps) / n for c in names
+        }
+        out["per_episode"]["missed"] = [list(e.missed or ()) for e in eps]
     if metric == "return":
         half = 1.96 * rets.std(ddof=1) / math.sqrt(n) if n > 1 else float("nan")
         out.update(
