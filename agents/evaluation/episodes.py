@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -223,22 +223,23 @@ def summarize(stats: RunStats, metric: str) -> dict:
     wins = sum(e.success for e in eps)
     steps_ok = [e.env_steps for e in eps if e.success]
     rets = np.array([e.ret for e in eps])
-    out = {
+    # One row per episode, in the task's episode order: paired comparisons between runs
+    # of the same task and seed, and which episodes fail (far goals, or near ones).
+    per_episode: dict[str, list] = {
+        "success": [bool(e.success) for e in eps],
+        "start_distance": [round(e.start_distance, 5) for e in eps],
+        "final_distance": [round(e.final_distance, 5) for e in eps],
+        "env_steps": [e.env_steps for e in eps],
+        **({"return": [round(e.ret, 3) for e in eps]} if metric == "return" else {}),
+    }
+    out: dict[str, Any] = {
         "episodes": n,
         "success_rate": wins / n if n else None,
         "success_ci95": list(wilson(wins, n)),
         "mean_final_distance": float(np.mean([e.final_distance for e in eps])) if n else None,
         "steps_to_success_mean": float(np.mean(steps_ok)) if steps_ok else None,
         "steps_to_success_median": float(np.median(steps_ok)) if steps_ok else None,
-        # One row per episode, in the task's episode order: paired comparisons between runs
-        # of the same task and seed, and which episodes fail (far goals, or near ones).
-        "per_episode": {
-            "success": [bool(e.success) for e in eps],
-            "start_distance": [round(e.start_distance, 5) for e in eps],
-            "final_distance": [round(e.final_distance, 5) for e in eps],
-            "env_steps": [e.env_steps for e in eps],
-            **({"return": [round(e.ret, 3) for e in eps]} if metric == "return" else {}),
-        },
+        "per_episode": per_episode,
     }
     if n and all(e.missed is not None for e in eps):
         # Which coordinates the episodes end off the goal on (a world whose test is every
@@ -250,7 +251,7 @@ def summarize(stats: RunStats, metric: str) -> dict:
         out["sole_misses_by_coordinate"] = {
             c: sum(e.missed == (c,) for e in eps) / n for c in names
         }
-        out["per_episode"]["missed"] = [list(e.missed or ()) for e in eps]
+        per_episode["missed"] = [list(e.missed or ()) for e in eps]
     if metric == "return":
         half = 1.96 * rets.std(ddof=1) / math.sqrt(n) if n > 1 else float("nan")
         out.update(
