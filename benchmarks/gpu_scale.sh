@@ -61,6 +61,17 @@ echo "timed at $(now) s" >> "$out/machine.txt"
 
 # 3. Train side by side, each for the steps that end by budget - eval_reserve (data loading and
 # start-up counted as a quarter more per step), then play its task over the protocol's episodes.
+# Copies what a run has written so far (no weights) into OUT, so a call cut short still returns it.
+keep() {
+  mkdir -p "$out/$1"
+  cp "$work/train-$1.log" "$work/speed-$1.json" "$out/$1/" 2>/dev/null
+  for d in "$work/$1" "$work/$1-eval"; do
+    [ -d "$d" ] && find "$d" -maxdepth 1 -type f \( -name '*.json' -o -name '*.jsonl' -o -name '*.log' \) \
+      -exec cp {} "$out/$1/" \;
+  done
+  cp "$work/eval-$1.log" "$out/$1/" 2>/dev/null
+  return 0
+}
 job() {
   local n=$1 steps=() ms
   if [ "$mode" != debug ]; then
@@ -74,11 +85,13 @@ job() {
   timeout -s INT "$(($(left) - eval_reserve + 40))" python -m worldmodel.train "${size[@]}" \
     ${world[$n]} "${common[@]}" "${steps[@]}" run_dir="$work/$n" > "$work/train-$n.log" 2>&1
   echo "$n: trained at $(now) s (rc $?)" >> "$out/machine.txt"
+  keep "$n"
   # shellcheck disable=SC2086
   timeout -s INT "$(left)" python -m agents.evaluate "${size[@]}" ${task[$n]} \
     checkpoint="$work/$n" run_dir="$work/$n-eval" eval.episodes="$eps" eval.parallel=50 \
     eval.videos=0 "eval.baselines=[]" progress=false > "$work/eval-$n.log" 2>&1
   echo "$n: evaluated at $(now) s (rc $?)" >> "$out/machine.txt"
+  keep "$n"
 }
 for n in "${names[@]}"; do job "$n" & done
 wait
