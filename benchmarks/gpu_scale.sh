@@ -5,7 +5,8 @@
 # at about 93 frames/s per worker, a CPU's rate, so three worlds' 2000 episodes at once
 # took 7-10 minutes to collect and the call ran out before training
 # (benchmarks/results/gpu_scale/2026-12-04-h200/). Here every core collects the one world
-# (about 2-3.5 minutes), the recipe's step is timed on the GPU, and training gets the steps that
+# (312 s for swimmer with 16 workers, 2026-12-04-h200-swimmer/: the preset's 24000 steps do not
+# fit one call after it), the recipe's step is timed on the GPU, and training gets the steps that
 # end by BUDGET_S - EVAL_RESERVE_S; what each stage writes is copied into OUT as it ends, so a
 # call cut short still returns it.
 #     bash benchmarks/gpu_scale.sh OUT_DIR WORLD [debug]     WORLD: swimmer, cheetah or reacher
