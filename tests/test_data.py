@@ -90,3 +90,32 @@ def test_sequences_longer_than_episodes_rejected(tmp_path):
     ds = D.EpisodeDataset(tmp_path)
     with pytest.raises(D.DatasetError, match="do not fit"):
         ds.sample(np.random.default_rng(0), np.arange(6), batch=2, length=9)
+
+
+def test_shift_moves_each_sequence_by_one_offset_and_repeats_edges():
+    rng = np.random.default_rng(0)
+    frames = rng.integers(0, 256, size=(16, 3, 10, 12, 3), dtype=np.uint8)
+    assert D.shift_sequences(frames, 0, rng) is frames
+    shifted = D.shift_sequences(frames, 2, np.random.default_rng(1))
+    assert shifted.shape == frames.shape and shifted.dtype == np.uint8
+    offsets = set()
+    for b in range(16):
+        # exactly one offset explains the inner pixels of every frame of the sequence
+        fits = [
+            (dy, dx)
+            for dy in range(-2, 3)
+            for dx in range(-2, 3)
+            if np.array_equal(
+                shifted[b, :, 2:8, 2:10], frames[b, :, 2 + dy : 8 + dy, 2 + dx : 10 + dx]
+            )
+        ]
+        assert len(fits) == 1
+        dy, dx = fits[0]
+        offsets.add(fits[0])
+        # pixels shifted in from outside repeat the frame's edge
+        if dy < 0:
+            np.testing.assert_array_equal(shifted[b, :, 0], shifted[b, :, -dy])
+        if dx > 0:
+            rows = np.clip(np.arange(10) + dy, 0, 9)
+            np.testing.assert_array_equal(shifted[b, :, :, -1], frames[b][:, rows, -1])
+    assert len(offsets) > 3  # offsets differ between sequences

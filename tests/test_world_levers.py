@@ -26,6 +26,7 @@ GRID = ["model.encoder=grid", "model.predictor=conv", "model.grid=4", "model.hid
         ["model.action_history=true"],
         ["model.encoder=cnn_keypoints"],
         ["model.contrast_weight=1"],
+        ["train.shift=2"],
     ],
     ids=[
         "keypoints",
@@ -35,6 +36,7 @@ GRID = ["model.encoder=grid", "model.predictor=conv", "model.grid=4", "model.hid
         "action-history",
         "cnn-keypoints",
         "contrast",
+        "shift",
     ],
 )
 def test_each_lever_trains_reports_and_plans(overrides, tmp_path, cache):
@@ -53,6 +55,8 @@ def test_each_lever_trains_reports_and_plans(overrides, tmp_path, cache):
         assert any("temporal" in r for r in rows)  # the term is in the loss and logged
     if "model.contrast_weight=1" in overrides:
         assert any("contrast" in r for r in rows)
+    config = json.loads((run_dir / "config.json").read_text())
+    assert config["train"]["shift"] == (2 if "train.shift=2" in overrides else 0)
     probe = json.loads((run_dir / "probe.json").read_text())
     assert 0.0 <= probe["within_episode_var_share"] <= 1.0
     assert "joint_sincos" in probe["probe_r2"] and probe["effective_rank"] > 0

@@ -189,7 +189,7 @@ keyed by :func:`env_key` (so reacher with its target drawn, "reacher-target", is
 from reacher)."""
 
 
-GENERIC_TRAIN_RECIPE: dict[str, Any] = {"rollout_steps": 3}
+GENERIC_TRAIN_RECIPE: dict[str, Any] = {"rollout_steps": 3, "shift": 0}
 """The training fields a world may choose (left None), as every world without a recipe has them."""
 WORLD_TRAIN_RECIPES: dict[str, dict[str, Any]] = {
     # dm_control swimmer/swimmer6 with its model recipe (the contrast within each sequence at
@@ -393,6 +393,11 @@ class TrainConfig:
     """K: autoregressive rollout steps in the loss (teacher-forced step included). None = the
     world's default (:data:`WORLD_TRAIN_RECIPES`): 6 for dm_control's swimmer/swimmer6,
     3 elsewhere."""
+    shift: int | None = None
+    """Random-shift augmentation, as DrQ and TD-MPC shift pixel observations: each training
+    sequence is moved by up to N pixels along each axis (edge pixels repeated), one offset for
+    all its frames, so the motion between them stays the world's. 0 = off. None = the world's
+    default (:data:`WORLD_TRAIN_RECIPES`): 0 everywhere."""
     lr: float = 1e-3
     """AdamW peak learning rate (cosine decay after warmup)."""
     weight_decay: float = 1e-4
@@ -428,6 +433,7 @@ class TrainConfig:
                 "steps": 1,
                 "batch_size": 1,
                 "rollout_steps": 1,
+                "shift": 0,
                 "weight_decay": 0,
                 "warmup": 0,
                 "grad_clip": 0,

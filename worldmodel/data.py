@@ -277,6 +277,24 @@ class EpisodeDataset:
         return np.stack(obs), np.stack(act)
 
 
+def shift_sequences(frames: np.ndarray, pad: int, rng: np.random.Generator) -> np.ndarray:
+    """Random-shift augmentation: frames [B, L, H, W, C] with each sequence moved by one offset
+    in [-pad, pad] pixels along each axis, drawn per sequence and kept for all its frames; the
+    pixels that come into view repeat the edge (as padding by ``pad`` and cropping would)."""
+    if pad == 0:
+        return frames
+    b, length, h, w, _ = frames.shape
+    dy, dx = rng.integers(-pad, pad + 1, size=(2, b))
+    rows = np.clip(np.arange(h)[None, :] + dy[:, None], 0, h - 1)  # [B, H]
+    cols = np.clip(np.arange(w)[None, :] + dx[:, None], 0, w - 1)  # [B, W]
+    return frames[
+        np.arange(b)[:, None, None, None],
+        np.arange(length)[None, :, None, None],
+        rows[:, None, :, None],
+        cols[:, None, None, :],
+    ]
+
+
 def new_manifest(**fields: Any) -> dict[str, Any]:
     return {
         "format": FORMAT,

@@ -22,7 +22,7 @@ from torch.nn.parallel import DistributedDataParallel
 from worldmodel import checkpoint as ckpt
 from worldmodel.collect import collect, default_data_dir, episode_seed
 from worldmodel.config import Config, LoggedRunConfig, env_key, env_kwargs, sequence_length
-from worldmodel.data import EpisodeDataset
+from worldmodel.data import EpisodeDataset, shift_sequences
 from worldmodel.diagnostics import diagnose, headline
 from worldmodel.model import JEPA, WorldModel
 from worldmodel.objectives import ema_update
@@ -246,6 +246,8 @@ def step(run: Run) -> dict[str, float]:
     cfg = run.cfg
     length = sequence_length(cfg)
     frames, actions = run.dataset.sample(run.rng, run.train_eps, cfg.train.batch_size, length)
+    assert cfg.train.shift is not None  # Config fills in the world's recipe
+    frames = shift_sequences(frames, cfg.train.shift, run.rng)
     obs = torch.from_numpy(frames).to(run.device, non_blocking=True)  # uint8 [B, L, H, W, 3]
     act = torch.from_numpy(actions).to(run.device, non_blocking=True)  # [B, L-1, A]
     lr = _lr(cfg, run.step)
