@@ -27,6 +27,7 @@ GRID = ["model.encoder=grid", "model.predictor=conv", "model.grid=4", "model.hid
         ["model.encoder=cnn_keypoints"],
         ["model.contrast_weight=1"],
         ["train.shift=2"],
+        ["train.refit_steps=5"],
     ],
     ids=[
         "keypoints",
@@ -37,6 +38,7 @@ GRID = ["model.encoder=grid", "model.predictor=conv", "model.grid=4", "model.hid
         "cnn-keypoints",
         "contrast",
         "shift",
+        "refit",
     ],
 )
 def test_each_lever_trains_reports_and_plans(overrides, tmp_path, cache):
@@ -57,6 +59,8 @@ def test_each_lever_trains_reports_and_plans(overrides, tmp_path, cache):
         assert any("contrast" in r for r in rows)
     config = json.loads((run_dir / "config.json").read_text())
     assert config["train"]["shift"] == (2 if "train.shift=2" in overrides else 0)
+    refit = [r for r in rows if "refit/loss_last" in r]
+    assert len(refit) == (1 if "train.refit_steps=5" in overrides else 0)
     probe = json.loads((run_dir / "probe.json").read_text())
     assert 0.0 <= probe["within_episode_var_share"] <= 1.0
     assert "joint_sincos" in probe["probe_r2"] and probe["effective_rank"] > 0

@@ -23,9 +23,10 @@ from worldmodel import checkpoint as ckpt
 from worldmodel.collect import collect, default_data_dir, episode_seed
 from worldmodel.config import Config, LoggedRunConfig, env_key, env_kwargs, sequence_length
 from worldmodel.data import EpisodeDataset, shift_sequences
-from worldmodel.diagnostics import diagnose, headline
+from worldmodel.diagnostics import diagnose, encode_episodes, headline
 from worldmodel.model import JEPA, WorldModel
 from worldmodel.objectives import ema_update
+from worldmodel.refit import refit_predictor
 from worldmodel.runtime import distributed as dist
 from worldmodel.runtime.device import autocast, autocast_dtype, resolve_device
 from worldmodel.runtime.errors import InputError, Interrupted
@@ -319,9 +320,46 @@ def save(run: Run, complete: bool, diagnostics: dict | None = None) -> None:
         )
 
 
+REFIT_BATCH = 256
+"""Windows per step of the predictor's refit (``train.refit_steps``): vectors, not frames."""
+
+
+def refit(run: Run) -> None:
+    """Fit the predictor alone on the frozen encoder's embeddings of the training episodes
+    (``train.refit_steps``; rank 0, whose weights are the ones saved)."""
+    cfg = run.cfg
+    assert cfg.train.refit_steps is not None and cfg.train.rollout_steps is not None
+    wm = WorldModel.from_jepa(run.model, cfg.env.image_size, run.meta["env"]["action_dim"])
+    z = encode_episodes(wm, run.dataset, run.train_eps).to(run.device)  # [E, T+1, D]
+    actions = np.stack([run.dataset.episode(int(e)).actions for e in run.train_eps])
+    bar = progress(total=cfg.train.refit_steps, desc="refit", unit="step", enabled=cfg.progress)
+    first, last = refit_predictor(
+        run.model.predictor,
+        z,
+        torch.from_numpy(actions),  # [E, T, A]
+        history=wm.history,
+        horizon=cfg.train.rollout_steps,
+        action_history=wm.action_history,
+        steps=cfg.train.refit_steps,
+        batch_size=REFIT_BATCH,
+        lr=cfg.train.lr,
+        weight_decay=cfg.train.weight_decay,
+        generator=torch.Generator().manual_seed(cfg.seed),
+        on_step=lambda: bar.update(1),
+    )
+    bar.close()
+    run.model.train()
+    run.log.log(run.step, {"refit/loss_first": first, "refit/loss_last": last})
+    print(
+        f"refit the predictor alone: {cfg.train.refit_steps} steps, loss {first:.4f} -> {last:.4f}"
+    )
+
+
 def finish(run: Run) -> None:
-    """Final diagnostics, the complete checkpoint, probe.json, training.png and the summary
-    lines."""
+    """The predictor's refit if asked, final diagnostics, the complete checkpoint, probe.json,
+    training.png and the summary lines."""
+    if run.is_main and run.cfg.train.refit_steps:
+        refit(run)
     stats = evaluate(run) if run.is_main else {}
     save(run, complete=True, diagnostics=stats)
     if run.is_main:
