@@ -28,7 +28,7 @@ from benchmarks._common import machine, write_json
 from worldmodel import checkpoint as ckpt
 from worldmodel.api import load, model_dataset
 from worldmodel.config import sequence_length
-from worldmodel.diagnostics import encode_episodes, rollout_errors
+from worldmodel.diagnostics import encode_episodes, episode_actions, rollout_errors
 from worldmodel.model import JEPA
 from worldmodel.refit import refit_predictor
 from worldmodel.runtime.progress import progress
@@ -99,10 +99,7 @@ def main(argv: list[str] | None = None) -> Path:
     )
     grads = gradient_shares(net, frames, actions, args.seed)
 
-    def acts(eps: np.ndarray) -> torch.Tensor:  # [E, T, A]
-        return torch.from_numpy(np.stack([dataset.episode(int(e)).actions for e in eps]))
-
-    z_val, a_val = encode_episodes(model, dataset, val_eps), acts(val_eps)
+    z_val, a_val = encode_episodes(model, dataset, val_eps), episode_actions(dataset, val_eps)
     before = rollout_errors(model, z_val, a_val, args.horizon)
     started = time.perf_counter()
     z_train = encode_episodes(model, dataset, train_eps)  # [E, T+1, D]
@@ -110,7 +107,7 @@ def main(argv: list[str] | None = None) -> Path:
     first, last = refit_predictor(
         model.predictor,
         z_train,
-        acts(train_eps),
+        episode_actions(dataset, train_eps),
         history=model.history,
         horizon=args.horizon,
         action_history=model.action_history,

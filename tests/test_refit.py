@@ -1,4 +1,4 @@
-"""worldmodel.refit and benchmarks.predictor_refit: the predictor fit alone on frozen embeddings."""
+"""worldmodel.refit, its windows and benchmarks.predictor_refit: the predictor fit alone."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import json
 import torch
 
 from tests.conftest import run_cli
-from worldmodel.predictor import MLPPredictor, rollout
-from worldmodel.refit import refit_predictor, windows
+from worldmodel.predictor import MLPPredictor, episode_windows, rollout
+from worldmodel.refit import refit_predictor
 
 
 def test_windows_pair_each_history_with_its_actions_and_the_frames_after_it():
@@ -16,7 +16,7 @@ def test_windows_pair_each_history_with_its_actions_and_the_frames_after_it():
     e, t = 2, 6
     z = (100 * torch.arange(e)[:, None] + torch.arange(t + 1)[None]).float()[..., None]
     a = z[:, :-1] + 0.5
-    hist, acts, past, truth = windows(z, a, history=2, horizon=3, action_history=True)
+    hist, acts, past, truth = episode_windows(z, a, history=2, horizon=3, with_past=True)
     assert hist.shape == (2 * 3, 2, 1) and acts.shape == (6, 3, 1) and truth.shape == (6, 3, 1)
     assert past is not None and past.shape == (6, 1, 1)
     # the second window of episode 1: frames 101, 102, then actions 102.5.. and frames 103..
@@ -24,7 +24,7 @@ def test_windows_pair_each_history_with_its_actions_and_the_frames_after_it():
     assert past[4, :, 0].tolist() == [101.5]
     assert acts[4, :, 0].tolist() == [102.5, 103.5, 104.5]
     assert truth[4, :, 0].tolist() == [103, 104, 105]
-    assert windows(z, a, history=2, horizon=3, action_history=False)[2] is None
+    assert episode_windows(z, a, history=2, horizon=3, with_past=False)[2] is None
 
 
 def test_refit_learns_the_action_effect_a_copy_last_predictor_misses():
@@ -45,7 +45,7 @@ def test_refit_learns_the_action_effect_a_copy_last_predictor_misses():
     )  # fmt: skip
     assert last < 0.1 * first
     z_new, a_new = episodes(5)  # held out
-    hist, acts, _, truth = windows(z_new, a_new, 2, 3, False)
+    hist, acts, _, truth = episode_windows(z_new, a_new, 2, 3, False)
     with torch.no_grad():
         err = ((rollout(predictor, hist, acts) - truth) ** 2).mean()
     copy = ((hist[:, -1:] - truth) ** 2).mean()

@@ -19,6 +19,7 @@ import torch
 from worldmodel.data import EpisodeDataset
 from worldmodel.model import WorldModel
 from worldmodel.objectives import effective_rank, within_episode_share
+from worldmodel.predictor import episode_windows
 
 QUADRATIC_COMPONENTS = 32
 """Principal components of the embedding whose pairwise products the quadratic probe adds
@@ -46,6 +47,13 @@ def encode_episodes(
     return torch.stack(out)
 
 
+def episode_actions(dataset: EpisodeDataset, episodes: np.ndarray) -> torch.Tensor:
+    """The actions of the given episodes: [E, T, A] (on CPU, float32)."""
+    return torch.from_numpy(
+        np.stack([np.asarray(dataset.episode(int(e)).actions) for e in episodes])
+    )
+
+
 def embedding_stats(z: torch.Tensor) -> dict:
     """z [E, T, D] -> std per dimension, effective rank, within-episode variance share."""
     flat = z.flatten(0, 1)
@@ -67,20 +75,11 @@ def rollout_errors(
 
     z [E, T+1, D] true embeddings, actions [E, T, A]. Windows start every ``stride`` steps.
     """
-    hist = model.history
-    t_len = actions.shape[1]
-    starts = list(range(0, t_len - hist - horizon + 2, stride))
-    if not starts:
+    try:  # [E*S, T, D], [E*S, K, A], [E*S, T-1, A], [E*S, K, D]
+        h0, acts, past, truth = episode_windows(z, actions, model.history, horizon, True, stride)
+    except ValueError:  # episodes too short for one window
         return {}
-    h0 = torch.stack([z[:, s : s + hist] for s in starts], 1).flatten(0, 1)  # [E*S, T, D]
-    acts = torch.stack(
-        [actions[:, s + hist - 1 : s + hist - 1 + horizon] for s in starts], 1
-    ).flatten(0, 1)
-    # the actions between each window's history frames: [E*S, T-1, A]
-    past = torch.stack([actions[:, s : s + hist - 1] for s in starts], 1).flatten(0, 1)
-    truth = torch.stack([z[:, s + hist : s + hist + horizon] for s in starts], 1).flatten(
-        0, 1
-    )  # [E*S, K, D]
+    assert past is not None  # with_past=True; a model without an action history ignores it
     dev = model.device
     pred = model.rollout(h0.to(dev), acts.to(dev), past.to(dev)).float().cpu()
     err = ((pred - truth) ** 2).mean(dim=(0, 2))  # [K]
@@ -148,8 +147,7 @@ def diagnose(
     val = val_eps[:max_episodes]
     z_val = encode_episodes(model, dataset, val)
     out = embedding_stats(z_val)
-    acts = torch.from_numpy(np.stack([np.asarray(dataset.episode(int(e)).actions) for e in val]))
-    out.update(rollout_errors(model, z_val, acts, horizon))
+    out.update(rollout_errors(model, z_val, episode_actions(dataset, val), horizon))
     if state_features is not None:
         tr = train_eps[
             np.linspace(0, len(train_eps) - 1, min(len(train_eps), fit_episodes)).astype(int)

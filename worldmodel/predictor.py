@@ -139,6 +139,41 @@ def action_windows(actions: torch.Tensor, history: int, k: int, with_past: bool)
     return windows.transpose(-1, -2).flatten(2)  # [B, k, T*A], oldest first
 
 
+def episode_windows(
+    z: torch.Tensor,
+    actions: torch.Tensor,
+    history: int,
+    horizon: int,
+    with_past: bool,
+    stride: int = 1,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor]:
+    """The windows of a set of episodes, one every ``stride`` steps: z [E, T+1, D], actions
+    [E, T, A] (action t after frame t) -> the history [N, history, D], the next ``horizon``
+    actions [N, horizon, A], the actions between the history's frames [N, history - 1, A]
+    (None without ``with_past``) and the true embeddings that follow [N, horizon, D], with
+    N = E * windows per episode (episode-major). Raises ValueError where an episode is too
+    short for one window."""
+    starts = range(0, actions.shape[1] - history - horizon + 2, stride)
+    if not starts:
+        raise ValueError(
+            f"episodes of {actions.shape[1]} steps hold no window of {history} frames and "
+            f"{horizon} steps after them"
+        )
+
+    def gather(x: torch.Tensor, offset: int, length: int) -> torch.Tensor:
+        return torch.stack([x[:, s + offset : s + offset + length] for s in starts], 1).flatten(
+            0, 1
+        )
+
+    past = gather(actions, 0, history - 1) if with_past else None
+    return (
+        gather(z, 0, history),
+        gather(actions, history - 1, horizon),
+        past,
+        gather(z, history, horizon),
+    )
+
+
 def rollout(
     predictor: nn.Module,
     history: torch.Tensor,

@@ -16,35 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from worldmodel.predictor import rollout
-
-
-def windows(
-    z: torch.Tensor, actions: torch.Tensor, history: int, horizon: int, action_history: bool
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor]:
-    """Every window of a set of episodes: z [E, T+1, D], actions [E, T, A] (action t after
-    frame t) -> the history [N, history, D], the next ``horizon`` actions [N, horizon, A], the
-    actions between the history's frames [N, history - 1, A] (None without
-    ``action_history``) and the true embeddings that follow [N, horizon, D]."""
-    starts = range(actions.shape[1] - history - horizon + 2)
-    if not starts:
-        raise ValueError(
-            f"episodes of {actions.shape[1]} steps hold no window of {history} frames and "
-            f"{horizon} steps after them"
-        )
-
-    def gather(x: torch.Tensor, offset: int, length: int) -> torch.Tensor:
-        return torch.stack([x[:, s + offset : s + offset + length] for s in starts], 1).flatten(
-            0, 1
-        )
-
-    past = gather(actions, 0, history - 1) if action_history else None
-    return (
-        gather(z, 0, history),
-        gather(actions, history - 1, horizon),
-        past,
-        gather(z, history, horizon),
-    )
+from worldmodel.predictor import episode_windows, rollout
 
 
 def refit_predictor(
@@ -69,7 +41,7 @@ def refit_predictor(
     dev = next(predictor.parameters()).device
     hist, acts, past, truth = (
         None if x is None else x.to(dev)
-        for x in windows(z, actions, history, horizon, action_history)
+        for x in episode_windows(z, actions, history, horizon, action_history)
     )
     assert hist is not None and acts is not None and truth is not None
     opt = torch.optim.AdamW(predictor.parameters(), lr=lr, weight_decay=weight_decay)

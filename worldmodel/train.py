@@ -23,7 +23,7 @@ from worldmodel import checkpoint as ckpt
 from worldmodel.collect import collect, default_data_dir, episode_seed
 from worldmodel.config import Config, LoggedRunConfig, env_key, env_kwargs, sequence_length
 from worldmodel.data import EpisodeDataset, shift_sequences
-from worldmodel.diagnostics import diagnose, encode_episodes, headline
+from worldmodel.diagnostics import diagnose, encode_episodes, episode_actions, headline
 from worldmodel.model import JEPA, WorldModel
 from worldmodel.objectives import ema_update
 from worldmodel.refit import refit_predictor
@@ -331,12 +331,11 @@ def refit(run: Run) -> None:
     assert cfg.train.refit_steps is not None and cfg.train.rollout_steps is not None
     wm = WorldModel.from_jepa(run.model, cfg.env.image_size, run.meta["env"]["action_dim"])
     z = encode_episodes(wm, run.dataset, run.train_eps).to(run.device)  # [E, T+1, D]
-    actions = np.stack([run.dataset.episode(int(e)).actions for e in run.train_eps])
     bar = progress(total=cfg.train.refit_steps, desc="refit", unit="step", enabled=cfg.progress)
     first, last = refit_predictor(
         run.model.predictor,
         z,
-        torch.from_numpy(actions),  # [E, T, A]
+        episode_actions(run.dataset, run.train_eps),  # [E, T, A]
         history=wm.history,
         horizon=cfg.train.rollout_steps,
         action_history=wm.action_history,
