@@ -344,3 +344,35 @@ def test_action_history_is_asked_for_with_its_shape():
     torch.testing.assert_close(plain.rollout(h, acts, torch.ones(4, 1, 2)), plain.rollout(h, acts))
     with pytest.raises(ValueError, match="model.history=2 or more"):
         ModelConfig(history=1, action_history=True)
+
+
+def test_contrast_kept_off_the_predictor_reaches_only_the_encoder():
+    """model.contrast_trains_predictor=false: same loss, the contrast's gradient on the
+    predictor's weights is zero and on the encoder's is not; with true it reaches both."""
+    obs = torch.randint(0, 256, (4, 5, 16, 16, 3), dtype=torch.uint8)
+    act = torch.rand(4, 4, 3) * 2 - 1
+
+    def contrast_grads(trains_predictor):
+        torch.manual_seed(0)
+        cfg = ModelConfig(
+            contrast_weight=1.0, contrast_trains_predictor=trains_predictor, idm_weight=0, **SMALL
+        )
+        model = JEPA(cfg, image_size=16, action_dim=3)
+        _, parts = model(obs, act, torch.Generator().manual_seed(0))
+        parts["contrast"].backward()
+        grads = [
+            sum(float(p.grad.abs().sum()) for p in m.parameters() if p.grad is not None)
+            for m in (model.predictor, model.encoder)
+        ]
+        return parts["contrast"].item(), *grads
+
+    loss_on, pred_on, enc_on = contrast_grads(True)
+    loss_off, pred_off, enc_off = contrast_grads(False)
+    assert loss_off == pytest.approx(loss_on, rel=1e-5)
+    assert pred_on > 0 and pred_off == 0
+    assert enc_on > 0 and enc_off > 0
+
+
+def test_contrast_kept_off_the_predictor_without_a_contrast_is_refused():
+    with pytest.raises(ValueError, match="model.contrast_weight"):
+        JEPA(ModelConfig(contrast_trains_predictor=False, **SMALL), image_size=16, action_dim=3)

@@ -305,6 +305,12 @@ class ModelConfig:
     """Temperature of that contrast, per embedding dimension (logits -|pred - z|^2 / (D * T)):
     lower picks each frame out among its neighbours more sharply. None = the world's default
     (:data:`WORLD_RECIPES`): 0.01 for dm_control's swimmer/swimmer6, 0.1 elsewhere."""
+    contrast_trains_predictor: bool = True
+    """Whether the contrast's gradient reaches the predictor's weights. It always reaches the
+    encoder (through the embeddings the predictions start from and the frames they must tell
+    apart); false fits the predictor by the prediction errors alone, the contrast seeing it as
+    fixed (one more predictor pass a step). On swimmer6 the contrast's gradient on the
+    predictor was 8x the rollout error's (README, "swimmer: the predictor refit alone")."""
 
     def __post_init__(self) -> None:
         check(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -63,6 +64,12 @@ class JEPA(nn.Module):
         assert cfg.history is not None and cfg.action_history is not None  # filled just above
         if cfg.history < 1:
             raise ValueError(f"model.history must be >= 1, got {cfg.history}")
+        if not cfg.contrast_trains_predictor and not cfg.contrast_weight:
+            raise ValueError(
+                "model.contrast_trains_predictor=false only changes the contrast's gradient, and "
+                "this model has none (model.contrast_weight=0); set model.contrast_weight above 0 "
+                "or drop the override"
+            )
         self.history: int = cfg.history
         self.action_history: bool = cfg.action_history
         self.cfg = cfg
@@ -91,17 +98,19 @@ class JEPA(nn.Module):
             )
         x = frames_to_input(obs).flatten(0, 1)  # [B*L, 3, H, W]
         z = self.encoder(x).view(b, length, -1)  # [B, L, D]
-        # Teacher forcing: every window of `hist` true embeddings predicts the next one.
-        windows = torch.stack([z[:, i : i + hist] for i in range(k)], dim=1)  # [B, K, T, D]
-        with_past = self.action_history
-        a_in = action_windows(actions, hist, k, with_past)  # [B, K, A']
-        pred_tf = self.predictor(windows.flatten(0, 1), a_in.flatten(0, 1)).view(b, k, -1)
-        # Autoregressive rollout over K steps from the first window.
-        a_next = action_windows(actions, hist, k, with_past=False)  # [B, K, A]
-        past = actions[:, : hist - 1] if with_past else None  # [B, T-1, A]
-        pred_ro = rollout(self.predictor, z[:, :hist], a_next, past)  # [B, K, D]
+        pred_tf, pred_ro = self._predict(self.predictor, z, actions)
         if self.decoder is None:
-            loss, parts = self._embedding_losses(x, z, pred_tf, pred_ro, generator)
+
+            def fixed() -> tuple[torch.Tensor, torch.Tensor]:
+                """The predictions again, through the predictor's weights detached."""
+                weights = {n: p.detach() for n, p in self.predictor.named_parameters()}
+
+                def predictor(*args: torch.Tensor) -> torch.Tensor:
+                    return torch.func.functional_call(self.predictor, weights, args)
+
+                return self._predict(predictor, z, actions)
+
+            loss, parts = self._embedding_losses(x, z, pred_tf, pred_ro, fixed, generator)
         else:
             loss, parts = self._pixel_losses(x, z, pred_tf, pred_ro)
         if self.idm is not None:
@@ -111,17 +120,36 @@ class JEPA(nn.Module):
         parts["loss"] = loss
         return loss, parts
 
+    def _predict(
+        self, predictor: Callable[..., torch.Tensor], z: torch.Tensor, actions: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """z [B, L, D], actions [B, L-1, A] -> the K = L - history next embeddings predicted
+        teacher-forced and rolled out from the first window: ([B, K, D], [B, K, D])."""
+        hist = self.history
+        b, k = z.shape[0], z.shape[1] - hist
+        # Teacher forcing: every window of `hist` true embeddings predicts the next one.
+        windows = torch.stack([z[:, i : i + hist] for i in range(k)], dim=1)  # [B, K, T, D]
+        with_past = self.action_history
+        a_in = action_windows(actions, hist, k, with_past)  # [B, K, A']
+        pred_tf = predictor(windows.flatten(0, 1), a_in.flatten(0, 1)).view(b, k, -1)
+        # Autoregressive rollout over K steps from the first window.
+        a_next = action_windows(actions, hist, k, with_past=False)  # [B, K, A]
+        past = actions[:, : hist - 1] if with_past else None  # [B, T-1, A]
+        return pred_tf, rollout(predictor, z[:, :hist], a_next, past)
+
     def _embedding_losses(
         self,
         x: torch.Tensor,
         z: torch.Tensor,
         pred_tf: torch.Tensor,
         pred_ro: torch.Tensor,
+        predictions: Callable[[], tuple[torch.Tensor, torch.Tensor]],
         generator: torch.Generator | None,
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """The jepa objective: x [B*L, 3, H, W], z [B, L, D], predictions [B, K, D] -> the
         prediction errors against the next embeddings (the EMA target's, if any) and the
-        anti-collapse terms."""
+        anti-collapse terms. ``predictions()`` gives them again through the predictor's weights
+        held fixed, for the contrast when model.contrast_trains_predictor is false."""
         cfg = self.cfg
         b, length = z.shape[:2]
         hist = cfg.history
@@ -151,6 +179,8 @@ class JEPA(nn.Module):
         if cfg.contrast_weight > 0:
             tau = cfg.contrast_temperature
             assert tau is not None  # filled by world_recipe in __init__
+            if not cfg.contrast_trains_predictor:
+                pred_tf, pred_ro = predictions()  # the same, through a fixed predictor
             parts["contrast"] = 0.5 * (
                 sequence_contrast(pred_tf, target, hist, tau)
                 + sequence_contrast(pred_ro, target, hist, tau)

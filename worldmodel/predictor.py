@@ -8,6 +8,8 @@ actions taken between the history's frames and then the next one, oldest first, 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import nn
 
@@ -175,7 +177,7 @@ def episode_windows(
 
 
 def rollout(
-    predictor: nn.Module,
+    predictor: Callable[..., torch.Tensor],
     history: torch.Tensor,
     actions: torch.Tensor,
     past: torch.Tensor | None = None,
