@@ -205,6 +205,8 @@ def test_contrast_and_rollout_defaults_follow_the_world_recipes(args, contrast, 
     # swimmer6's recipe sharpens its contrast; every other world keeps the generic temperature
     swimmer6_jepa = "env.task=swimmer6" in args and "model.objective=reconstruction" not in args
     assert cfg.model.contrast_temperature == (0.01 if swimmer6_jepa else 0.1)
+    # and refits its predictor alone after the joint training
+    assert cfg.train.refit_steps == (800 if swimmer6_jepa else 0)
 
 
 def test_contrast_temperature_override_wins_and_is_checked(capsys):
