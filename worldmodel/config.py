@@ -202,8 +202,9 @@ WORLD_TRAIN_RECIPES: dict[str, dict[str, Any]] = {
     # A refit of the predictor alone for 800 steps after the joint training (about 20 s here)
     # rolls out 2.54x against 1.43x copy-last at 5 steps and plans dmc-generic at 41.0%
     # (34.4-47.9) against 26.0% (20.4-32.5), 200 episodes each, the encoder unchanged (pose R²
-    # 0.68); the refit tool on a second model (inverse dynamics at 1.0) gave 41.0% against 27.0%
-    # (README, "swimmer: the predictor refit alone").
+    # 0.68); with training seed 1, 33.0% (26.9-39.8) against 16.5% (12.0-22.3); the refit tool
+    # on a second model (inverse dynamics at 1.0) gave 41.0% against 27.0% (README, "swimmer:
+    # the predictor refit alone").
     "dmc-swimmer-swimmer6": {"rollout_steps": 6, "refit_steps": 800},
 }
 """Each world's training fields where a JEPA trained with them measured better than with
