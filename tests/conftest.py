@@ -53,9 +53,15 @@ def tiny_run(tmp_path_factory, cache) -> Path:
 
 
 def interrupt_cli(
-    module: str, *args: str, cache: Path, ready: Callable[[], bool], timeout: float = 240
+    module: str,
+    *args: str,
+    cache: Path,
+    ready: Callable[[], bool],
+    timeout: float = 240,
+    signum: int = signal.SIGINT,
 ) -> subprocess.CompletedProcess:
-    """Start ``python -m module args``, press Ctrl-C (SIGINT) once ``ready()``, and wait."""
+    """Start ``python -m module args``, press Ctrl-C (SIGINT; or send ``signum``) once
+    ``ready()``, and wait."""
     env = {"WANDB_MODE": "disabled", **os.environ, "WORLDMODEL_CACHE": str(cache)}
     cmd = [sys.executable, "-m", module, *args]
     proc = subprocess.Popen(
@@ -78,6 +84,6 @@ def interrupt_cli(
                 f"{' '.join(cmd)} ended or stalled before it was ready:\n{out}\n{err}"
             )
         time.sleep(0.2)
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(signum)
     out, err = proc.communicate(timeout=120)
     return subprocess.CompletedProcess(cmd, proc.returncode, out, err)

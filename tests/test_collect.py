@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import signal
 from pathlib import Path
 
 import numpy as np
@@ -254,7 +255,9 @@ def test_user_policy_in_spawned_workers(cache, tmp_path, monkeypatch):
     np.testing.assert_array_equal(actions, np.broadcast_to([1.0, -0.5], actions.shape))
 
 
-def test_ctrl_c_keeps_finished_shards_in_one_line(cache, tmp_path):
+@pytest.mark.parametrize(("signum", "status"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_ctrl_c_keeps_finished_shards_in_one_line(cache, tmp_path, signum, status):
+    """Ctrl-C, and SIGTERM (``kill``, a scheduler) the same way, with their own exit status."""
     root = tmp_path / "data"
     out = interrupt_cli(
         "worldmodel.collect",
@@ -264,8 +267,9 @@ def test_ctrl_c_keeps_finished_shards_in_one_line(cache, tmp_path):
         f"data.dir={root}",
         cache=cache,
         ready=lambda: bool((D.read_manifest(root) or {}).get("shards")),
+        signum=signum,
     )
-    assert out.returncode == 130 and "Traceback" not in out.stderr
+    assert out.returncode == status and "Traceback" not in out.stderr
     line = out.stderr.strip().splitlines()[-1]
     assert out.stderr.count("interrupted:") == 1 and line.startswith("interrupted:")
     assert "shards are kept in" in line and "rerun the same command to resume" in line

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import signal
 import socket
 import sys
 
@@ -343,14 +344,20 @@ def _steps(run_dir):
     return [json.loads(line)["step"] for line in path.read_text().splitlines() if line.strip()]
 
 
-def test_ctrl_c_saves_a_checkpoint_and_prints_the_resume_command(tmp_path, cache):
+@pytest.mark.parametrize(("signum", "status"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_ctrl_c_saves_a_checkpoint_and_prints_the_resume_command(tmp_path, cache, signum, status):
+    """Ctrl-C, and SIGTERM (``kill``, a scheduler's preemption) the same way."""
     run_dir = tmp_path / "run"
     args = ["preset=debug", "train.steps=100000", "train.eval_every=100000"]
     args += [f"run_dir={run_dir}", "progress=false"]
     out = interrupt_cli(
-        "worldmodel.train", *args, cache=cache, ready=lambda: len(_steps(run_dir)) >= 3
+        "worldmodel.train",
+        *args,
+        cache=cache,
+        ready=lambda: len(_steps(run_dir)) >= 3,
+        signum=signum,
     )
-    assert out.returncode == 130 and "Traceback" not in out.stderr
+    assert out.returncode == status and "Traceback" not in out.stderr
     line = out.stderr.strip().splitlines()[-1]
     assert out.stderr.count("interrupted:") == 1 and line.startswith("interrupted:")  # one line
     payload = ckpt.read(run_dir / "checkpoint.pt")

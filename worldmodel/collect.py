@@ -270,8 +270,9 @@ def _run_jobs(jobs: list[ShardJob], workers: int, record: Callable[[dict], None]
             record(collect_shard(job))
         return
     ctx = mp.get_context("spawn")  # fresh GL contexts per worker; fork would share them
-    # Workers ignore Ctrl-C: this process handles it (one line) and cancels the pending shards.
-    with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_ignore_sigint) as pool:
+    # Workers ignore Ctrl-C and SIGTERM: this process handles them (one line), cancels the
+    # pending shards and waits for those under way, so no worker outlives it.
+    with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_ignore_interrupts) as pool:
         futures = [pool.submit(collect_shard, j) for j in jobs]
         try:
             for future in as_completed(futures):
@@ -282,8 +283,9 @@ def _run_jobs(jobs: list[ShardJob], workers: int, record: Callable[[dict], None]
             raise
 
 
-def _ignore_sigint() -> None:
+def _ignore_interrupts() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
 def _drop_damaged(root: Path, manifest: dict[str, Any]) -> list[str]:

@@ -8,10 +8,13 @@ its schema has. A ``key=value`` the command does not have is refused with the fi
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import os
+import signal
 import sys
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
 from hydra import compose, initialize_config_dir
@@ -114,13 +117,17 @@ def run_command(
     """Parse the command line (see :func:`load_config`) and run ``command(cfg)``.
 
     Bad input (:class:`InputError`, and any extra ``errors``) becomes one clear message and exit
-    status 2; Ctrl-C one line and status 130. Any other exception is a bug: its traceback stays.
+    status 2; Ctrl-C one line and status 130. SIGTERM (``kill``, a scheduler's preemption) is
+    handled as Ctrl-C is (training saves its checkpoint, collection keeps its finished shards),
+    with status 143. Any other exception is a bug: its traceback stays.
     """
     cfg = load_config(argv, **load_kwargs)
     name = load_kwargs.get("name", command.__module__)
     bad_input: tuple[type[BaseException], ...] = (InputError, *errors)
+    received: list[int] = []
     try:
-        return command(cfg)
+        with _sigterm_as_interrupt(received):
+            return command(cfg)
     except bad_input as e:
         raise UsageError(str(e)) from None
     except KeyboardInterrupt as e:
@@ -132,7 +139,26 @@ def run_command(
             ]
             message += f"; continue with: python -m {name} {' '.join([*args, *e.rerun])}"
         print(f"interrupted: {message}", file=sys.stderr)
-        raise SystemExit(130) from None
+        raise SystemExit(128 + (received[0] if received else signal.SIGINT)) from None
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt(received: list[int]) -> Iterator[None]:
+    """Within the block, SIGTERM raises KeyboardInterrupt (and is appended to ``received``), so
+    the commands' Ctrl-C handling keeps what was done. Outside the main thread, a no-op."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: Any) -> None:
+        received.append(signum)
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
 
 
 def _compose(config_name: str, overrides: list[str]):
