@@ -181,8 +181,8 @@ def test_history_defaults_follow_the_world_recipe(args, history, action_history)
     ("args", "contrast", "rollout_steps"),
     [
         ([], 0.0, 3),  # reacher: the generic recipes
-        (["env=dmc", "env.domain=swimmer", "env.task=swimmer6"], 3.0, 6),  # both recipes
-        (["env=dmc", "env.domain=swimmer", "env.task=swimmer6", "train.rollout_steps=2"], 3.0, 2),
+        (["env=dmc", "env.domain=swimmer", "env.task=swimmer6"], 10.0, 6),  # both recipes
+        (["env=dmc", "env.domain=swimmer", "env.task=swimmer6", "train.rollout_steps=2"], 10.0, 2),
         (["env=dmc", "env.domain=swimmer", "env.task=swimmer6", "model.contrast_weight=0"], 0, 6),
         (["env=dmc", "env.domain=swimmer", "env.task=swimmer15"], 0.0, 3),  # swimmer6 only
         # a reconstruction model takes neither world recipe
