@@ -196,7 +196,7 @@ from reacher)."""
 GENERIC_TRAIN_RECIPE: dict[str, Any] = {"rollout_steps": 3, "shift": 0, "refit_steps": 0}
 """The training fields a world may choose (left None), as every world without a recipe has them."""
 WORLD_TRAIN_RECIPES: dict[str, dict[str, Any]] = {
-    # dm_control swimmer/swimmer6 with its model recipe (the contrast within each sequence at
+    # dm_control swimmer/swimmer6 with its model recipe of then (the contrast within each sequence at
     # weight 1), same data and 3000 steps: 6 rollout steps (8 frames a sequence) plan
     # dmc-generic at 17.0% (12.4-22.8) against 6.5% (3.8-10.8) with 3, and the generic recipe
     # 2.0%, 200 episodes each; pose probe R² 0.35 against 0.37 and 0.15, 5-step rollout 1.78x
