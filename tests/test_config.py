@@ -209,6 +209,40 @@ def test_contrast_and_rollout_defaults_follow_the_world_recipes(args, contrast, 
     assert cfg.train.refit_steps == (800 if swimmer6_jepa else 0)
 
 
+SWIMMER6 = ["env=dmc", "env.domain=swimmer", "env.task=swimmer6"]
+
+
+@pytest.mark.parametrize(
+    ("args", "episodes"),
+    [
+        ([], 300),  # reacher: the generic data size
+        (["env=point_mass"], 300),
+        (SWIMMER6, 600),  # WORLD_DATA_RECIPES
+        ([*SWIMMER6, "data.episodes=300"], 300),  # an override wins
+        ([*SWIMMER6, "model.objective=reconstruction"], 600),  # the data is the world's, any model
+        (["env=dmc", "env.domain=swimmer", "env.task=swimmer15"], 300),  # swimmer6 only
+        ([*SWIMMER6, "preset=debug"], 4),  # a preset's size wins
+        ([*SWIMMER6, "preset=gpu"], 2000),
+    ],
+)
+def test_data_size_follows_the_world_recipe(args, episodes):
+    from worldmodel.collect import default_data_dir
+    from worldmodel.config import DataConfig
+
+    cfg = load_config(args, schema=Config)
+    assert cfg.data.episodes == episodes
+    # collect finds the data set train looks for: both resolve the size the same way
+    collect_cfg = load_config(
+        [a for a in args if a.startswith(("env", "data", "preset"))], schema=CollectConfig
+    )
+    assert collect_cfg.data.episodes == episodes
+    name = default_data_dir(cfg.env, cfg.data, 0).name
+    assert f"-{episodes}x{cfg.data.episode_length}-" in name
+    # a data config left unresolved names the same folder (its size is the world's)
+    if not any(a.startswith(("data.", "preset")) for a in args):
+        assert default_data_dir(cfg.env, DataConfig(), 0) == default_data_dir(cfg.env, cfg.data, 0)
+
+
 def test_contrast_temperature_override_wins_and_is_checked(capsys):
     swimmer = ["env=dmc", "env.domain=swimmer", "env.task=swimmer6"]
     cfg = load_config([*swimmer, "model.contrast_temperature=0.1"], schema=Config)

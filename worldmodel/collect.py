@@ -102,6 +102,7 @@ def episode_seed(data: DataConfig, seed: int) -> int:
 
 def default_data_dir(env: EnvConfig, data: DataConfig, seed: int) -> Path:
     """Where a data set with these settings is cached, so that train finds what collect made."""
+    data = world_data(env, data)  # the name shows the episodes the world's recipe chose
     ident = dataset_identity(env, data, seed)
     digest = hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:8]
     name = f"{env_key(env)}-{env.image_size}px-{data.episodes}x{data.episode_length}-seed{seed}-{digest}"
@@ -177,6 +178,7 @@ def _redraw(env: Any, states: np.ndarray, frames: np.ndarray) -> np.ndarray:
 def collect(cfg: CollectConfig | Config) -> Path:
     """Collect (or resume, or reuse) the data set ``cfg`` describes; returns its folder."""
     env, data = cfg.env, world_data(cfg.env, cfg.data)
+    assert data.episodes is not None  # world_data fills in the world's size
     if data.episodes < 1 or data.episode_length < 1 or data.shard_episodes < 1:
         raise InputError(
             "data.episodes, data.episode_length and data.shard_episodes must all be >= 1 "
