@@ -179,6 +179,30 @@ def test_data_seed_names_the_episodes_apart_from_the_run_seed(reference, copy, t
     assert not np.array_equal(D.EpisodeDataset(tmp_path / "d1").shards[0].actions, ref.actions)
 
 
+def test_a_grown_data_set_reuses_the_smaller_ones_shards(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("WORLDMODEL_CACHE", str(tmp_path / "cache"))  # no other test's data sets
+    small = main([*DEBUG, "data.episodes=4"])
+    big = main([*DEBUG, "data.episodes=6"])
+    assert f"reusing 2 shards of {small}" in capsys.readouterr().out
+    # linked, not collected again ...
+    assert (big / "shard_00000" / "obs.npy").samefile(small / "shard_00000" / "obs.npy")
+    # ... and the same data as a collection of 6 from scratch (data.dir= never reuses)
+    fresh = arrays(collect(tmp_path / "fresh", "data.episodes=6"))
+    for key, value in arrays(big).items():
+        np.testing.assert_array_equal(value, fresh[key])
+    # other settings are not the same data: nothing reused
+    main([*DEBUG, "data.episodes=6", "seed=1"])
+    assert "reusing" not in capsys.readouterr().out
+    # a shard whose file no longer matches its checksum is collected again, not linked
+    with open(small / "shard_00001" / "rewards.npy", "r+b") as f:  # also big's: the same file
+        f.seek(-1, 2)
+        f.write(b"\x7f")
+    grown = main([*DEBUG, "data.episodes=8"])
+    assert "reusing 2 shards of" in capsys.readouterr().out  # big's shards 0 and 2
+    assert not (grown / "shard_00001" / "obs.npy").samefile(big / "shard_00001" / "obs.npy")
+    D.EpisodeDataset(grown)  # every checksum verifies
+
+
 @pytest.mark.slow
 def test_two_workers_give_the_same_data(reference, tmp_path):
     root = tmp_path / "two"

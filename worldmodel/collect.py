@@ -11,6 +11,7 @@ import hashlib
 import json
 import multiprocessing as mp
 import os
+import shutil
 import signal
 import sys
 import time
@@ -213,6 +214,8 @@ def collect(cfg: CollectConfig | Config) -> Path:
         manifest = D.new_manifest(**ident, num_shards=num_shards, frames=0, seconds=0.0)
     D.clean_partial(root)
     done = {s["name"] for s in manifest["shards"]}
+    if data.dir is None and not done:
+        _reuse_shards(root, ident, sizes)  # then adopted below, checked like any orphan
     _adopt_orphans(root, manifest, done, sizes, data.episode_length, env.image_size)
     jobs = [
         ShardJob(str(root), i, sizes[i], env, data, seed)
@@ -304,6 +307,55 @@ def _drop_damaged(root: Path, manifest: dict[str, Any]) -> list[str]:
     if dropped:
         print(f"{root}: {', '.join(dropped)} missing or damaged; collecting again")
     return dropped
+
+
+_OPTIONAL_IDENTITY = ("world_revision", "hindsight", "marker_jitter")
+
+
+def _reuse_shards(root: Path, ident: dict[str, Any], sizes: list[int]) -> None:
+    """Link into ``root`` the shards of the cached data set beside it that differs from this one
+    in its number of episodes only (a data set grown or shrunk with ``data.episodes=``).
+
+    Shard i is drawn from the seed and i alone (:func:`collect_shard`), so shard i of a data set
+    with the same settings is this one's shard i when it holds as many episodes. Each file is
+    checked against its manifest's checksum before it is hard-linked (copied where links fail)."""
+    keys = (set(ident) | set(_OPTIONAL_IDENTITY)) - {"episodes"}
+    best: tuple[int, Path, list[dict[str, Any]]] | None = None
+    for other in sorted(root.parent.iterdir()):
+        if other == root or not other.is_dir():
+            continue
+        try:
+            manifest = D.read_manifest(other)
+        except D.DatasetError:
+            continue  # a damaged neighbour is its own problem
+        if manifest is None or any(manifest.get(k) != ident.get(k) for k in keys):
+            continue
+        wanted = {D.shard_name(i): n for i, n in enumerate(sizes)}
+        usable = [e for e in manifest.get("shards", []) if wanted.get(e["name"]) == e["episodes"]]
+        if usable and (best is None or len(usable) > best[0]):
+            best = (len(usable), other, usable)
+    if best is None:
+        return
+    _, source, entries = best
+    linked = 0
+    for entry in entries:
+        tmp = root / f".{entry['name']}.reuse.tmp"  # removed by D.clean_partial if we stop here
+        try:
+            tmp.mkdir()
+            for name, meta in entry["files"].items():
+                src = source / entry["name"] / name
+                if D.sha256(src) != meta["sha256"]:
+                    raise OSError(f"{src}: checksum differs from its manifest")
+                try:
+                    os.link(src, tmp / name)
+                except OSError:
+                    shutil.copy2(src, tmp / name)
+            os.replace(tmp, root / entry["name"])
+            linked += 1
+        except OSError:
+            shutil.rmtree(tmp, ignore_errors=True)  # this shard is collected again instead
+    if linked:
+        print(f"reusing {linked} shards of {source} (the same settings, other data.episodes)")
 
 
 def _adopt_orphans(
