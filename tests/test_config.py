@@ -217,9 +217,9 @@ SWIMMER6 = ["env=dmc", "env.domain=swimmer", "env.task=swimmer6"]
     [
         ([], 300),  # reacher: the generic data size
         (["env=point_mass"], 300),
-        (SWIMMER6, 600),  # WORLD_DATA_RECIPES
+        (SWIMMER6, 900),  # WORLD_DATA_RECIPES
         ([*SWIMMER6, "data.episodes=300"], 300),  # an override wins
-        ([*SWIMMER6, "model.objective=reconstruction"], 600),  # the data is the world's, any model
+        ([*SWIMMER6, "model.objective=reconstruction"], 900),  # the data is the world's, any model
         (["env=dmc", "env.domain=swimmer", "env.task=swimmer15"], 300),  # swimmer6 only
         ([*SWIMMER6, "preset=debug"], 4),  # a preset's size wins
         ([*SWIMMER6, "preset=gpu"], 2000),
