@@ -52,18 +52,11 @@ HINTS = {
 }
 """What to use instead of the settings other commands have."""
 
-# Settings that define a data set: a folder collected with other values is not reused.
-IDENTITY = (
-    "env",
-    "policy",
-    "seed",
-    "episodes",
-    "episode_length",
-    "shard_episodes",
-    "image_size",
-    "action_repeat",
-    "hindsight",
-    "marker_jitter",
+# Manifest fields that record a collection's progress, not its settings: every other field is
+# the data set's identity (dataset_identity), which a folder must match to be reused.
+PROGRESS_FIELDS = frozenset(
+    {"format", "format_version", "created", "shards", "complete", "num_shards", "frames"}
+    | {"seconds", "state_dim", "action_dim"}
 )
 
 
@@ -215,7 +208,7 @@ def collect(cfg: CollectConfig | Config) -> Path:
     D.clean_partial(root)
     done = {s["name"] for s in manifest["shards"]}
     if data.dir is None and not done:
-        _reuse_shards(root, ident, sizes)  # then adopted below, checked like any orphan
+        _reuse_shards(root, manifest, done, ident, sizes)
     _adopt_orphans(root, manifest, done, sizes, data.episode_length, env.image_size)
     jobs = [
         ShardJob(str(root), i, sizes[i], env, data, seed)
@@ -309,35 +302,38 @@ def _drop_damaged(root: Path, manifest: dict[str, Any]) -> list[str]:
     return dropped
 
 
-_OPTIONAL_IDENTITY = ("world_revision", "hindsight", "marker_jitter")
-
-
-def _reuse_shards(root: Path, ident: dict[str, Any], sizes: list[int]) -> None:
+def _reuse_shards(
+    root: Path, manifest: dict[str, Any], done: set[str], ident: dict[str, Any], sizes: list[int]
+) -> None:
     """Link into ``root`` the shards of the cached data set beside it that differs from this one
-    in its number of episodes only (a data set grown or shrunk with ``data.episodes=``).
+    in its number of episodes only (a data set grown or shrunk with ``data.episodes=``), and list
+    them in ``manifest`` and ``done``.
 
     Shard i is drawn from the seed and i alone (:func:`collect_shard`), so shard i of a data set
     with the same settings is this one's shard i when it holds as many episodes. Each file is
     checked against its manifest's checksum before it is hard-linked (copied where links fail)."""
-    keys = (set(ident) | set(_OPTIONAL_IDENTITY)) - {"episodes"}
-    best: tuple[int, Path, list[dict[str, Any]]] | None = None
+    same = {k: v for k, v in ident.items() if k != "episodes"}
+    wanted = {D.shard_name(i): n for i, n in enumerate(sizes)}
+    best: tuple[Path, list[dict[str, Any]]] | None = None
     for other in sorted(root.parent.iterdir()):
         if other == root or not other.is_dir():
             continue
         try:
-            manifest = D.read_manifest(other)
+            theirs = D.read_manifest(other)
         except D.DatasetError:
             continue  # a damaged neighbour is its own problem
-        if manifest is None or any(manifest.get(k) != ident.get(k) for k in keys):
+        if theirs is None or theirs.get("format_version") != D.FORMAT_VERSION:
             continue
-        wanted = {D.shard_name(i): n for i, n in enumerate(sizes)}
-        usable = [e for e in manifest.get("shards", []) if wanted.get(e["name"]) == e["episodes"]]
-        if usable and (best is None or len(usable) > best[0]):
-            best = (len(usable), other, usable)
+        settings = {k: v for k, v in theirs.items() if k not in PROGRESS_FIELDS}
+        settings.pop("episodes", None)
+        if settings != same:
+            continue
+        usable = [e for e in theirs["shards"] if wanted.get(e["name"]) == e["episodes"]]
+        if usable and (best is None or len(usable) > len(best[1])):
+            best = (other, usable)
     if best is None:
         return
-    _, source, entries = best
-    linked = 0
+    source, entries = best
     for entry in entries:
         tmp = root / f".{entry['name']}.reuse.tmp"  # removed by D.clean_partial if we stop here
         try:
@@ -351,11 +347,13 @@ def _reuse_shards(root: Path, ident: dict[str, Any], sizes: list[int]) -> None:
                 except OSError:
                     shutil.copy2(src, tmp / name)
             os.replace(tmp, root / entry["name"])
-            linked += 1
         except OSError:
             shutil.rmtree(tmp, ignore_errors=True)  # this shard is collected again instead
-    if linked:
-        print(f"reusing {linked} shards of {source} (the same settings, other data.episodes)")
+            continue
+        manifest["shards"].append(entry)  # checked above: no need to hash it again as an orphan
+        done.add(entry["name"])
+    if done:
+        print(f"reusing {len(done)} shards of {source} (the same settings, other data.episodes)")
 
 
 def _adopt_orphans(
