@@ -25,6 +25,8 @@ from worldmodel.runtime.device import autocast, autocast_dtype, resolve_device
 
 def measure(overrides: list[str], device: torch.device, steps: int, action_dim: int = 2) -> dict:
     cfg = load_config(overrides, schema=Config)
+    preset_steps = cfg.train.steps
+    assert preset_steps is not None  # Config fills in the world's recipe
     length = sequence_length(cfg)
     size = cfg.env.image_size
     model = JEPA(cfg.model, size, action_dim).to(device)
@@ -62,8 +64,8 @@ def measure(overrides: list[str], device: torch.device, steps: int, action_dim: 
         "params": sum(p.numel() for p in model.parameters()),
         "step_ms_median": per_step * 1e3,
         "frames_per_s": frames / per_step,
-        "preset_steps": cfg.train.steps,
-        "estimated_train_minutes": cfg.train.steps * per_step / 60,
+        "preset_steps": preset_steps,
+        "estimated_train_minutes": preset_steps * per_step / 60,
     }
 
 

@@ -213,6 +213,23 @@ SWIMMER6 = ["env=dmc", "env.domain=swimmer", "env.task=swimmer6"]
 
 
 @pytest.mark.parametrize(
+    ("args", "steps"),
+    [
+        ([], 3000),  # reacher: the generic count
+        (SWIMMER6, 6000),  # WORLD_TRAIN_RECIPES
+        ([*SWIMMER6, "train.steps=3000"], 3000),  # an override wins
+        ([*SWIMMER6, "model.objective=reconstruction"], 3000),  # a JEPA's recipe only
+        (["env=dmc", "env.domain=swimmer", "env.task=swimmer15"], 3000),  # swimmer6 only
+        ([*SWIMMER6, "preset=debug"], 6),  # a preset's count wins
+        ([*SWIMMER6, "preset=gpu"], 24000),
+    ],
+)
+def test_training_steps_follow_the_world_recipe(args, steps):
+    cfg = load_config(args, schema=Config)
+    assert cfg.train.steps == steps
+
+
+@pytest.mark.parametrize(
     ("args", "episodes"),
     [
         ([], 300),  # reacher: the generic data size

@@ -75,21 +75,23 @@ def train(cfg: Config) -> Path:
             )
         return path
     run = build(cfg, device, path, existing)
+    steps = cfg.train.steps
+    assert steps is not None  # Config fills in the world's recipe
     bar = progress(
-        total=cfg.train.steps,
+        total=steps,
         initial=run.step,
         desc="train",
         unit="step",
         enabled=run.is_main and cfg.progress,
     )
     try:
-        while run.step < cfg.train.steps:
+        while run.step < steps:
             metrics = step(run)
             bar.update(1)
-            if run.step % cfg.train.log_every == 0 or run.step == cfg.train.steps:
+            if run.step % cfg.train.log_every == 0 or run.step == steps:
                 bar.set_postfix(loss=f"{metrics['loss']:.4f}", fps=f"{metrics['frames_per_s']:.0f}")
                 run.log.log(run.step, metrics)
-            if run.step < cfg.train.steps:
+            if run.step < steps:
                 if run.is_main and run.step % cfg.train.eval_every == 0:
                     bar.write(f"step {run.step}: {headline(evaluate(run))}")
                 if run.step % cfg.train.ckpt_every == 0:
@@ -395,6 +397,7 @@ def _truncate_metrics(path: Path, step: int) -> None:
 def _lr(cfg: Config, step: int) -> float:
     """Linear warmup, then cosine decay to 10% of the peak."""
     t = cfg.train
+    assert t.steps is not None  # Config fills in the world's recipe
     if step < t.warmup:
         return t.lr * (step + 1) / t.warmup
     progress = (step - t.warmup) / max(1, t.steps - t.warmup)
