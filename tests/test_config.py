@@ -216,7 +216,7 @@ SWIMMER6 = ["env=dmc", "env.domain=swimmer", "env.task=swimmer6"]
     ("args", "steps"),
     [
         ([], 3000),  # reacher: the generic count
-        (SWIMMER6, 6000),  # WORLD_TRAIN_RECIPES
+        (SWIMMER6, 9000),  # WORLD_TRAIN_RECIPES
         ([*SWIMMER6, "train.steps=3000"], 3000),  # an override wins
         ([*SWIMMER6, "model.objective=reconstruction"], 3000),  # a JEPA's recipe only
         (["env=dmc", "env.domain=swimmer", "env.task=swimmer15"], 3000),  # swimmer6 only
@@ -234,9 +234,9 @@ def test_training_steps_follow_the_world_recipe(args, steps):
     [
         ([], 300),  # reacher: the generic data size
         (["env=point_mass"], 300),
-        (SWIMMER6, 900),  # WORLD_DATA_RECIPES
+        (SWIMMER6, 1200),  # WORLD_DATA_RECIPES
         ([*SWIMMER6, "data.episodes=300"], 300),  # an override wins
-        ([*SWIMMER6, "model.objective=reconstruction"], 900),  # the data is the world's, any model
+        ([*SWIMMER6, "model.objective=reconstruction"], 1200),  # the data is the world's, any model
         (["env=dmc", "env.domain=swimmer", "env.task=swimmer15"], 300),  # swimmer6 only
         ([*SWIMMER6, "preset=debug"], 4),  # a preset's size wins
         ([*SWIMMER6, "preset=gpu"], 2000),
