@@ -249,9 +249,9 @@ WORLD_TRAIN_RECIPES: dict[str, dict[str, Any]] = {
     # On 1200 episodes, 9000 steps instead of 6000 plan 81.5% (75.5-86.3) against 77.5%
     # (71.2-82.7), one training seed, 200 episodes each (81.5% again on evaluation seed 1);
     # against the two 6000-step models on 900 episodes, 81.5% against 73.0%, each pooled
-    # over 400 episodes. Pose R² 0.86 against 0.85, 5-step
-    # rollout 6.01x against 6.19x, within-episode share 0.53 against 0.46. About 80 minutes of
-    # training on 2 CPU cores (README, "swimmer: 9000 steps on 1200 episodes").
+    # over 400 episodes. Pose R² 0.86 against 0.85, 5-step rollout 6.01x against 6.19x,
+    # within-episode share 0.53 against 0.46. About 80 minutes of training on 2 CPU cores
+    # (README, "swimmer: 9000 steps on 1200 episodes").
     "dmc-swimmer-swimmer6": {"steps": 9000, "rollout_steps": 6, "refit_steps": 800},
 }
 """Each world's training fields where a JEPA trained with them measured better than with
