@@ -122,7 +122,7 @@ WORLD_DATA_RECIPES: dict[str, dict[str, Any]] = {
     # episodes each; README, "swimmer: 900 episodes"). Collection from scratch takes about 38
     # minutes on 2 cores instead of 12 for 300; training about 25. With 6000 steps, 1200 episodes
     # plan 77.5% (71.2-82.7) against 74.5% (68.0-80.0), within noise; with the 9000 steps of
-    # WORLD_TRAIN_RECIPES, 81.5% (75.5-86.3), one training seed (README, "swimmer: 9000 steps
+    # WORLD_TRAIN_RECIPES, 81.5% / 77.5% (training seeds 0 / 1; README, "swimmer: 9000 steps
     # on 1200 episodes"). Growing 900 episodes to 1200 takes about 10 minutes.
     "dmc-swimmer-swimmer6": {"episodes": 1200},
 }
@@ -247,9 +247,9 @@ WORLD_TRAIN_RECIPES: dict[str, dict[str, Any]] = {
     # 5.46x copy-last, for about 50 minutes of training on 2 CPU cores instead of 25 (README,
     # "swimmer: twice the training steps on 900 episodes").
     # On 1200 episodes, 9000 steps instead of 6000 plan 81.5% (75.5-86.3) against 77.5%
-    # (71.2-82.7), one training seed, 200 episodes each (81.5% again on evaluation seed 1);
-    # against the two 6000-step models on 900 episodes, 81.5% against 73.0%, each pooled
-    # over 400 episodes. Pose R² 0.86 against 0.85, 5-step rollout 6.01x against 6.19x,
+    # (71.2-82.7), 200 episodes each; a second training seed plans 77.5%. Over two training
+    # seeds each (400 episodes of evaluation seed 0), 79.5% against 73.0% for the 6000-step
+    # models on 900 episodes. Pose R² 0.86 against 0.85, 5-step rollout 6.01x against 6.19x,
     # within-episode share 0.53 against 0.46. About 80 minutes of training on 2 CPU cores
     # (README, "swimmer: 9000 steps on 1200 episodes").
     "dmc-swimmer-swimmer6": {"steps": 9000, "rollout_steps": 6, "refit_steps": 800},
