@@ -28,7 +28,7 @@ GRAPH_DATA = {"wall": 1000}
 """Worlds whose latent graph is built from a larger random data set than the model's own (episodes).
 wall: each door place needs random walks of nearly that door that crossed it (a quarter of
 random episodes cross); on its own 270 training episodes cem_graph reached 69.0% of wall-door,
-on 1,000 episodes 95.5% (README)."""
+on 1,000 episodes 95.5% (docs/results-log.md)."""
 GRAPH_SETTINGS = ("graph.max_nodes=60000", "distance.sources=2048", "distance.steps=10000")
 """Graph and distance settings used with ``GRAPH_DATA``."""
 
@@ -186,8 +186,8 @@ def table(rows: list[dict], info: dict) -> str:
         "episodes at once (E = 1 on CPU, 25 on CUDA). Rows of one task differ in model, world "
         "revision (rev.) or episode seed; the folder under goal_reaching/ says which, with its "
         "eval.json; rev. - is a row written before eval.json recorded the revision (the sections "
-        "of the README say which). A row without floors (random, zero) of its own takes the "
-        "first measured on the same task, world revision and episode seed; an oracle is shown "
+        "of docs/results-log.md say which). A row without floors (random, zero) of its own takes "
+        "the first measured on the same task, world revision and episode seed; an oracle is shown "
         "only on the row whose planner structure it used.",
         "",
         "| task | planner | rev. | seed | episodes | success (95% CI) or return | final dist. | "

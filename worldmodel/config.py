@@ -113,17 +113,17 @@ GENERIC_DATA_RECIPE: dict[str, Any] = {"episodes": 300}
 WORLD_DATA_RECIPES: dict[str, dict[str, Any]] = {
     # dm_control swimmer/swimmer6 with its model and training recipes (the contrast at weight 10,
     # refit 800 steps), 3000 steps: 600 random episodes instead of 300 read the pose at R² 0.78
-    # against 0.73, roll out 4.20x against 3.02x copy-last at 5 steps and plan dmc-generic at
-    # 65.0% (58.2-71.3) against 48.0% (41.2-54.9); with training seed 1 (same data), 59.5%
-    # (52.6-66.1) against 43.5% (36.8-50.4), 200 episodes each (README, "swimmer: the contrast at
+    # against 0.73, roll out 4.20x against 3.02x copy-last at 5 steps and plan dmc-generic at 65.0%
+    # (58.2-71.3) against 48.0% (41.2-54.9); with training seed 1 (same data), 59.5% (52.6-66.1)
+    # against 43.5% (36.8-50.4), 200 episodes each (docs/results-log.md, "swimmer: the contrast at
     # weight 10 on 600 episodes"). 900 episodes instead of 600 meet the rollout target on both
-    # training seeds: 5.79x / 5.46x against 4.20x / 4.19x, pose R² 0.82 / 0.83 against 0.78 /
-    # 0.78, dmc-generic 68.0% / 64.5% against 65.0% / 59.5% (within noise of each other, 200
-    # episodes each; README, "swimmer: 900 episodes"). Collection from scratch takes about 38
+    # training seeds: 5.79x / 5.46x against 4.20x / 4.19x, pose R² 0.82 / 0.83 against 0.78 / 0.78,
+    # dmc-generic 68.0% / 64.5% against 65.0% / 59.5% (within noise of each other, 200 episodes
+    # each; docs/results-log.md, "swimmer: 900 episodes"). Collection from scratch takes about 38
     # minutes on 2 cores instead of 12 for 300; training about 25. With 6000 steps, 1200 episodes
     # plan 77.5% (71.2-82.7) against 74.5% (68.0-80.0), within noise; with the 9000 steps of
-    # WORLD_TRAIN_RECIPES, 81.5% / 77.5% (training seeds 0 / 1; README, "swimmer: 9000 steps
-    # on 1200 episodes"). Growing 900 episodes to 1200 takes about 10 minutes.
+    # WORLD_TRAIN_RECIPES, 81.5% / 77.5% (training seeds 0 / 1; docs/results-log.md, "swimmer: 9000
+    # steps on 1200 episodes"). Growing 900 episodes to 1200 takes about 10 minutes.
     "dmc-swimmer-swimmer6": {"episodes": 1200},
 }
 """Each world's data fields where a JEPA trained on them measured better than on
@@ -161,18 +161,17 @@ GENERIC_RECIPE: dict[str, Any] = {
 }
 """The model fields a world may choose (left None), as every world without a recipe has them."""
 WORLD_RECIPES: dict[str, dict[str, Any]] = {
-    # On its revision-2 data (marker jittered), 3000 steps, against the generic CNN: position
-    # probe R² 0.92 against 0.33, 5-step rollout 1.9x against 0.9x copy-last; surprise AUC push
-    # 0.904 and teleport 0.996, where adding the temporal term scored 0.674 and 0.701
-    # (README, "Each world's recipe"). SIGReg at 0.03 instead of 0.1 reads the position at 0.97
-    # (0.92), rolls out 2.1x (1.9x) and detects pushes at 0.928 (0.904), 3000 steps each. A
-    # history of 4 frames and the 3 actions between them rolls out 3.4x (3.9x on data whose
-    # marker stays put), where 4 frames alone reach 2.6x, reading the position at 0.90. With
-    # those, SIGReg at 0.01 reads it at 0.985, rolls out 4.7x (5.1x) and detects pushes at
-    # 0.962 (0.940 at 0.03); point_mass-goal stays at 0 of 50 either way. On revision-3 data,
-    # 3000 steps, SIGReg at 0.003 instead of 0.01 rolls out 6.4x (7.5x on data whose marker stays
-    # put) against 4.0x (4.4x) and reads the position at 1.00 (0.98); a peak learning rate of
-    # 2e-3 instead reaches 4.7x (4.6x).
+    # On its revision-2 data (marker jittered), 3000 steps, against the generic CNN: position probe
+    # R² 0.92 against 0.33, 5-step rollout 1.9x against 0.9x copy-last; surprise AUC push 0.904 and
+    # teleport 0.996, where adding the temporal term scored 0.674 and 0.701 (docs/results-log.md,
+    # "Each world's recipe"). SIGReg at 0.03 instead of 0.1 reads the position at 0.97 (0.92), rolls
+    # out 2.1x (1.9x) and detects pushes at 0.928 (0.904), 3000 steps each. A history of 4 frames
+    # and the 3 actions between them rolls out 3.4x (3.9x on data whose marker stays put), where 4
+    # frames alone reach 2.6x, reading the position at 0.90. With those, SIGReg at 0.01 reads it at
+    # 0.985, rolls out 4.7x (5.1x) and detects pushes at 0.962 (0.940 at 0.03); point_mass-goal
+    # stays at 0 of 50 either way. On revision-3 data, 3000 steps, SIGReg at 0.003 instead of 0.01
+    # rolls out 6.4x (7.5x on data whose marker stays put) against 4.0x (4.4x) and reads the
+    # position at 1.00 (0.98); a peak learning rate of 2e-3 instead reaches 4.7x (4.6x).
     "point_mass": {
         "encoder": "keypoints",
         "sigreg_weight": 0.003,
@@ -187,28 +186,28 @@ WORLD_RECIPES: dict[str, dict[str, Any]] = {
         "sigreg_weight": 0.03,
         "action_history": True,
     },
-    # dm_control cheetah/run, same data and 3000 steps, against the generic CNN: the CNN's
-    # features beside keypoints read qpos at R² 0.86 against 0.78 (the front foot 0.92 against
-    # 0.49) and plan dmc-generic at 99.5% against 96.0% (200 episodes each); rollout 5.4x
-    # against 7.2x. At SIGReg 0.01 the same encoder reads 0.87 and plans 32.0% (README).
+    # dm_control cheetah/run, same data and 3000 steps, against the generic CNN: the CNN's features
+    # beside keypoints read qpos at R² 0.86 against 0.78 (the front foot 0.92 against 0.49) and plan
+    # dmc-generic at 99.5% against 96.0% (200 episodes each); rollout 5.4x against 7.2x. At SIGReg
+    # 0.01 the same encoder reads 0.87 and plans 32.0% (docs/results-log.md).
     "dmc-cheetah-run": {
         "encoder": "cnn_keypoints",
     },
-    # dm_control swimmer/swimmer6, same data (300 random episodes, seed 0) and 3000 steps, with
-    # its training recipe (WORLD_TRAIN_RECIPES) against the generic one: see there. Beside it,
-    # SIGReg 0.01 rolls out 2.27x against 1.78x and plans 18.5% against 17.0% (the same within
-    # noise), SIGReg 0.03 1.79x and 15.0%; cnn_keypoints read the same at step 1000 (README).
-    # The contrast at temperature 0.01 instead of 0.1 reads the pose at R² 0.68 against 0.35
-    # (each joint 0.75-0.81 against 0.27-0.38) and plans 26.0% (20.4-32.5) against 17.0%
-    # (12.4-22.8), 200 episodes each, one seed (17.5% on the episodes of seed 1, so the planning
-    # gain is not established); it rolls out 1.43x against 1.78x; trained with seed 1 it reads
-    # 0.67, rolls out 1.37x and plans 16.5%, so the gain is in the probe only. At 0.03: 0.36,
-    # 22.5%, 1.64x; at 0.003, 0.56 and 0.89x; 0.3 was behind at step 1000 (README, "swimmer: a
-    # sharper contrast"). With the refit of WORLD_TRAIN_RECIPES, the contrast at weight 10
-    # instead of 1 reads qpos at 0.62 / 0.58 against 0.51 / 0.48 (training seeds 0 / 1), rolls
-    # out 3.02x / 2.98x against 2.54x / 2.62x and plans dmc-generic at 48.0% / 43.5% against
-    # 41.0% / 33.0%, 200 episodes each; weight 3: 0.67 / 0.50, 2.82x / 2.74x, 46.0% / 41.0%
-    # (README, "swimmer: a stronger contrast").
+    # dm_control swimmer/swimmer6, same data (300 random episodes, seed 0) and 3000 steps, with its
+    # training recipe (WORLD_TRAIN_RECIPES) against the generic one: see there. Beside it, SIGReg
+    # 0.01 rolls out 2.27x against 1.78x and plans 18.5% against 17.0% (the same within noise),
+    # SIGReg 0.03 1.79x and 15.0%; cnn_keypoints read the same at step 1000 (docs/results-log.md).
+    # The contrast at temperature 0.01 instead of 0.1 reads the pose at R² 0.68 against 0.35 (each
+    # joint 0.75-0.81 against 0.27-0.38) and plans 26.0% (20.4-32.5) against 17.0% (12.4-22.8), 200
+    # episodes each, one seed (17.5% on the episodes of seed 1, so the planning gain is not
+    # established); it rolls out 1.43x against 1.78x; trained with seed 1 it reads 0.67, rolls out
+    # 1.37x and plans 16.5%, so the gain is in the probe only. At 0.03: 0.36, 22.5%, 1.64x; at
+    # 0.003, 0.56 and 0.89x; 0.3 was behind at step 1000 (docs/results-log.md, "swimmer: a sharper
+    # contrast"). With the refit of WORLD_TRAIN_RECIPES, the contrast at weight 10 instead of 1
+    # reads qpos at 0.62 / 0.58 against 0.51 / 0.48 (training seeds 0 / 1), rolls out 3.02x / 2.98x
+    # against 2.54x / 2.62x and plans dmc-generic at 48.0% / 43.5% against 41.0% / 33.0%, 200
+    # episodes each; weight 3: 0.67 / 0.50, 2.82x / 2.74x, 46.0% / 41.0% (docs/results-log.md,
+    # "swimmer: a stronger contrast").
     "dmc-swimmer-swimmer6": {
         "contrast_weight": 10.0,
         "contrast_temperature": 0.01,
@@ -227,31 +226,29 @@ GENERIC_TRAIN_RECIPE: dict[str, Any] = {
 }
 """The training fields a world may choose (left None), as every world without a recipe has them."""
 WORLD_TRAIN_RECIPES: dict[str, dict[str, Any]] = {
-    # dm_control swimmer/swimmer6 with its model recipe of then (the contrast within each sequence at
-    # weight 1), same data and 3000 steps: 6 rollout steps (8 frames a sequence) plan
-    # dmc-generic at 17.0% (12.4-22.8) against 6.5% (3.8-10.8) with 3, and the generic recipe
-    # 2.0%, 200 episodes each; pose probe R² 0.35 against 0.37 and 0.15, 5-step rollout 1.78x
-    # against 1.35x and 1.01x copy-last (README, "The contrast where a drawn target fills the
-    # embedding"). A step costs about 1.6 times as much. 8 rollout steps (10 frames) read the
-    # same pose and rolled out slower at step 2000 (1.47x against 1.72x), so 6 stays.
-    # A refit of the predictor alone for 800 steps after the joint training (about 20 s here)
-    # rolls out 2.54x against 1.43x copy-last at 5 steps and plans dmc-generic at 41.0%
-    # (34.4-47.9) against 26.0% (20.4-32.5), 200 episodes each, the encoder unchanged (pose R²
-    # 0.68); with training seed 1, 33.0% (26.9-39.8) against 16.5% (12.0-22.3); the refit tool
-    # on a second model (inverse dynamics at 1.0) gave 41.0% against 27.0% (README, "swimmer:
-    # the predictor refit alone").
-    # With the contrast at weight 10 on 900 episodes, 6000 steps instead of 3000 (the cosine
-    # schedule stretched) plan dmc-generic at 74.5% (68.0-80.0) / 71.5% (64.9-77.3) against
-    # 68.0% / 64.5% (training seeds 0 / 1, 200 episodes each; 73.0% against 66.3% pooled),
-    # pose R² 0.84 / 0.85 against 0.82 / 0.83, 5-step rollout 6.13x / 5.71x against 5.79x /
-    # 5.46x copy-last, for about 50 minutes of training on 2 CPU cores instead of 25 (README,
-    # "swimmer: twice the training steps on 900 episodes").
-    # On 1200 episodes, 9000 steps instead of 6000 plan 81.5% (75.5-86.3) against 77.5%
-    # (71.2-82.7), 200 episodes each; a second training seed plans 77.5%. Over two training
-    # seeds each (400 episodes of evaluation seed 0), 79.5% against 73.0% for the 6000-step
-    # models on 900 episodes. Pose R² 0.86 against 0.85, 5-step rollout 6.01x against 6.19x,
-    # within-episode share 0.53 against 0.46. About 80 minutes of training on 2 CPU cores
-    # (README, "swimmer: 9000 steps on 1200 episodes").
+    # dm_control swimmer/swimmer6 with its model recipe of then (the contrast within each sequence
+    # at weight 1), same data and 3000 steps: 6 rollout steps (8 frames a sequence) plan dmc-generic
+    # at 17.0% (12.4-22.8) against 6.5% (3.8-10.8) with 3, and the generic recipe 2.0%, 200 episodes
+    # each; pose probe R² 0.35 against 0.37 and 0.15, 5-step rollout 1.78x against 1.35x and 1.01x
+    # copy-last (docs/results-log.md, "The contrast where a drawn target fills the embedding"). A
+    # step costs about 1.6 times as much. 8 rollout steps (10 frames) read the same pose and rolled
+    # out slower at step 2000 (1.47x against 1.72x), so 6 stays. A refit of the predictor alone for
+    # 800 steps after the joint training (about 20 s here) rolls out 2.54x against 1.43x copy-last
+    # at 5 steps and plans dmc-generic at 41.0% (34.4-47.9) against 26.0% (20.4-32.5), 200 episodes
+    # each, the encoder unchanged (pose R² 0.68); with training seed 1, 33.0% (26.9-39.8) against
+    # 16.5% (12.0-22.3); the refit tool on a second model (inverse dynamics at 1.0) gave 41.0%
+    # against 27.0% (docs/results-log.md, "swimmer: the predictor refit alone"). With the contrast
+    # at weight 10 on 900 episodes, 6000 steps instead of 3000 (the cosine schedule stretched) plan
+    # dmc-generic at 74.5% (68.0-80.0) / 71.5% (64.9-77.3) against 68.0% / 64.5% (training seeds 0 /
+    # 1, 200 episodes each; 73.0% against 66.3% pooled), pose R² 0.84 / 0.85 against 0.82 / 0.83,
+    # 5-step rollout 6.13x / 5.71x against 5.79x / 5.46x copy-last, for about 50 minutes of training
+    # on 2 CPU cores instead of 25 (docs/results-log.md, "swimmer: twice the training steps on 900
+    # episodes"). On 1200 episodes, 9000 steps instead of 6000 plan 81.5% (75.5-86.3) against 77.5%
+    # (71.2-82.7), 200 episodes each; a second training seed plans 77.5%. Over two training seeds
+    # each (400 episodes of evaluation seed 0), 79.5% against 73.0% for the 6000-step models on 900
+    # episodes. Pose R² 0.86 against 0.85, 5-step rollout 6.01x against 6.19x, within-episode share
+    # 0.53 against 0.46. About 80 minutes of training on 2 CPU cores (docs/results-log.md, "swimmer:
+    # 9000 steps on 1200 episodes").
     "dmc-swimmer-swimmer6": {"steps": 9000, "rollout_steps": 6, "refit_steps": 800},
 }
 """Each world's training fields where a JEPA trained with them measured better than with
@@ -352,8 +349,8 @@ class ModelConfig:
     (:data:`WORLD_RECIPES`): 1 for dm_control's swimmer/swimmer6, 0 elsewhere. Where the
     embedding starts with nothing that moves within an episode (reacher with its target drawn,
     not jittered), all of a sequence's frames look alike, the term's gradient nearly vanishes
-    and it sits at log L; the temporal term gives it a foothold (README, "The contrast where a
-    drawn target fills the embedding")."""
+    and it sits at log L; the temporal term gives it a foothold (docs/results-log.md, "The
+    contrast where a drawn target fills the embedding")."""
     contrast_temperature: float | None = None
     """Temperature of that contrast, per embedding dimension (logits -|pred - z|^2 / (D * T)):
     lower picks each frame out among its neighbours more sharply. None = the world's default
@@ -366,7 +363,8 @@ class ModelConfig:
     predictor was 8x the rollout error's, yet with false the contrast stays at log L (a guess),
     the embedding codes nothing that moves (pose R² 0.14 at step 2000 against 0.67) and the
     predictor copies the last frame: it is the predictor the contrast trains that pulls the
-    encoder (README, "swimmer: the predictor refit alone"); train.refit_steps fits it after."""
+    encoder (docs/results-log.md, "swimmer: the predictor refit alone"); train.refit_steps fits
+    it after."""
 
     def __post_init__(self) -> None:
         check(
@@ -461,7 +459,7 @@ class TrainConfig:
     sequence is moved by up to N pixels along each axis (edge pixels repeated), one offset for
     all its frames, so the motion between them stays the world's. 0 = off. None = the world's
     default (:data:`WORLD_TRAIN_RECIPES`): 0 everywhere. On swimmer6 a shift of 4 trailed the
-    default at step 1500 (pose R² 0.29 against 0.65; README, "swimmer: more data")."""
+    default at step 1500 (pose R² 0.29 against 0.65; docs/results-log.md, "swimmer: more data")."""
     refit_steps: int | None = None
     """After the joint training, fit the predictor alone for N steps (``worldmodel.refit``:
     AdamW at train.lr, batches of 256 windows, the mean squared error of train.rollout_steps
@@ -469,7 +467,7 @@ class TrainConfig:
     within each sequence can dominate the predictor's gradient (8x the rollout error's on
     swimmer6), so its fit lags what the embedding allows; there a refit of 800 steps (about a
     minute on one CPU thread) lifted the 5-step rollout from 1.45x to 2.63x copy-last
-    (README, "swimmer: the predictor refit alone"). 0 = off. None = the world's default
+    (docs/results-log.md, "swimmer: the predictor refit alone"). 0 = off. None = the world's default
     (:data:`WORLD_TRAIN_RECIPES`): 800 for dm_control's swimmer/swimmer6, 0 elsewhere."""
     lr: float = 1e-3
     """AdamW peak learning rate (cosine decay after warmup)."""

@@ -163,7 +163,7 @@ def diagnose(
         # Which part of a feature is missing (e.g. one joint of several): R^2 per column.
         out["probe_r2_per_dim"] = {k: r2_columns(*v) for k, v in one_frame.items()}
         # Coded, but not linearly? SIGReg shapes the embedding's marginals toward a Gaussian,
-        # which can bend a state that is spread evenly (README, "Each world's recipe").
+        # which can bend a state that is spread evenly (docs/results-log.md, "Each world's recipe").
         c = quadratic_components(z_tr.shape[0] * z_tr.shape[1], z_tr.shape[-1])
         if c > 0:
             expand = partial(quadratic_features, components=c)

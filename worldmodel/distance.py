@@ -49,7 +49,7 @@ class DistanceConfig:
     metric head (the default since 2026-12-02) raised point_mass-goal from 69.5% to 74.0% over
     200 episodes and wall-door from 26% to 42% in a 50-episode smoke, against one pair head
     (mlp=1 metric=0, the default before), at about three times the head's cost per decision
-    (README, "several learned distances, one mean")."""
+    (docs/results-log.md, "several learned distances, one mean")."""
     steps: int = 4000
     """Optimizer steps."""
     batch_size: int = 1024
@@ -104,7 +104,8 @@ class DistanceHead(nn.Module):
       once per sample.
 
     Each head alone strays into dips of its own fitting error; their mean strays less, most of
-    all across the two forms (point_mass-goal: README, "several learned distances, one mean").
+    all across the two forms (point_mass-goal: docs/results-log.md, "several learned distances,
+    one mean").
 
     ``forward(z [..., D], g [..., D]) -> [...]``; ``g`` broadcasts against ``z``.
     """
@@ -317,7 +318,7 @@ class DistanceCommandConfig:
     collect_episodes: int = 0
     """Build the graph from a random data set of this many episodes of the model's world,
     collected with the model's own collection settings (or reused from the cache); 0 = the
-    model's own data (or data.dir). wall-door's graph needs 1000 (README)."""
+    model's own data (or data.dir). wall-door's graph needs 1000 (docs/results-log.md)."""
     graph: GraphConfig = field(default_factory=GraphConfig)
     """The latent graph over the training frames."""
     distance: DistanceConfig = field(default_factory=DistanceConfig)

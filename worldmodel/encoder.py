@@ -118,7 +118,7 @@ class CNNKeypointEncoder(nn.Module):
     On cheetah/run the two code different columns: keypoints read the small front foot that the
     CNN's global head leaves out (R² 0.81-0.90 against 0.49-0.59), and the CNN at SIGReg 0.01
     reads the torso's pitch, which keypoints, local features, follow only bent (0.95 against
-    0.70-0.77). Together, at SIGReg 0.1, they are cheetah/run's default (README).
+    0.70-0.77). Together, at SIGReg 0.1, they are cheetah/run's default (docs/results-log.md).
     """
 
     def __init__(self, image_size: int, channels: int, embed_dim: int):

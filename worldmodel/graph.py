@@ -57,7 +57,7 @@ class GraphConfig:
     default keeps every training frame of each world's default data set: on point_mass-goal
     (revision 3, learned cost, CEM 100x10, 200 episodes) a graph of all 27,270 training frames
     reached 69.5% where one of 12,000 (the default before 2026-12-02) reached 55.0%, at about
-    the same build time (README)."""
+    the same build time (docs/results-log.md)."""
     stride: int = 1
     """Keep every stride-th frame of each trajectory (transitions then weigh ``stride``)."""
     neighbours: int = 16

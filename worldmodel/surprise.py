@@ -17,7 +17,7 @@ Surprise over a horizon ``k`` (``horizon=k``; 1 is the one-step surprise above) 
 .. z_{t-k+1}``, through the true actions ``a_{t-k+1} .. a_t``. A fault that changes the
 dynamics a little at every step (a heavier body, a dead actuator) is then compared with its
 whole effect over k decisions, not one step's share; a jump (a push, a teleport) is whole in
-one step and reads best at ``k = 1``, since the model's own error grows with k (README,
+one step and reads best at ``k = 1``, since the model's own error grows with k (docs/results-log.md,
 "Surprise"). Its first surprise is for decision ``h + k - 2``.
 """
 

@@ -57,7 +57,7 @@ class CostConfig:
     """With ``metric=learned``: add this times the Euclidean distance to the goal embedding, a
     cost that is exact at the goal where the learned distance (in decisions) is coarse; 0 = off.
     Measured on point_mass-goal (50 episodes, 10 of them the default's reachable misses): no gain,
-    40 reached at 0, 39 at 0.5, 36 at 2 (README, "SIGReg at 0.003")."""
+    40 reached at 0, 39 at 0.5, 36 at 2 (docs/results-log.md, "SIGReg at 0.003")."""
 
     def __post_init__(self) -> None:
         check(self, "cost", at_least={"l2_weight": 0})
