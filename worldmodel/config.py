@@ -122,8 +122,9 @@ WORLD_DATA_RECIPES: dict[str, dict[str, Any]] = {
     # each; docs/results-log.md, "swimmer: 900 episodes"). Collection from scratch takes about 38
     # minutes on 2 cores instead of 12 for 300; training about 25. With 6000 steps, 1200 episodes
     # plan 77.5% (71.2-82.7) against 74.5% (68.0-80.0), within noise; with the 9000 steps of
-    # WORLD_TRAIN_RECIPES, 81.5% / 77.5% (training seeds 0 / 1; docs/results-log.md, "swimmer: 9000
-    # steps on 1200 episodes"). Growing 900 episodes to 1200 takes about 10 minutes.
+    # WORLD_TRAIN_RECIPES, 81.5% / 77.5% / 82.0% (training seeds 0 / 1 / 2, 80.3% over the three;
+    # docs/results-log.md, "swimmer: 9000 steps on 1200 episodes"). Growing 900 episodes to 1200
+    # takes about 10 minutes.
     "dmc-swimmer-swimmer6": {"episodes": 1200},
 }
 """Each world's data fields where a JEPA trained on them measured better than on
@@ -244,11 +245,12 @@ WORLD_TRAIN_RECIPES: dict[str, dict[str, Any]] = {
     # 5-step rollout 6.13x / 5.71x against 5.79x / 5.46x copy-last, for about 50 minutes of training
     # on 2 CPU cores instead of 25 (docs/results-log.md, "swimmer: twice the training steps on 900
     # episodes"). On 1200 episodes, 9000 steps instead of 6000 plan 81.5% (75.5-86.3) against 77.5%
-    # (71.2-82.7), 200 episodes each; a second training seed plans 77.5%. Over two training seeds
-    # each (400 episodes of evaluation seed 0), 79.5% against 73.0% for the 6000-step models on 900
-    # episodes. Pose R² 0.86 against 0.85, 5-step rollout 6.01x against 6.19x, within-episode share
-    # 0.53 against 0.46. About 80 minutes of training on 2 CPU cores (docs/results-log.md, "swimmer:
-    # 9000 steps on 1200 episodes").
+    # (71.2-82.7), 200 episodes each; a second training seed plans 77.5%, a third 82.0%: 80.3%
+    # (77.0-83.3) over the three (600 episodes of evaluation seed 0). Over two training seeds each
+    # (400 episodes), 79.5% against 73.0% for the 6000-step models on 900 episodes. Pose R² 0.86
+    # against 0.85, 5-step rollout 6.01x against 6.19x, within-episode share 0.53 against 0.46.
+    # About 80 minutes of training on 2 CPU cores (docs/results-log.md, "swimmer: 9000 steps on
+    # 1200 episodes").
     "dmc-swimmer-swimmer6": {"steps": 9000, "rollout_steps": 6, "refit_steps": 800},
 }
 """Each world's training fields where a JEPA trained with them measured better than with
