@@ -1,4 +1,5 @@
-"""The CUDA path: captured plans match eager ones, and train/evaluate run end to end on a GPU.
+"""The CUDA path: captured plans match eager ones, batches held in GPU memory match those read
+from disk, and train/evaluate run end to end on a GPU.
 
 Skipped where torch sees no GPU (CI); run on a GPU machine with ``python -m pytest tests/test_cuda.py``.
 """
@@ -109,3 +110,21 @@ def test_compiled_graphed_plans_match_eager_plans():
         costs[compiled] = agent.last_plan_cost
     # Fused kernels round differently, so plans may part ways; their model costs stay close.
     np.testing.assert_allclose(costs[True], costs[False], rtol=0.05)
+
+
+def test_batches_held_in_gpu_memory_equal_those_read_from_disk(tmp_path):
+    """What ``data.on_device`` gives a GPU run by default: the disk path's batches, drawn there."""
+    from tests.test_data import write_dataset
+    from worldmodel.data import DeviceEpisodes, EpisodeDataset, shift_sequences
+
+    write_dataset(tmp_path)
+    ds = EpisodeDataset(tmp_path)
+    episodes = np.array([1, 2, 4, 5])
+    held = DeviceEpisodes(ds, episodes, torch.device("cuda"))
+    disk_rng, held_rng = np.random.default_rng(3), np.random.default_rng(3)
+    frames, actions = ds.sample(disk_rng, episodes, batch=32, length=4)
+    frames = shift_sequences(frames, 2, disk_rng)
+    obs, act = held.sample(held_rng, batch=32, length=4, shift=2)
+    assert obs.is_cuda and act.is_cuda
+    np.testing.assert_array_equal(obs.cpu().numpy(), frames)
+    np.testing.assert_array_equal(act.cpu().numpy(), actions)

@@ -4,6 +4,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 
 from worldmodel import data as D
 
@@ -119,3 +120,24 @@ def test_shift_moves_each_sequence_by_one_offset_and_repeats_edges():
             rows = np.clip(np.arange(10) + dy, 0, 9)
             np.testing.assert_array_equal(shifted[b, :, :, -1], frames[b][:, rows, -1])
     assert len(offsets) > 3  # offsets differ between sequences
+
+
+@pytest.mark.parametrize("shift", [0, 2])
+def test_batches_held_in_device_memory_equal_those_read_from_disk(tmp_path, shift):
+    """DeviceEpisodes draws from the generator as sample + shift_sequences do, so one generator
+    state gives the same frames and actions, on a subset of episodes spread over two shards."""
+    write_dataset(tmp_path)
+    ds = D.EpisodeDataset(tmp_path)
+    episodes = np.array([0, 2, 3, 5])
+    held = D.DeviceEpisodes(ds, episodes, torch.device("cpu"))
+    assert held.obs.shape == (4, 6, 8, 8, 3) and held.actions.shape == (4, 5, 2)
+    assert D.DeviceEpisodes.nbytes(ds, 4) == held.obs.nbytes + held.actions.nbytes
+    disk_rng, held_rng = np.random.default_rng(7), np.random.default_rng(7)
+    for _ in range(3):
+        frames, actions = ds.sample(disk_rng, episodes, batch=16, length=4)
+        frames = D.shift_sequences(frames, shift, disk_rng)
+        obs, act = held.sample(held_rng, batch=16, length=4, shift=shift)
+        assert obs.dtype == torch.uint8 and act.dtype == torch.float32
+        np.testing.assert_array_equal(obs.numpy(), frames)
+        np.testing.assert_array_equal(act.numpy(), actions)
+    assert disk_rng.bit_generator.state == held_rng.bit_generator.state

@@ -62,6 +62,8 @@ class DataConfig:
     """random policy: each action is held for a uniform number of decisions in 1..persistence."""
     verify: bool = field(default=True, metadata=RUNTIME)
     """Check every shard's checksum when a data set is loaded."""
+    on_device: bool | None = field(default=None, metadata=RUNTIME)
+    """Hold the training episodes in the training device's memory and draw batches there (the same batches as from disk); None = on for a GPU when they take at most half its free memory, off on a CPU."""
     hindsight: float = 0.0
     """Share of episodes whose goal marker sits, all episode long, where the controlled body is at one random step (frames re-rendered; point_mass, reacher with the target drawn): the data then shows what the task's goal images show."""
     marker_jitter: float | None = None

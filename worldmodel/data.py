@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from worldmodel.runtime.atomic import atomic_path, disk_full, umask
 from worldmodel.runtime.errors import InputError
@@ -258,10 +259,11 @@ class EpisodeDataset:
             return idx[:train_episodes], idx[n_train:]
         return idx[:n_train], idx[n_train:]
 
-    def sample(
+    def draw(
         self, rng: np.random.Generator, episodes: np.ndarray, batch: int, length: int
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Random sub-sequences: frames uint8 [B, L, H, W, 3] and actions float32 [B, L-1, A]."""
+        """Where ``batch`` random sub-sequences of ``length`` frames lie: episode indices [B]
+        (drawn from ``episodes``) and first frames [B]."""
         if length > self.episode_length + 1:
             raise DatasetError(
                 f"{self.root}: sequences of {length} frames do not fit in episodes of "
@@ -269,12 +271,79 @@ class EpisodeDataset:
             )
         eps = rng.choice(episodes, size=batch)
         starts = rng.integers(0, self.episode_length + 2 - length, size=batch)
+        return eps, starts
+
+    def sample(
+        self, rng: np.random.Generator, episodes: np.ndarray, batch: int, length: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Random sub-sequences: frames uint8 [B, L, H, W, 3] and actions float32 [B, L-1, A]."""
+        eps, starts = self.draw(rng, episodes, batch, length)
         obs, act = [], []
         for e, t in zip(eps, starts):
             ep = self.episode(int(e))
             obs.append(ep.obs[t : t + length])
             act.append(ep.actions[t : t + length - 1])
         return np.stack(obs), np.stack(act)
+
+
+class DeviceEpisodes:
+    """Some episodes' frames and actions held in one device's memory, so that a training batch is
+    a gather there instead of a copy out of the memory map and across the bus (on a GPU that copy
+    took as long as the step itself: docs/results-log.md, "The gpu preset on a lent H200").
+
+    :meth:`sample` makes from a generator the same draws, in the same order, as
+    :meth:`EpisodeDataset.sample` followed by :func:`shift_sequences`, so it gives the same
+    batches for the same generator state, and a run resumed from a checkpoint goes on alike.
+    """
+
+    def __init__(self, dataset: EpisodeDataset, episodes: np.ndarray, device: torch.device):
+        self.dataset = dataset
+        self.episodes = np.asarray(episodes)
+        self._row = np.full(dataset.num_episodes, -1, dtype=np.int64)
+        self._row[self.episodes] = np.arange(len(self.episodes))
+        first = dataset.episode(int(self.episodes[0]))
+        n = len(self.episodes)
+        self.obs = torch.empty((n, *first.obs.shape), dtype=torch.uint8, device=device)
+        self.actions = torch.empty((n, *first.actions.shape), dtype=torch.float32, device=device)
+        for row, e in enumerate(self.episodes):  # one episode at a time: no host copy of it all
+            ep = dataset.episode(int(e))
+            self.obs[row] = torch.from_numpy(np.array(ep.obs))
+            self.actions[row] = torch.from_numpy(np.array(ep.actions, np.float32))
+
+    @staticmethod
+    def nbytes(dataset: EpisodeDataset, episodes: int) -> int:
+        """Bytes that ``episodes`` episodes of ``dataset`` take in device memory."""
+        ep = dataset.episode(0)
+        return episodes * (ep.obs.nbytes + ep.actions.size * 4)
+
+    def sample(
+        self, rng: np.random.Generator, batch: int, length: int, shift: int = 0
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Random sub-sequences on the device: frames uint8 [B, L, H, W, 3] and actions float32
+        [B, L-1, A], each sequence moved by up to ``shift`` pixels (:func:`shift_sequences`)."""
+        eps, starts = self.dataset.draw(rng, self.episodes, batch, length)
+        dev = self.obs.device
+        rows = torch.from_numpy(self._row[eps]).to(dev)[:, None]  # [B, 1]
+        t = torch.from_numpy(starts).to(dev)[:, None] + torch.arange(length, device=dev)  # [B, L]
+        obs = self.obs[rows, t]  # [B, L, H, W, 3]
+        act = self.actions[rows, t[:, :-1]]  # [B, L-1, A]
+        if shift:
+            b, _, h, w, _ = obs.shape
+            dy, dx = (torch.from_numpy(d).to(dev) for d in _shift_offsets(rng, b, shift))
+            ys = (torch.arange(h, device=dev)[None, :] + dy[:, None]).clamp(0, h - 1)  # [B, H]
+            xs = (torch.arange(w, device=dev)[None, :] + dx[:, None]).clamp(0, w - 1)  # [B, W]
+            obs = obs[
+                torch.arange(b, device=dev)[:, None, None, None],
+                torch.arange(obs.shape[1], device=dev)[None, :, None, None],
+                ys[:, None, :, None],
+                xs[:, None, None, :],
+            ]
+        return obs, act
+
+
+def _shift_offsets(rng: np.random.Generator, batch: int, pad: int) -> np.ndarray:
+    """Each sequence's offset along rows and columns, in [-pad, pad]: int [2, B]."""
+    return rng.integers(-pad, pad + 1, size=(2, batch))
 
 
 def shift_sequences(frames: np.ndarray, pad: int, rng: np.random.Generator) -> np.ndarray:
@@ -284,7 +353,7 @@ def shift_sequences(frames: np.ndarray, pad: int, rng: np.random.Generator) -> n
     if pad == 0:
         return frames
     b, length, h, w, _ = frames.shape
-    dy, dx = rng.integers(-pad, pad + 1, size=(2, b))
+    dy, dx = _shift_offsets(rng, b, pad)
     rows = np.clip(np.arange(h)[None, :] + dy[:, None], 0, h - 1)  # [B, H]
     cols = np.clip(np.arange(w)[None, :] + dx[:, None], 0, w - 1)  # [B, W]
     return frames[

@@ -22,7 +22,7 @@ from torch.nn.parallel import DistributedDataParallel
 from worldmodel import checkpoint as ckpt
 from worldmodel.collect import collect, default_data_dir, episode_seed
 from worldmodel.config import Config, LoggedRunConfig, env_key, env_kwargs, sequence_length
-from worldmodel.data import EpisodeDataset, shift_sequences
+from worldmodel.data import DeviceEpisodes, EpisodeDataset, shift_sequences
 from worldmodel.diagnostics import diagnose, encode_episodes, episode_actions, headline
 from worldmodel.model import JEPA, WorldModel
 from worldmodel.objectives import ema_update
@@ -118,6 +118,8 @@ class Run:
     """The run's checkpoint file."""
     dataset: EpisodeDataset
     train_eps: np.ndarray
+    on_device: DeviceEpisodes | None
+    """The training episodes in the device's memory (``data.on_device``), or None: from disk."""
     val_eps: np.ndarray
     model: JEPA
     net: torch.nn.Module
@@ -210,6 +212,7 @@ def build(cfg: Config, device: torch.device, path: Path, existing: dict | None) 
         dataset=dataset,
         train_eps=train_eps,
         val_eps=val_eps,
+        on_device=_on_device(cfg, dataset, train_eps, device),
         model=model,
         net=net,
         opt=opt,
@@ -224,6 +227,28 @@ def build(cfg: Config, device: torch.device, path: Path, existing: dict | None) 
     if cfg.resume and existing is not None and "random_state" in existing:
         _restore_random_state(run, existing["random_state"])
     return run
+
+
+def _on_device(
+    cfg: Config, dataset: EpisodeDataset, episodes: np.ndarray, device: torch.device
+) -> DeviceEpisodes | None:
+    """The training episodes copied to ``device`` when ``data.on_device`` asks for it (None: on a
+    GPU where they take at most half its free memory), else None."""
+    want = cfg.data.on_device
+    if want is False or (want is None and device.type != "cuda"):
+        return None
+    need = DeviceEpisodes.nbytes(dataset, len(episodes))
+    if device.type == "cuda":
+        free = torch.cuda.mem_get_info(device)[0]
+        if need > free // 2:
+            if want:
+                raise TrainingError(
+                    f"data.on_device=true: the {len(episodes)} training episodes take "
+                    f"{need / 2**30:.1f} GiB, more than half of the {free / 2**30:.1f} GiB free "
+                    f"on {device}; set data.on_device=false to read batches from disk"
+                )
+            return None
+    return DeviceEpisodes(dataset, episodes, device)
 
 
 def _random_state(run: Run) -> dict:
@@ -248,11 +273,15 @@ def step(run: Run) -> dict[str, float]:
     """One optimiser step on a fresh batch; returns the step's metrics."""
     cfg = run.cfg
     length = sequence_length(cfg)
-    frames, actions = run.dataset.sample(run.rng, run.train_eps, cfg.train.batch_size, length)
     assert cfg.train.shift is not None  # Config fills in the world's recipe
-    frames = shift_sequences(frames, cfg.train.shift, run.rng)
-    obs = torch.from_numpy(frames).to(run.device, non_blocking=True)  # uint8 [B, L, H, W, 3]
-    act = torch.from_numpy(actions).to(run.device, non_blocking=True)  # [B, L-1, A]
+    if run.on_device is not None:
+        obs, act = run.on_device.sample(run.rng, cfg.train.batch_size, length, cfg.train.shift)
+    else:
+        frames, actions = run.dataset.sample(run.rng, run.train_eps, cfg.train.batch_size, length)
+        frames = shift_sequences(frames, cfg.train.shift, run.rng)
+        obs = torch.from_numpy(frames).to(run.device, non_blocking=True)
+        act = torch.from_numpy(actions).to(run.device, non_blocking=True)
+    # obs uint8 [B, L, H, W, 3], act float32 [B, L-1, A], both on run.device
     lr = _lr(cfg, run.step)
     for group in run.opt.param_groups:
         group["lr"] = lr
