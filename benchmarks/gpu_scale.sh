@@ -1,14 +1,12 @@
 #!/bin/bash
-# The gpu preset's data and model (2000 episodes, 4.4M parameters, batch 256, bf16) on one world
-# with its own recipe, in one 10-minute call on a lent GPU machine, then its task over the
-# protocol's 200 episodes. One world per call: on the H200 machine of 2026-12-04 collection ran
-# at about 93 frames/s per worker, a CPU's rate, so three worlds' 2000 episodes at once
-# took 7-10 minutes to collect and the call ran out before training
-# (benchmarks/results/gpu_scale/2026-12-04-h200/). Here every core collects the one world
-# (312 s for swimmer with 16 workers, 2026-12-04-h200-swimmer/: the preset's 24000 steps do not
-# fit one call after it), the recipe's step is timed on the GPU, and training gets the steps that
-# end by BUDGET_S - EVAL_RESERVE_S; what each stage writes is copied into OUT as it ends, so a
-# call cut short still returns it.
+# The gpu preset (each world's own data, 4.4M parameters, batch 256, bf16, 10000 steps) on one
+# world, in one 10-minute call on a lent GPU machine, then its task over the protocol's 200
+# episodes. One world per call: on the H200 machine of 2026-12-04 collection ran at a CPU's rate
+# (about 93 frames/s per worker; 674 frames/s for swimmer with 16 workers,
+# benchmarks/results/gpu_scale/2026-12-04-h200*/), so every core collects the one world. The
+# recipe's step is then timed on the GPU, and training gets the preset's steps, or fewer where
+# they would not end by BUDGET_S - EVAL_RESERVE_S (train.steps then says how many); what each
+# stage writes is copied into OUT as it ends, so a call cut short still returns it.
 #     bash benchmarks/gpu_scale.sh OUT_DIR WORLD [debug]     WORLD: swimmer, cheetah or reacher
 # On the device machine: . .gpu/env.sh && bash benchmarks/gpu_scale.sh $OUT swimmer
 # `debug` runs the same chain with preset=debug and 4 episodes, to check it on a CPU first.
@@ -53,7 +51,7 @@ keep() {  # what has been written so far (no weights) into OUT
 from OpenGL import GL; print('renderer:', GL.glGetString(GL.GL_RENDERER).decode()); c.free()"
 } > "$out/machine.txt" 2>&1
 
-# 1. Data: the preset's 2000 episodes, every core collecting.
+# 1. Data: the world's episodes, every core collecting.
 timeout -s INT "$(($(left) - eval_reserve - 60))" python -m worldmodel.collect "${size[@]}" \
   "${world[@]}" "${common[@]}" > "$work/collect.log" 2>&1
 echo "collected at $(now) s (rc $?)" >> "$out/machine.txt"; keep
@@ -63,12 +61,12 @@ python benchmarks/train_speed.py "${size[@]}" "${world[@]}" --steps "$calib" \
   --action-dim "$actions" --out "$work/speed.json" > "$work/speed.log" 2>&1
 echo "timed at $(now) s" >> "$out/machine.txt"; keep
 
-# 3. Train for the steps that end by budget - eval_reserve (data loading, start-up and the
-# diagnostics counted as a quarter more per step), then play the task.
+# 3. Train for the preset's steps, or for those that end by budget - eval_reserve (start-up and
+# the diagnostics counted as a quarter more per step), then play the task.
 steps=()
 if [ "$mode" != debug ]; then
-  ms=$(python -c "import json; print(json.load(open('$work/speed.json'))['results'][0]['step_ms_median'])")
-  s=$(python -c "print(max(250, int(($(left) - $eval_reserve - 20) / ($ms * 1.25e-3) / 250) * 250))")
+  read -r ms preset_steps < <(python -c "import json; r = json.load(open('$work/speed.json'))['results'][0]; print(r['step_ms_median'], r['preset_steps'])")
+  s=$(python -c "print(min($preset_steps, max(250, int(($(left) - $eval_reserve - 20) / ($ms * 1.25e-3) / 250) * 250)))")
   steps=("train.steps=$s" "train.eval_every=$((s / 2))" "train.ckpt_every=$s")
 fi
 echo "training ${steps[*]:-preset steps} from $(now) s" >> "$out/machine.txt"

@@ -221,7 +221,7 @@ SWIMMER6 = ["env=dmc", "env.domain=swimmer", "env.task=swimmer6"]
         ([*SWIMMER6, "model.objective=reconstruction"], 3000),  # a JEPA's recipe only
         (["env=dmc", "env.domain=swimmer", "env.task=swimmer15"], 3000),  # swimmer6 only
         ([*SWIMMER6, "preset=debug"], 6),  # a preset's count wins
-        ([*SWIMMER6, "preset=gpu"], 24000),
+        ([*SWIMMER6, "preset=gpu"], 10000),
     ],
 )
 def test_training_steps_follow_the_world_recipe(args, steps):
@@ -239,7 +239,8 @@ def test_training_steps_follow_the_world_recipe(args, steps):
         ([*SWIMMER6, "model.objective=reconstruction"], 1200),  # the data is the world's, any model
         (["env=dmc", "env.domain=swimmer", "env.task=swimmer15"], 300),  # swimmer6 only
         ([*SWIMMER6, "preset=debug"], 4),  # a preset's size wins
-        ([*SWIMMER6, "preset=gpu"], 2000),
+        ([*SWIMMER6, "preset=gpu"], 1200),  # the gpu preset keeps the world's data
+        (["preset=gpu"], 300),
     ],
 )
 def test_data_size_follows_the_world_recipe(args, episodes):
