@@ -148,6 +148,25 @@ def test_probe_per_dim_names_the_column_the_embedding_leaves_out():
     assert first > 0.99 and abs(second) < 0.05, (first, second)
 
 
+def test_error_share_puts_a_low_variance_column_the_probe_misses_below_a_half_read_one():
+    """A column of small variance read not at all costs the overall R^2 little; a large column
+    read half way costs it most: the per-column R^2 alone would rank them the other way."""
+    from worldmodel.diagnostics import error_shares, r2_columns, r2_total, ridge_sums
+
+    rng = np.random.default_rng(0)
+    big, small = rng.normal(size=2000), 0.05 * rng.normal(size=2000)
+    state = np.stack([big, small], axis=1)  # [N, 2]
+    noise = rng.normal(size=2000)
+    z = np.stack([big + noise, rng.normal(size=2000)], axis=1)  # codes half of `big`, no `small`
+    tr, te = slice(0, 1500), slice(1500, None)
+    sums = ridge_sums(z[tr], state[tr], z[te], state[te])
+    r2_big, r2_small = r2_columns(*sums)
+    assert 0.4 < r2_big < 0.6 and abs(r2_small) < 0.05, (r2_big, r2_small)
+    share_big, share_small = error_shares(sums[0])
+    assert share_big > 0.99 and share_small < 0.01 and share_big + share_small == pytest.approx(1)
+    assert r2_total(*sums) == pytest.approx(r2_big, abs=0.01)
+
+
 def test_quadratic_probe_reads_a_state_the_embedding_codes_nonlinearly():
     """A state that is the product of two embedding directions (each coded linearly, beside 62
     of noise) has no linear read at all, and the quadratic probe reads it; a state coded

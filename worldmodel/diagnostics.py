@@ -117,6 +117,12 @@ def r2_columns(ss_res: np.ndarray, ss_tot: np.ndarray) -> list[float]:
     return [float(1 - r / max(t, 1e-12)) for r, t in zip(ss_res, ss_tot)]
 
 
+def error_shares(ss_res: np.ndarray) -> list[float]:
+    """Each column's share of the residual sum of squares of a multi-column fit, from
+    :func:`ridge_sums`: which columns keep the variance-weighted R^2 (:func:`r2_total`) below 1."""
+    return [float(r / max(ss_res.sum(), 1e-12)) for r in ss_res]
+
+
 def ridge_r2(
     x_train: np.ndarray,
     y_train: np.ndarray,
@@ -162,6 +168,9 @@ def diagnose(
         out["probe_r2_history"] = _probe(z_tr, s_tr, z_val, s_val, state_features, model.history)
         # Which part of a feature is missing (e.g. one joint of several): R^2 per column.
         out["probe_r2_per_dim"] = {k: r2_columns(*v) for k, v in one_frame.items()}
+        # What the overall R^2 misses, and where: a column of little variance can read low and
+        # cost the total nothing (swimmer's root position), another read well cost it most.
+        out["probe_error_share_per_dim"] = {k: error_shares(v[0]) for k, v in one_frame.items()}
         # Coded, but not linearly? SIGReg shapes the embedding's marginals toward a Gaussian,
         # which can bend a state that is spread evenly (docs/results-log.md, "Each world's recipe").
         c = quadratic_components(z_tr.shape[0] * z_tr.shape[1], z_tr.shape[-1])
