@@ -24,7 +24,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
@@ -35,6 +35,7 @@ from worldmodel.runtime.errors import InputError
 FORMAT = "worldmodel-episodes"
 FORMAT_VERSION = 1
 ARRAYS = ("obs", "actions", "states", "rewards")
+ArrayT = TypeVar("ArrayT", np.ndarray, torch.Tensor)
 
 
 class DatasetError(InputError):
@@ -327,41 +328,29 @@ class DeviceEpisodes:
         t = torch.from_numpy(starts).to(dev)[:, None] + torch.arange(length, device=dev)  # [B, L]
         obs = self.obs[rows, t]  # [B, L, H, W, 3]
         act = self.actions[rows, t[:, :-1]]  # [B, L-1, A]
-        if shift:
-            b, _, h, w, _ = obs.shape
-            dy, dx = (torch.from_numpy(d).to(dev) for d in _shift_offsets(rng, b, shift))
-            ys = (torch.arange(h, device=dev)[None, :] + dy[:, None]).clamp(0, h - 1)  # [B, H]
-            xs = (torch.arange(w, device=dev)[None, :] + dx[:, None]).clamp(0, w - 1)  # [B, W]
-            obs = obs[
-                torch.arange(b, device=dev)[:, None, None, None],
-                torch.arange(obs.shape[1], device=dev)[None, :, None, None],
-                ys[:, None, :, None],
-                xs[:, None, None, :],
-            ]
-        return obs, act
+        return shift_sequences(obs, shift, rng), act
 
 
-def _shift_offsets(rng: np.random.Generator, batch: int, pad: int) -> np.ndarray:
-    """Each sequence's offset along rows and columns, in [-pad, pad]: int [2, B]."""
-    return rng.integers(-pad, pad + 1, size=(2, batch))
-
-
-def shift_sequences(frames: np.ndarray, pad: int, rng: np.random.Generator) -> np.ndarray:
-    """Random-shift augmentation: frames [B, L, H, W, C] with each sequence moved by one offset
-    in [-pad, pad] pixels along each axis, drawn per sequence and kept for all its frames; the
-    pixels that come into view repeat the edge (as padding by ``pad`` and cropping would)."""
+def shift_sequences(frames: ArrayT, pad: int, rng: np.random.Generator) -> ArrayT:
+    """Random-shift augmentation: frames [B, L, H, W, C] (a NumPy array, or a tensor, shifted on
+    its device) with each sequence moved by one offset in [-pad, pad] pixels along each axis,
+    drawn per sequence and kept for all its frames; the pixels that come into view repeat the
+    edge (as padding by ``pad`` and cropping would)."""
     if pad == 0:
         return frames
     b, length, h, w, _ = frames.shape
-    dy, dx = _shift_offsets(rng, b, pad)
+    dy, dx = rng.integers(-pad, pad + 1, size=(2, b))
     rows = np.clip(np.arange(h)[None, :] + dy[:, None], 0, h - 1)  # [B, H]
     cols = np.clip(np.arange(w)[None, :] + dx[:, None], 0, w - 1)  # [B, W]
-    return frames[
+    index = (
         np.arange(b)[:, None, None, None],
         np.arange(length)[None, :, None, None],
         rows[:, None, :, None],
         cols[:, None, None, :],
-    ]
+    )
+    if isinstance(frames, torch.Tensor):
+        return frames[tuple(torch.from_numpy(i).to(frames.device) for i in index)]
+    return frames[index]
 
 
 def new_manifest(**fields: Any) -> dict[str, Any]:
