@@ -128,3 +128,28 @@ def test_batches_held_in_gpu_memory_equal_those_read_from_disk(tmp_path):
     assert obs.is_cuda and act.is_cuda
     np.testing.assert_array_equal(obs.cpu().numpy(), frames)
     np.testing.assert_array_equal(act.cpu().numpy(), actions)
+
+
+def test_training_steps_do_not_wait_for_the_gpu(cache, tmp_path, monkeypatch):
+    """Between the steps that log, the loop only queues work: a step that read a value back
+    (the loss's finiteness, a metric, an index copied with a wait) would idle the GPU while the
+    CPU prepares the next one."""
+    from worldmodel import train as train_mod
+
+    original, calls = train_mod.step, {"n": 0}
+
+    def strict(run):
+        calls["n"] += 1
+        if calls["n"] == 1:  # the first step initialises kernels and the optimiser's state
+            return original(run)
+        torch.cuda.set_sync_debug_mode("error")
+        try:
+            return original(run)
+        finally:
+            torch.cuda.set_sync_debug_mode("default")
+
+    monkeypatch.setattr(train_mod, "step", strict)
+    run_dir = tmp_path / "strict"
+    args = ["preset=debug", "device=cuda", "model.sigreg_weight=0.05", "train.shift=2"]
+    train_mod.main([*args, "train.log_every=6", f"run_dir={run_dir}", "progress=false"])
+    assert calls["n"] == 6 and (run_dir / "checkpoint.pt").exists()

@@ -192,7 +192,16 @@ def test_resumed_run_ends_with_the_weights_of_the_uninterrupted_one(tmp_path, ca
     assert all(torch.equal(whole[k], part[k]) for k in whole)
 
 
-def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path, cache, monkeypatch):
+@pytest.mark.parametrize(
+    "first_bad, overrides, kept",
+    [
+        (5, [], 3),  # noticed when the next step logs; the checkpoint of step 3 stays
+        (3, ["train.log_every=6", "train.eval_every=6"], None),  # noticed by the save at step 3
+    ],
+)
+def test_nan_loss_stops_and_keeps_last_good_checkpoint(
+    first_bad, overrides, kept, tmp_path, cache, monkeypatch, capsys
+):
     from worldmodel import train as train_mod
     from worldmodel.model import JEPA
 
@@ -202,15 +211,20 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path, cache, monkeypa
     def flaky(self, *a, **kw):
         loss, parts = original(self, *a, **kw)
         calls["n"] += 1
-        return (loss * float("nan"), parts) if calls["n"] > 4 else (loss, parts)
+        return (loss * float("nan"), parts) if calls["n"] >= first_bad else (loss, parts)
 
     monkeypatch.setattr(JEPA, "forward", flaky)
     run_dir = tmp_path / "nan"
     with pytest.raises(SystemExit) as exc:
-        train_mod.main(["preset=debug", f"run_dir={run_dir}", "progress=false"])
+        train_mod.main(["preset=debug", *overrides, f"run_dir={run_dir}", "progress=false"])
     assert exc.value.code == 2
-    good = ckpt.read(run_dir / "checkpoint.pt")
-    assert good["step"] == 3 and not good["complete"]  # the periodic checkpoint before the NaN
+    # the step whose loss first went bad (counted from 0), whenever the loop noticed it
+    assert f"loss became nan at step {first_bad - 1}; training stopped" in capsys.readouterr().err
+    if kept is None:  # the spoilt weights were never written
+        assert not (run_dir / "checkpoint.pt").exists()
+    else:
+        good = ckpt.read(run_dir / "checkpoint.pt")
+        assert good["step"] == kept and not good["complete"]  # the checkpoint before the NaN
 
 
 @pytest.mark.parametrize(

@@ -32,7 +32,9 @@ def sigreg(
     ``generator`` so that all DDP ranks use the same ones.
     """
     z = gather(z.float())  # [N, D]
-    dirs = torch.randn(z.shape[1], projections, generator=generator, device="cpu").to(z.device)
+    # drawn on the CPU (the same on every device); the copy queues without waiting for the device
+    dirs = torch.randn(z.shape[1], projections, generator=generator, device="cpu")
+    dirs = dirs.to(z.device, non_blocking=True)
     dirs = dirs / dirs.norm(dim=0, keepdim=True)
     x = z @ dirs  # [N, P]
     t = torch.linspace(0, 5, knots, device=z.device)  # [K]

@@ -89,6 +89,8 @@ def train(cfg: Config) -> Path:
             metrics = step(run)
             bar.update(1)
             if run.step % cfg.train.log_every == 0 or run.step == steps:
+                run.losses.check(run)
+                metrics = {k: float(v) for k, v in metrics.items()}  # waits for the device
                 bar.set_postfix(loss=f"{metrics['loss']:.4f}", fps=f"{metrics['frames_per_s']:.0f}")
                 run.log.log(run.step, metrics)
             if run.step < steps:
@@ -133,8 +135,38 @@ class Run:
     """The env and data facts stored in the checkpoint."""
     state_features: Any
     is_main: bool
+    losses: LossWatch
     started: float = field(default_factory=time.perf_counter)
     frames: int = 0
+
+
+class LossWatch:
+    """The first step whose loss was not finite, noted on the device: a check each step would
+    make the CPU wait for the GPU before queuing the next step. :meth:`check` reads it back, at
+    the steps that log metrics and before anything is evaluated or saved, so that no checkpoint
+    holds the weights a non-finite loss spoilt."""
+
+    def __init__(self, device: torch.device):
+        self.step = torch.full((), -1, dtype=torch.long, device=device)  # -1: none yet
+        self.value = torch.zeros((), device=device)
+
+    def see(self, loss: torch.Tensor, step: int) -> None:
+        """Note ``loss`` (a scalar on the device) of optimiser step ``step``, without waiting."""
+        loss = loss.detach().float()
+        first = ~torch.isfinite(loss) & (self.step < 0)
+        self.step = torch.where(first, step, self.step)
+        self.value = torch.where(first, loss, self.value)
+
+    def check(self, run: Run) -> None:
+        """Stop the run with its fix if a loss seen so far was not finite."""
+        bad = int(self.step)
+        if bad >= 0:
+            run.log.close()
+            kept = run.path if run.path.exists() else "(none yet)"
+            raise TrainingError(
+                f"loss became {float(self.value)} at step {bad}; training stopped. The last good "
+                f"checkpoint is kept at {kept}. Lower train.lr or raise the regularizer weight"
+            )
 
 
 def setup(cfg: Config) -> torch.device:
@@ -223,6 +255,7 @@ def build(cfg: Config, device: torch.device, path: Path, existing: dict | None) 
         meta=meta,
         state_features=_state_features(cfg),
         is_main=is_main,
+        losses=LossWatch(device),
     )
     if cfg.resume and existing is not None and "random_state" in existing:
         _restore_random_state(run, existing["random_state"])
@@ -269,8 +302,9 @@ def _restore_random_state(run: Run, state: dict) -> None:
         run.rng.bit_generator.state = json.loads(state["batches"])
 
 
-def step(run: Run) -> dict[str, float]:
-    """One optimiser step on a fresh batch; returns the step's metrics."""
+def step(run: Run) -> dict[str, float | torch.Tensor]:
+    """One optimiser step on a fresh batch; returns the step's metrics (the losses as scalar
+    tensors on the device, read when logged: reading them each step would wait for the device)."""
     cfg = run.cfg
     length = sequence_length(cfg)
     assert cfg.train.shift is not None  # Config fills in the world's recipe
@@ -287,13 +321,7 @@ def step(run: Run) -> dict[str, float]:
         group["lr"] = lr
     with autocast(run.device, autocast_dtype(cfg.train.amp, run.device)):
         loss, parts = run.net(obs, act, run.proj_gen)
-    if not torch.isfinite(loss):
-        run.log.close()
-        kept = run.path if run.path.exists() else "(none yet)"
-        raise TrainingError(
-            f"loss became {loss.item()} at step {run.step}; training stopped. The last good "
-            f"checkpoint is kept at {kept}. Lower train.lr or raise the regularizer weight"
-        )
+    run.losses.see(loss, run.step)
     run.opt.zero_grad(set_to_none=True)
     loss.backward()
     if cfg.train.grad_clip > 0:
@@ -304,13 +332,14 @@ def step(run: Run) -> dict[str, float]:
         ema_update(run.model.target_encoder, run.model.encoder, cfg.model.ema_decay)
     run.step += 1
     run.frames += obs.shape[0] * obs.shape[1] * dist.world_size()
-    metrics = {k: float(v.detach()) for k, v in parts.items()}
+    metrics: dict[str, float | torch.Tensor] = {k: v.detach() for k, v in parts.items()}
     metrics.update(lr=lr, frames_per_s=run.frames / (time.perf_counter() - run.started))
     return metrics
 
 
 def evaluate(run: Run) -> dict:
     """Diagnostics on held-out episodes (rank 0), logged; the model is left in training mode."""
+    run.losses.check(run)
     cfg = run.cfg
     wm = WorldModel.from_jepa(run.model, cfg.env.image_size, run.meta["env"]["action_dim"])
     # The probe is fit on the whole training split whatever data.train_episodes keeps, so that
@@ -335,6 +364,7 @@ def evaluate(run: Run) -> dict:
 
 def save(run: Run, complete: bool, diagnostics: dict | None = None) -> None:
     """The checkpoint, written atomically by rank 0: plain data only."""
+    run.losses.check(run)
     if run.is_main:
         ckpt.save(
             run.path,
@@ -388,6 +418,7 @@ def refit(run: Run) -> None:
 def finish(run: Run) -> None:
     """The predictor's refit if asked, final diagnostics, the complete checkpoint, probe.json,
     training.png and the summary lines."""
+    run.losses.check(run)
     if run.is_main and run.cfg.train.refit_steps:
         refit(run)
     stats = evaluate(run) if run.is_main else {}
