@@ -192,15 +192,30 @@ def test_resumed_run_ends_with_the_weights_of_the_uninterrupted_one(tmp_path, ca
     assert all(torch.equal(whole[k], part[k]) for k in whole)
 
 
+class _InfiniteGradient(torch.autograd.Function):
+    """The identity forward; an infinite gradient backward (a finite loss, spoilt weights)."""
+
+    @staticmethod
+    def forward(ctx, x):
+        return x.clone()
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad * float("inf")  # (infinities meet zeros on the way: NaN)
+
+
 @pytest.mark.parametrize(
-    "first_bad, overrides, kept",
+    "first_bad, spoil, overrides, kept, message",
     [
-        (5, [], 3),  # noticed when the next step logs; the checkpoint of step 3 stays
-        (3, ["train.log_every=6", "train.eval_every=6"], None),  # noticed by the save at step 3
+        # noticed when the next step logs; the checkpoint of step 3 stays
+        (5, "loss", [], 3, "loss became nan at step 4"),
+        # noticed by the save at step 3, which writes nothing
+        (3, "loss", ["train.log_every=6", "train.eval_every=6"], None, "loss became nan at step 2"),
+        (5, "gradient", [], 3, "gradient norm became nan (loss "),
     ],
 )
 def test_nan_loss_stops_and_keeps_last_good_checkpoint(
-    first_bad, overrides, kept, tmp_path, cache, monkeypatch, capsys
+    first_bad, spoil, overrides, kept, message, tmp_path, cache, monkeypatch, capsys
 ):
     from worldmodel import train as train_mod
     from worldmodel.model import JEPA
@@ -211,15 +226,18 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(
     def flaky(self, *a, **kw):
         loss, parts = original(self, *a, **kw)
         calls["n"] += 1
-        return (loss * float("nan"), parts) if calls["n"] >= first_bad else (loss, parts)
+        if calls["n"] < first_bad:
+            return loss, parts
+        return (loss * float("nan") if spoil == "loss" else _InfiniteGradient.apply(loss)), parts
 
     monkeypatch.setattr(JEPA, "forward", flaky)
     run_dir = tmp_path / "nan"
     with pytest.raises(SystemExit) as exc:
         train_mod.main(["preset=debug", *overrides, f"run_dir={run_dir}", "progress=false"])
     assert exc.value.code == 2
-    # the step whose loss first went bad (counted from 0), whenever the loop noticed it
-    assert f"loss became nan at step {first_bad - 1}; training stopped" in capsys.readouterr().err
+    # names the step that first went bad (counted from 0), whenever the loop noticed it
+    err = capsys.readouterr().err
+    assert message in err and "training stopped" in err
     if kept is None:  # the spoilt weights were never written
         assert not (run_dir / "checkpoint.pt").exists()
     else:

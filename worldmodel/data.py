@@ -324,9 +324,9 @@ class DeviceEpisodes:
         [B, L-1, A], each sequence moved by up to ``shift`` pixels (:func:`shift_sequences`)."""
         eps, starts = self.dataset.draw(rng, self.episodes, batch, length)
         dev = self.obs.device
-        # Copies from pageable memory with non_blocking queue without waiting for the device.
-        rows = torch.from_numpy(self._row[eps]).to(dev, non_blocking=True)[:, None]  # [B, 1]
-        t = torch.from_numpy(starts).to(dev, non_blocking=True)[:, None]  # [B, 1]
+        queue = dev.type == "cuda"  # CUDA queues a copy from pageable memory; MPS may read it late
+        rows = torch.from_numpy(self._row[eps]).to(dev, non_blocking=queue)[:, None]  # [B, 1]
+        t = torch.from_numpy(starts).to(dev, non_blocking=queue)[:, None]  # [B, 1]
         t = t + torch.arange(length, device=dev)  # [B, L]
         obs = self.obs[rows, t]  # [B, L, H, W, 3]
         act = self.actions[rows, t[:, :-1]]  # [B, L-1, A]
@@ -351,8 +351,8 @@ def shift_sequences(frames: ArrayT, pad: int, rng: np.random.Generator) -> Array
         cols[:, None, None, :],
     )
     if isinstance(frames, torch.Tensor):
-        dev = frames.device
-        return frames[tuple(torch.from_numpy(i).to(dev, non_blocking=True) for i in index)]
+        dev, queue = frames.device, frames.device.type == "cuda"  # as in DeviceEpisodes.sample
+        return frames[tuple(torch.from_numpy(i).to(dev, non_blocking=queue) for i in index)]
     return frames[index]
 
 

@@ -32,9 +32,10 @@ def sigreg(
     ``generator`` so that all DDP ranks use the same ones.
     """
     z = gather(z.float())  # [N, D]
-    # drawn on the CPU (the same on every device); the copy queues without waiting for the device
+    # drawn on the CPU (the same on every device); on CUDA the copy queues without waiting
+    # (MPS may read a non-blocking copy's source after it is freed)
     dirs = torch.randn(z.shape[1], projections, generator=generator, device="cpu")
-    dirs = dirs.to(z.device, non_blocking=True)
+    dirs = dirs.to(z.device, non_blocking=z.device.type == "cuda")
     dirs = dirs / dirs.norm(dim=0, keepdim=True)
     x = z @ dirs  # [N, P]
     t = torch.linspace(0, 5, knots, device=z.device)  # [K]

@@ -88,13 +88,17 @@ def train(cfg: Config) -> Path:
         while run.step < steps:
             metrics = step(run)
             bar.update(1)
-            if run.step % cfg.train.log_every == 0 or run.step == steps:
-                run.losses.check(run)
+            logs = run.step % cfg.train.log_every == 0 or run.step == steps
+            evaluates = run.step < steps and run.step % cfg.train.eval_every == 0
+            if logs or evaluates:  # (save and finish check for themselves)
+                run.losses.check(run)  # on every process, before rank 0 evaluates alone
+            if logs:
                 metrics = {k: float(v) for k, v in metrics.items()}  # waits for the device
+                metrics["frames_per_s"] = run.frames / (time.perf_counter() - run.started)
                 bar.set_postfix(loss=f"{metrics['loss']:.4f}", fps=f"{metrics['frames_per_s']:.0f}")
                 run.log.log(run.step, metrics)
             if run.step < steps:
-                if run.is_main and run.step % cfg.train.eval_every == 0:
+                if run.is_main and evaluates:
                     bar.write(f"step {run.step}: {headline(evaluate(run))}")
                 if run.step % cfg.train.ckpt_every == 0:
                     save(run, complete=False)
@@ -141,31 +145,41 @@ class Run:
 
 
 class LossWatch:
-    """The first step whose loss was not finite, noted on the device: a check each step would
-    make the CPU wait for the GPU before queuing the next step. :meth:`check` reads it back, at
-    the steps that log metrics and before anything is evaluated or saved, so that no checkpoint
-    holds the weights a non-finite loss spoilt."""
+    """The first step whose loss or gradient norm was not finite on any process, noted on the
+    device: a check each step would make the CPU wait for the GPU before queuing the next step.
+    :meth:`check` reads it back, at the steps that log, evaluate or save and at the end, so that
+    no checkpoint holds the weights a non-finite step spoilt."""
 
     def __init__(self, device: torch.device):
         self.step = torch.full((), -1, dtype=torch.long, device=device)  # -1: none yet
-        self.value = torch.zeros((), device=device)
+        self.values = torch.zeros(2, device=device)  # that step's loss and gradient norm
 
-    def see(self, loss: torch.Tensor, step: int) -> None:
-        """Note ``loss`` (a scalar on the device) of optimiser step ``step``, without waiting."""
-        loss = loss.detach().float()
-        first = ~torch.isfinite(loss) & (self.step < 0)
+    def see(self, step: int, loss: torch.Tensor, grad_norm: torch.Tensor | None) -> None:
+        """Note optimiser step ``step``'s loss and gradient norm (scalars on the device, the norm
+        None where it was not computed), without waiting for the device."""
+        norm = loss.new_zeros(()) if grad_norm is None else grad_norm
+        values = torch.stack([loss.detach().float(), norm.detach().float()])  # [2]
+        # the mean over processes: not finite if it was not on any one of them
+        values = dist.sum_over_ranks(values) / dist.world_size()
+        first = ~torch.isfinite(values).all() & (self.step < 0)
         self.step = torch.where(first, step, self.step)
-        self.value = torch.where(first, loss, self.value)
+        self.values = torch.where(first, values, self.values)
 
     def check(self, run: Run) -> None:
-        """Stop the run with its fix if a loss seen so far was not finite."""
+        """Stop the run with its fix if a step seen so far was not finite (every process alike)."""
         bad = int(self.step)
         if bad >= 0:
+            loss, norm = self.values.tolist()
+            what = (
+                f"loss became {loss}"
+                if not math.isfinite(loss)
+                else f"gradient norm became {norm} (loss {loss:.4g})"
+            )
             run.log.close()
             kept = run.path if run.path.exists() else "(none yet)"
             raise TrainingError(
-                f"loss became {float(self.value)} at step {bad}; training stopped. The last good "
-                f"checkpoint is kept at {kept}. Lower train.lr or raise the regularizer weight"
+                f"{what} at step {bad}; training stopped. The last good checkpoint is kept at "
+                f"{kept}. Lower train.lr or raise the regularizer weight"
             )
 
 
@@ -304,7 +318,8 @@ def _restore_random_state(run: Run, state: dict) -> None:
 
 def step(run: Run) -> dict[str, float | torch.Tensor]:
     """One optimiser step on a fresh batch; returns the step's metrics (the losses as scalar
-    tensors on the device, read when logged: reading them each step would wait for the device)."""
+    tensors on the device, read when logged: reading them each step would wait for the device;
+    the loop adds the frame rate then)."""
     cfg = run.cfg
     length = sequence_length(cfg)
     assert cfg.train.shift is not None  # Config fills in the world's recipe
@@ -313,33 +328,34 @@ def step(run: Run) -> dict[str, float | torch.Tensor]:
     else:
         frames, actions = run.dataset.sample(run.rng, run.train_eps, cfg.train.batch_size, length)
         frames = shift_sequences(frames, cfg.train.shift, run.rng)
-        obs = torch.from_numpy(frames).to(run.device, non_blocking=True)
-        act = torch.from_numpy(actions).to(run.device, non_blocking=True)
+        cuda = run.device.type == "cuda"  # MPS may read a non-blocking copy's source late
+        obs = torch.from_numpy(frames).to(run.device, non_blocking=cuda)
+        act = torch.from_numpy(actions).to(run.device, non_blocking=cuda)
     # obs uint8 [B, L, H, W, 3], act float32 [B, L-1, A], both on run.device
     lr = _lr(cfg, run.step)
     for group in run.opt.param_groups:
         group["lr"] = lr
     with autocast(run.device, autocast_dtype(cfg.train.amp, run.device)):
         loss, parts = run.net(obs, act, run.proj_gen)
-    run.losses.see(loss, run.step)
     run.opt.zero_grad(set_to_none=True)
     loss.backward()
+    grad_norm = None
     if cfg.train.grad_clip > 0:
         params = [p for p in run.model.parameters() if p.requires_grad]
-        torch.nn.utils.clip_grad_norm_(params, cfg.train.grad_clip)
+        grad_norm = torch.nn.utils.clip_grad_norm_(params, cfg.train.grad_clip)
+    run.losses.see(run.step, loss, grad_norm)
     run.opt.step()
     if run.model.target_encoder is not None:
         ema_update(run.model.target_encoder, run.model.encoder, cfg.model.ema_decay)
     run.step += 1
     run.frames += obs.shape[0] * obs.shape[1] * dist.world_size()
     metrics: dict[str, float | torch.Tensor] = {k: v.detach() for k, v in parts.items()}
-    metrics.update(lr=lr, frames_per_s=run.frames / (time.perf_counter() - run.started))
+    metrics["lr"] = lr
     return metrics
 
 
 def evaluate(run: Run) -> dict:
     """Diagnostics on held-out episodes (rank 0), logged; the model is left in training mode."""
-    run.losses.check(run)
     cfg = run.cfg
     wm = WorldModel.from_jepa(run.model, cfg.env.image_size, run.meta["env"]["action_dim"])
     # The probe is fit on the whole training split whatever data.train_episodes keeps, so that

@@ -47,6 +47,14 @@ def gather(x: torch.Tensor) -> torch.Tensor:
     return torch.cat(all_gather(x.contiguous()), dim=0)
 
 
+def sum_over_ranks(x: torch.Tensor) -> torch.Tensor:
+    """``x`` summed over every rank (in place; ``x`` itself where there is one rank). On a GPU
+    the sum is queued like any kernel: the CPU does not wait for it."""
+    if is_distributed() and world_size() > 1:
+        dist.all_reduce(x, op=dist.ReduceOp.SUM)
+    return x
+
+
 def barrier() -> None:
     if is_distributed():
         dist.barrier()
