@@ -207,6 +207,8 @@ def test_contrast_and_rollout_defaults_follow_the_world_recipes(args, contrast, 
     assert cfg.model.contrast_temperature == (0.01 if swimmer6_jepa else 0.1)
     # and refits its predictor alone after the joint training
     assert cfg.train.refit_steps == (800 if swimmer6_jepa else 0)
+    # with SIGReg at 0.03 (reacher, target hidden, too); the generic 0.1 elsewhere
+    assert cfg.model.sigreg_weight == (0.03 if swimmer6_jepa or not args else 0.1)
 
 
 SWIMMER6 = ["env=dmc", "env.domain=swimmer", "env.task=swimmer6"]
