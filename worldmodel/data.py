@@ -30,6 +30,7 @@ import numpy as np
 import torch
 
 from worldmodel.runtime.atomic import atomic_path, disk_full, umask
+from worldmodel.runtime.device import to_device
 from worldmodel.runtime.errors import InputError
 
 FORMAT = "worldmodel-episodes"
@@ -324,10 +325,8 @@ class DeviceEpisodes:
         [B, L-1, A], each sequence moved by up to ``shift`` pixels (:func:`shift_sequences`)."""
         eps, starts = self.dataset.draw(rng, self.episodes, batch, length)
         dev = self.obs.device
-        queue = dev.type == "cuda"  # CUDA queues a copy from pageable memory; MPS may read it late
-        rows = torch.from_numpy(self._row[eps]).to(dev, non_blocking=queue)[:, None]  # [B, 1]
-        t = torch.from_numpy(starts).to(dev, non_blocking=queue)[:, None]  # [B, 1]
-        t = t + torch.arange(length, device=dev)  # [B, L]
+        rows = to_device(self._row[eps], dev)[:, None]  # [B, 1]
+        t = to_device(starts, dev)[:, None] + torch.arange(length, device=dev)  # [B, L]
         obs = self.obs[rows, t]  # [B, L, H, W, 3]
         act = self.actions[rows, t[:, :-1]]  # [B, L-1, A]
         return shift_sequences(obs, shift, rng), act
@@ -351,8 +350,7 @@ def shift_sequences(frames: ArrayT, pad: int, rng: np.random.Generator) -> Array
         cols[:, None, None, :],
     )
     if isinstance(frames, torch.Tensor):
-        dev, queue = frames.device, frames.device.type == "cuda"  # as in DeviceEpisodes.sample
-        return frames[tuple(torch.from_numpy(i).to(dev, non_blocking=queue) for i in index)]
+        return frames[tuple(to_device(i, frames.device) for i in index)]
     return frames[index]
 
 

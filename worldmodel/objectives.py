@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from worldmodel.runtime.device import to_device
 from worldmodel.runtime.distributed import gather
 
 
@@ -32,10 +33,9 @@ def sigreg(
     ``generator`` so that all DDP ranks use the same ones.
     """
     z = gather(z.float())  # [N, D]
-    # drawn on the CPU (the same on every device); on CUDA the copy queues without waiting
-    # (MPS may read a non-blocking copy's source after it is freed)
+    # drawn on the CPU, so the same on every device
     dirs = torch.randn(z.shape[1], projections, generator=generator, device="cpu")
-    dirs = dirs.to(z.device, non_blocking=z.device.type == "cuda")
+    dirs = to_device(dirs, z.device)
     dirs = dirs / dirs.norm(dim=0, keepdim=True)
     x = z @ dirs  # [N, P]
     t = torch.linspace(0, 5, knots, device=z.device)  # [K]

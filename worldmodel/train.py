@@ -28,7 +28,7 @@ from worldmodel.model import JEPA, WorldModel
 from worldmodel.objectives import ema_update
 from worldmodel.refit import refit_predictor
 from worldmodel.runtime import distributed as dist
-from worldmodel.runtime.device import autocast, autocast_dtype, resolve_device
+from worldmodel.runtime.device import autocast, autocast_dtype, resolve_device, to_device
 from worldmodel.runtime.errors import InputError, Interrupted
 from worldmodel.runtime.progress import progress
 from worldmodel.runtime.runlog import RunLogger
@@ -328,9 +328,7 @@ def step(run: Run) -> dict[str, float | torch.Tensor]:
     else:
         frames, actions = run.dataset.sample(run.rng, run.train_eps, cfg.train.batch_size, length)
         frames = shift_sequences(frames, cfg.train.shift, run.rng)
-        cuda = run.device.type == "cuda"  # MPS may read a non-blocking copy's source late
-        obs = torch.from_numpy(frames).to(run.device, non_blocking=cuda)
-        act = torch.from_numpy(actions).to(run.device, non_blocking=cuda)
+        obs, act = to_device(frames, run.device), to_device(actions, run.device)
     # obs uint8 [B, L, H, W, 3], act float32 [B, L-1, A], both on run.device
     lr = _lr(cfg, run.step)
     for group in run.opt.param_groups:

@@ -4,9 +4,18 @@ from __future__ import annotations
 
 import contextlib
 
+import numpy as np
 import torch
 
 from worldmodel.runtime.errors import InputError
+
+
+def to_device(x: np.ndarray | torch.Tensor, device: torch.device) -> torch.Tensor:
+    """A host array or CPU tensor on ``device``. On CUDA the copy from pageable memory is queued
+    (the CPU stages it and goes on without waiting for the GPU); elsewhere it waits, since MPS
+    may read a non-blocking copy's source after it is freed."""
+    t = torch.from_numpy(x) if isinstance(x, np.ndarray) else x
+    return t.to(device, non_blocking=device.type == "cuda")
 
 
 def resolve_device(name: str) -> torch.device:
