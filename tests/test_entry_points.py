@@ -25,6 +25,7 @@ COMMANDS = {
     "worldmodel-rl": "agents.rl.train:main",
     "worldmodel-report": "worldmodel.report:main",
     "worldmodel-distance": "worldmodel.distance:main",
+    "worldmodel-compare": "agents.evaluation.compare:main",
 }
 
 

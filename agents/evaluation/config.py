@@ -123,3 +123,15 @@ class EvaluateConfig(RunConfig):
                 f"eval.replan_every={self.eval.replan_every} exceeds planner.horizon="
                 f"{self.planner.horizon}: the stored plan has only that many actions"
             )
+
+
+@dataclass
+class CompareConfig:
+    """Settings of ``python -m agents.compare``: two sides' eval.json files, paired in order."""
+
+    a: list[str] = field(default_factory=list)
+    """eval.json files (or the run folders holding them) of the first recipe or planner."""
+    b: list[str] = field(default_factory=list)
+    """eval.json files of the second, the i-th played on the same episodes as the i-th of a."""
+    out: str | None = None
+    """JSON file to write the comparison to; None = print it only."""

@@ -89,6 +89,8 @@ def load_config(
         raise UsageError(str(e)) from None
     except OmegaConfBaseException as e:  # a value of the wrong type
         key = getattr(e, "full_key", None)
+        if key and "is not a ListConfig" in str(e):  # one value where the field takes a list
+            raise UsageError(f"{key} takes a list: write {key}=[x] or {key}=[x,y]") from None
         if key:
             raise UsageError(f"{key}: {str(e).strip().splitlines()[0]}") from None
         raise UsageError(_explain(e)) from None
