@@ -13,7 +13,9 @@ from tests.conftest import run_cli
 from worldmodel.runtime.errors import InputError
 
 
-def write_eval(path, success=None, returns=None, seed=0, starts=None, task="reacher-pose"):
+def write_eval(
+    path, success=None, returns=None, seed=0, starts=None, task="reacher-pose", protocol_version=2
+):
     """A minimal eval.json: the fields agents.compare reads."""
     values = success if success is not None else returns
     n = len(values)
@@ -27,6 +29,7 @@ def write_eval(path, success=None, returns=None, seed=0, starts=None, task="reac
         "seed": seed,
         "episodes": n,
         "world_revision": 1,
+        "protocol_version": protocol_version,
         "metric": "success" if success is not None else "return",
         "settings_hash": f"hash{seed}",
         "per_episode": rows,
@@ -56,6 +59,10 @@ def test_pairs_are_pooled_and_counted_per_episode(tmp_path):
     assert (result["a_won"], result["b_won"], result["episodes"]) == (2, 1, 6)
     assert result["a_mean"] == pytest.approx(4 / 6) and result["b_mean"] == pytest.approx(3 / 6)
     assert result["p_value"] == pytest.approx(1.0)  # 2 against 1 is no evidence
+    assert result["distinct_episodes"] == 6  # two evaluation seeds: no episode repeats
+    assert result["mean_difference"] == pytest.approx(1 / 6)
+    lo, hi = result["mean_difference_ci95"]
+    assert lo < 1 / 6 < hi
     assert json.loads(out.read_text())["a_won"] == 2
 
 
@@ -75,6 +82,7 @@ def test_returns_use_the_sign_test_and_a_paired_interval(tmp_path):
         ({"seed": 1}, "differ in seed (0 against 1)"),
         ({"task": "wall-door"}, "differ in task"),
         ({"starts": [0.1, 0.3]}, "start episode 1 at different distances"),
+        ({"protocol_version": 1}, "differ in protocol_version (2 against 1)"),
     ],
 )
 def test_episodes_that_do_not_pair_are_refused(tmp_path, change, message):
@@ -96,6 +104,16 @@ def test_bad_files_are_named(tmp_path):
         compare(CompareConfig(a=[str(tmp_path / "missing.json")], b=[good]))
     with pytest.raises(InputError, match="give them in pairs"):
         compare(CompareConfig(a=[good, good], b=[good]))
+    with pytest.raises(InputError, match="good.json is on both sides of one pair"):
+        compare(CompareConfig(a=[good], b=[good]))
+    short = json.loads((tmp_path / "good.json").read_text())
+    short["episodes"] = 2  # one row for two episodes: a file cut short
+    (tmp_path / "short.json").write_text(json.dumps(short))
+    with pytest.raises(InputError, match="short.json: per_episode holds 1 rows for 2 episodes"):
+        compare(CompareConfig(a=[str(tmp_path / "short.json")], b=[good]))
+    (tmp_path / "baselines.json").write_text(json.dumps({"task": "x", "agent_played": False}))
+    with pytest.raises(InputError, match="the agent was not played"):
+        compare(CompareConfig(a=[str(tmp_path / "baselines.json")], b=[good]))
 
 
 def test_compare_two_real_evaluations_end_to_end(tiny_run, cache, tmp_path):
@@ -127,4 +145,6 @@ def test_compare_two_real_evaluations_end_to_end(tiny_run, cache, tmp_path):
     assert result["a_mean"] == rows[0]["success_rate"]
     # one value where a list belongs: one line naming the fix
     bad = run_cli("agents.compare", f"a={tmp_path / 'cem'}", "b=[x]", cache=cache, check=False)
-    assert bad.returncode == 2 and "a takes a list: write a=[x]" in bad.stderr
+    assert bad.returncode == 2 and f"write a=[{tmp_path / 'cem'}]" in bad.stderr
+    two = run_cli("agents.compare", "a=x.json,y.json", "b=[x]", cache=cache, check=False)
+    assert two.returncode == 2 and "write a=[x.json,y.json]" in two.stderr

@@ -17,6 +17,7 @@ rows show it.
 
 from __future__ import annotations
 
+import datetime
 import json
 import math
 from pathlib import Path
@@ -26,13 +27,24 @@ from agents.evaluation.config import CompareConfig
 from agents.evaluation.episodes import wilson
 from worldmodel.runtime.atomic import atomic_path
 from worldmodel.runtime.errors import InputError
+from worldmodel.runtime.provenance import git_commit
 
 USAGE = """usage: python -m agents.compare a=[A1.json,A2.json] b=[B1.json,B2.json] [out=compare.json]
 Pairs the i-th eval.json of a with the i-th of b (same task, eval.seed and eval.episodes), pools
 the pairs and tests whether a and b differ on the same episodes."""
 
-SAME = ("task", "dmc", "seed", "episodes", "world_revision", "metric")
-"""Fields of eval.json that two evaluations must share for their episodes to pair up."""
+SAME = {
+    "task": "compare evaluations of one task",
+    "dmc": "compare evaluations of one dm_control domain and task",
+    "seed": "evaluate both with the same eval.seed",
+    "episodes": "evaluate both with the same eval.episodes",
+    "world_revision": "evaluate the older file's checkpoint again with the current code",
+    "protocol_version": "evaluate the older file's checkpoint again with the current code",
+    "metric": "compare evaluations of one task",
+}
+"""Fields of eval.json that decide the episode list and its success test, each with the fix for
+two files that differ in it: same task, seed, count, world revision and protocol version give
+the same starts and goals (``envs.tasks``)."""
 
 
 def load_eval(path: str) -> dict[str, Any]:
@@ -48,6 +60,11 @@ def load_eval(path: str) -> dict[str, Any]:
         record = json.loads(file.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise InputError(f"{file}: not a JSON file ({e}); is it an eval.json?") from None
+    if isinstance(record, dict) and record.get("agent_played") is False:
+        raise InputError(
+            f"{file}: the agent was not played (eval.agent=false), so there is nothing to compare; "
+            f"evaluate with a checkpoint"
+        )
     if not isinstance(record, dict) or "per_episode" not in record or "task" not in record:
         raise InputError(
             f"{file}: no per-episode results (per_episode); it is not an eval.json of "
@@ -57,6 +74,11 @@ def load_eval(path: str) -> dict[str, Any]:
     key = "return" if record.get("metric") == "return" else "success"
     if key not in rows or "start_distance" not in rows:
         raise InputError(f"{file}: per_episode has no {key!r} or 'start_distance' column")
+    if not len(rows[key]) == len(rows["start_distance"]) == record.get("episodes"):
+        raise InputError(
+            f"{file}: per_episode holds {len(rows[key])} rows for {record.get('episodes')} "
+            f"episodes; the file is cut short or edited, evaluate again"
+        )
     record["_path"] = str(file)
     return record
 
@@ -64,11 +86,13 @@ def load_eval(path: str) -> dict[str, Any]:
 def check_pair(a: dict[str, Any], b: dict[str, Any]) -> None:
     """Refuse two evaluations whose episodes are not the same ones, naming the difference."""
     names = f"{a['_path']} and {b['_path']}"
-    for key in SAME:
+    if Path(a["_path"]).resolve() == Path(b["_path"]).resolve():
+        raise InputError(f"{a['_path']} is on both sides of one pair: give a's and b's own files")
+    for key, fix in SAME.items():
         if a.get(key) != b.get(key):
             raise InputError(
                 f"{names} differ in {key} ({a.get(key)!r} against {b.get(key)!r}): their episodes "
-                f"do not pair up; evaluate both with the same task, eval.seed and eval.episodes"
+                f"do not pair up; {fix}"
             )
     starts_a, starts_b = a["per_episode"]["start_distance"], b["per_episode"]["start_distance"]
     for i, (sa, sb) in enumerate(zip(starts_a, starts_b, strict=True)):
@@ -112,6 +136,7 @@ def compare_pair(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
 
 
 def compare(cfg: CompareConfig) -> dict[str, Any]:
+    """Pair ``cfg.a[i]`` with ``cfg.b[i]``, pool the pairs, test; print, and write ``cfg.out``."""
     if not cfg.a or not cfg.b:
         raise InputError("give both sides: a=[A.json,...] b=[B.json,...] (eval.json files)")
     if len(cfg.a) != len(cfg.b):
@@ -119,34 +144,51 @@ def compare(cfg: CompareConfig) -> dict[str, Any]:
             f"a has {len(cfg.a)} evaluations and b {len(cfg.b)}: give them in pairs, the i-th of "
             f"a played on the same episodes as the i-th of b"
         )
-    pairs = [compare_pair(load_eval(pa), load_eval(pb)) for pa, pb in zip(cfg.a, cfg.b)]
-    first = load_eval(cfg.a[0])
+    evals_a, evals_b = [load_eval(p) for p in cfg.a], [load_eval(p) for p in cfg.b]
+    for side, evals in (("a", evals_a), ("b", evals_b)):
+        files = [str(Path(e["_path"]).resolve()) for e in evals]
+        if len(set(files)) < len(files):
+            print(f"warning: {side} names a file twice; its episodes count twice in the pool")
+    first = evals_a[0]
+    for e in evals_a[1:]:  # pairs may differ in seed, never in what is measured
+        for key in ("task", "dmc", "metric"):
+            if e.get(key) != first.get(key):
+                raise InputError(
+                    f"{first['_path']} and {e['_path']} differ in {key} ({first.get(key)!r} "
+                    f"against {e.get(key)!r}): the pairs pooled must measure one task"
+                )
+    pairs = [compare_pair(ea, eb) for ea, eb in zip(evals_a, evals_b, strict=True)]
     metric = "return" if first.get("metric") == "return" else "success"
     xa = [x for p in pairs for x in p.pop("_a")]
     xb = [x for p in pairs for x in p.pop("_b")]
     n = len(xa)
     won, lost = sum(p["a_won"] for p in pairs), sum(p["b_won"] for p in pairs)
+    # the mean paired difference (for success, a's rate minus b's), with a normal 95% interval
+    d = [p - q for p, q in zip(xa, xb, strict=True)]
+    mean = sum(d) / n
+    half = 1.96 * math.sqrt(sum((x - mean) ** 2 for x in d) / (n - 1) / n) if n > 1 else None
     result: dict[str, Any] = {
         "task": first["task"],
         **({"dmc": first["dmc"]} if "dmc" in first else {}),
         "metric": metric,
         "pairs": pairs,
         "episodes": n,
+        # pairs that share an evaluation seed replay the same episodes: not independent ones
+        "distinct_episodes": sum({e["seed"]: e["episodes"] for e in evals_a}.values()),
         "a_mean": sum(xa) / n,
         "b_mean": sum(xb) / n,
+        "mean_difference": mean,
+        "mean_difference_ci95": None if half is None else [mean - half, mean + half],
         "a_won": won,
         "b_won": lost,
         "p_value": sign_test(won, lost),
         "test": "McNemar exact" if metric == "success" else "sign test (exact)",
+        "git_commit": git_commit(),
+        "date": datetime.date.today().isoformat(),
     }
     if metric == "success":
         result["a_ci95"] = list(wilson(round(sum(xa)), n))
         result["b_ci95"] = list(wilson(round(sum(xb)), n))
-    else:  # mean paired difference of the returns, with a normal 95% interval
-        d = [p - q for p, q in zip(xa, xb, strict=True)]
-        mean = sum(d) / n
-        sd = math.sqrt(sum((x - mean) ** 2 for x in d) / max(n - 1, 1))
-        result["mean_difference_ci95"] = [mean - 1.96 * sd / n**0.5, mean + 1.96 * sd / n**0.5]
     print(summary(result))
     if cfg.out:
         with atomic_path(cfg.out) as tmp:
@@ -175,12 +217,19 @@ def summary(result: dict[str, Any]) -> str:
         pooled += f" ({100 * la:.1f}-{100 * ha:.1f}), b {score(result['b_mean'])} "
         pooled += f"({100 * lb:.1f}-{100 * hb:.1f})"
     else:
+        pooled += f", b {score(result['b_mean'])}"
+    if result["mean_difference_ci95"] is not None:
         lo, hi = result["mean_difference_ci95"]
-        pooled += f", b {score(result['b_mean'])}, difference {lo:+.1f} to {hi:+.1f} (95%)"
+        scale, unit = (100, " points") if success else (1, "")
+        pooled += f"; a - b {scale * lo:+.1f} to {scale * hi:+.1f}{unit} (95%, paired)"
     lines.append(pooled)
     lines.append(
         f"  a ahead on {result['a_won']} episodes, b on {result['b_won']}: "
-        f"{result['test']} p = {result['p_value']:.3g} (counts episodes, not training seeds)"
+        f"{result['test']} p = {result['p_value']:.3g}"
+    )
+    lines.append(
+        f"  the test counts episodes ({result['distinct_episodes']} distinct starts and goals), "
+        f"not training seeds: the pairs' own spread is the check on those"
     )
     return "\n".join(lines)
 

@@ -38,6 +38,11 @@ def sweeps_refused(command: str) -> str:
     )
 
 
+def takes_a_list(key: str, value: str) -> str:
+    """The refusal of ``key=value`` where ``key`` takes a list, with the list to write instead."""
+    return f"{key}={value} is not a list; {key} takes one: write {key}=[{value}]"
+
+
 class UsageError(SystemExit):
     """A bad command line or bad input: printed as one clear message, exit status 2."""
 
@@ -90,7 +95,7 @@ def load_config(
     except OmegaConfBaseException as e:  # a value of the wrong type
         key = getattr(e, "full_key", None)
         if key and "is not a ListConfig" in str(e):  # one value where the field takes a list
-            raise UsageError(f"{key} takes a list: write {key}=[x] or {key}=[x,y]") from None
+            raise UsageError(takes_a_list(key, str(getattr(e, "value", "x")))) from None
         if key:
             raise UsageError(f"{key}: {str(e).strip().splitlines()[0]}") from None
         raise UsageError(_explain(e)) from None
@@ -179,8 +184,11 @@ def _check_overrides(
         overrides = OverridesParser.create().parse_overrides(args)
     except (HydraException, OmegaConfBaseException) as e:
         raise UsageError(_explain(e)) from None
-    for override in overrides:
+    for arg, override in zip(args, overrides, strict=True):
         if override.is_sweep_override():
+            key = override.key_or_group
+            if any(path == key and str(f.type).startswith("list") for path, f in leaf_paths(schema)):
+                raise UsageError(takes_a_list(key, arg.partition("=")[2]))
             raise UsageError(sweeps_refused(command))
         key = override.key_or_group
         if key in groups:
