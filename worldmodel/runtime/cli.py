@@ -187,7 +187,9 @@ def _check_overrides(
     for arg, override in zip(args, overrides, strict=True):
         if override.is_sweep_override():
             key = override.key_or_group
-            if any(path == key and str(f.type).startswith("list") for path, f in leaf_paths(schema)):
+            if any(
+                path == key and str(f.type).startswith("list") for path, f in leaf_paths(schema)
+            ):
                 raise UsageError(takes_a_list(key, arg.partition("=")[2]))
             raise UsageError(sweeps_refused(command))
         key = override.key_or_group
