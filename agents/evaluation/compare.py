@@ -174,7 +174,10 @@ def compare(cfg: CompareConfig) -> dict[str, Any]:
         "pairs": pairs,
         "episodes": n,
         # pairs that share an evaluation seed replay the same episodes: not independent ones
-        "distinct_episodes": sum({e["seed"]: e["episodes"] for e in evals_a}.values()),
+        "distinct_episodes": sum(
+            max(e["episodes"] for e in evals_a if e["seed"] == seed)
+            for seed in {e["seed"] for e in evals_a}
+        ),
         "a_mean": sum(xa) / n,
         "b_mean": sum(xb) / n,
         "mean_difference": mean,
