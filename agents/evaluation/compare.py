@@ -47,6 +47,11 @@ two files that differ in it: same task, seed, count, world revision and protocol
 the same starts and goals (``envs.tasks``)."""
 
 
+def column(record: dict[str, Any]) -> str:
+    """The per-episode column an evaluation is scored by: ``return`` or ``success``."""
+    return "return" if record.get("metric") == "return" else "success"
+
+
 def load_eval(path: str) -> dict[str, Any]:
     """The evaluation in ``path`` (an eval.json, or the run folder holding one)."""
     file = Path(path)
@@ -70,8 +75,7 @@ def load_eval(path: str) -> dict[str, Any]:
             f"{file}: no per-episode results (per_episode); it is not an eval.json of "
             f"python -m agents.evaluate, or one written before per-episode rows were kept"
         )
-    rows = record["per_episode"]
-    key = "return" if record.get("metric") == "return" else "success"
+    rows, key = record["per_episode"], column(record)
     if key not in rows or "start_distance" not in rows:
         raise InputError(f"{file}: per_episode has no {key!r} or 'start_distance' column")
     if not len(rows[key]) == len(rows["start_distance"]) == record.get("episodes"):
@@ -116,23 +120,23 @@ def sign_test(won: int, lost: int) -> float:
 def compare_pair(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
     """One pair of evaluations: each one's score, and the episodes each wins over the other."""
     check_pair(a, b)
-    key = "return" if a.get("metric") == "return" else "success"
-    xa, xb = a["per_episode"][key], b["per_episode"][key]
-    won = sum(float(p) > float(q) for p, q in zip(xa, xb, strict=True))
-    lost = sum(float(p) < float(q) for p, q in zip(xa, xb, strict=True))
+    xa, xb = scores(a), scores(b)
     n = len(xa)
     return {
         "a": a["_path"],
         "b": b["_path"],
         "settings_hash": [a.get("settings_hash"), b.get("settings_hash")],
         "episodes": n,
-        "a_mean": sum(map(float, xa)) / n,
-        "b_mean": sum(map(float, xb)) / n,
-        "a_won": won,
-        "b_won": lost,
-        "_a": [float(x) for x in xa],
-        "_b": [float(x) for x in xb],
+        "a_mean": sum(xa) / n,
+        "b_mean": sum(xb) / n,
+        "a_won": sum(p > q for p, q in zip(xa, xb, strict=True)),
+        "b_won": sum(p < q for p, q in zip(xa, xb, strict=True)),
     }
+
+
+def scores(record: dict[str, Any]) -> list[float]:
+    """Each episode's score (1.0 / 0.0 for success, else its return), in episode order."""
+    return [float(x) for x in record["per_episode"][column(record)]]
 
 
 def compare(cfg: CompareConfig) -> dict[str, Any]:
@@ -158,9 +162,9 @@ def compare(cfg: CompareConfig) -> dict[str, Any]:
                     f"against {e.get(key)!r}): the pairs pooled must measure one task"
                 )
     pairs = [compare_pair(ea, eb) for ea, eb in zip(evals_a, evals_b, strict=True)]
-    metric = "return" if first.get("metric") == "return" else "success"
-    xa = [x for p in pairs for x in p.pop("_a")]
-    xb = [x for p in pairs for x in p.pop("_b")]
+    metric = column(first)
+    xa = [x for e in evals_a for x in scores(e)]
+    xb = [x for e in evals_b for x in scores(e)]
     n = len(xa)
     won, lost = sum(p["a_won"] for p in pairs), sum(p["b_won"] for p in pairs)
     # the mean paired difference (for success, a's rate minus b's), with a normal 95% interval
