@@ -113,6 +113,7 @@ class DMCEnv(GoalEnv):
         self._ctrl_is_unit = bool(np.all(self._ctrl_low == -1) and np.all(self._ctrl_high == 1))
         self._nq, self._nv = physics.model.nq, physics.model.nv
         self._hinge_qpos = hinge_qpos_indices(physics.model)
+        self._turning_qpos = hinge_qpos_indices(physics.model, turning_only=True)
         self._qpos_names = qpos_names(physics.model)
 
     # ---- episode parameters ---------------------------------------------------------------
@@ -218,16 +219,23 @@ class DMCEnv(GoalEnv):
         return {name: float(d) for name, d in zip(self._qpos_names, diff)}
 
     def state_features(self, states: np.ndarray) -> dict[str, np.ndarray]:
-        """``qpos`` and ``qvel`` as stored, and ``pose``: qpos with each hinge angle as its sine
-        and cosine (a raw angle grows by 2 pi a turn, which no linear probe can follow; the
-        success test wraps it too)."""
+        """``qpos`` and ``qvel`` as stored; ``pose``: qpos with each hinge angle as its sine and
+        cosine (a raw angle grows by 2 pi a turn, which no linear probe can follow; the success
+        test wraps it too); ``angles``: qpos with only the hinges that can turn over as sine and
+        cosine, each limited hinge (range under a full turn) as its angle, which is then one
+        continuous number per pose. A limited hinge's cosine is an even function of its angle
+        (swimmer's joints stay within 60 degrees of straight, where the cosine is fixed by the
+        sine): ``pose`` asks a linear probe for it, ``angles`` does not."""
         states = np.atleast_2d(states)
         nq, nv = self._nq, self._nv
         qpos = states[:, :nq]
         hinge = qpos[:, self._hinge_qpos]
         rest = np.delete(qpos, self._hinge_qpos, axis=1)
         pose = np.concatenate([rest, np.sin(hinge), np.cos(hinge)], axis=1)
-        return {"qpos": qpos, "pose": pose, "qvel": states[:, nq : nq + nv]}
+        turning = qpos[:, self._turning_qpos]
+        kept = np.delete(qpos, self._turning_qpos, axis=1)  # slides, limited hinges, free joints
+        angles = np.concatenate([kept, np.sin(turning), np.cos(turning)], axis=1)
+        return {"qpos": qpos, "pose": pose, "angles": angles, "qvel": states[:, nq : nq + nv]}
 
 
 def qpos_names(model) -> list[str]:
@@ -246,9 +254,14 @@ def qpos_names(model) -> list[str]:
     return names
 
 
-def hinge_qpos_indices(model) -> np.ndarray:
-    """qpos indices of the model's hinge joints (``jnt_type == mjJNT_HINGE``), one per hinge."""
+def hinge_qpos_indices(model, turning_only: bool = False) -> np.ndarray:
+    """qpos indices of the model's hinge joints (``jnt_type == mjJNT_HINGE``), one per hinge;
+    with ``turning_only``, only those that can turn over: not limited to a range under a full
+    turn (``jnt_limited`` and ``jnt_range``)."""
     hinge = np.asarray(model.jnt_type) == int(enums.mjtJoint.mjJNT_HINGE)
+    if turning_only:
+        span = np.diff(np.asarray(model.jnt_range), axis=1)[:, 0]  # [njnt]
+        hinge &= ~(np.asarray(model.jnt_limited, bool) & (span < 2 * np.pi))
     return np.asarray(model.jnt_qposadr)[hinge].astype(np.intp)
 
 

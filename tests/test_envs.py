@@ -59,7 +59,7 @@ def test_state_feature_names(made):
         "reacher": {"joint_sincos": 4, "target_pos": 2, "velocity": 2},
         "point_mass": {"position": 2, "velocity": 2, "target_pos": 2},
         "wall": {"position": 2, "velocity": 2, "door": 1},
-        "dmc": {"qpos": 2, "pose": 3, "qvel": 2},
+        "dmc": {"qpos": 2, "pose": 3, "angles": 3, "qvel": 2},
     }
     for name, widths in expected.items():
         env = made[name]

@@ -225,3 +225,26 @@ def test_dmc_generic_success_wraps_hinge_angles_only():
     moved[0] = goal[0]
     assert quadruped.goal_distance(moved, goal) < 1e-9
     quadruped.close()
+
+
+def test_dmc_angles_feature_keeps_limited_hinges_as_angles():
+    """``angles``: a hinge that can turn over as sine and cosine, a limited one as its angle;
+    ``pose`` keeps every hinge as sine and cosine."""
+    from envs.dmc import DMCEnv, hinge_qpos_indices
+
+    swimmer = DMCEnv("swimmer", "swimmer6", image_size=16)  # qpos: x, y, heading, 5 joints
+    model = swimmer.physics.model
+    assert list(hinge_qpos_indices(model)) == list(range(2, 8))
+    assert list(hinge_qpos_indices(model, turning_only=True)) == [2]  # joints: within 60 deg
+    state = swimmer.get_sim_state()
+    state[:8] = [0.1, -0.2, 2 * np.pi + 0.3, 0.5, -0.4, 0.0, 0.2, -1.0]
+    f = swimmer.state_features(state)
+    assert f["angles"].shape == (1, 9) and f["pose"].shape == (1, 14)
+    np.testing.assert_allclose(f["angles"][0, :7], [0.1, -0.2, 0.5, -0.4, 0.0, 0.2, -1.0])
+    np.testing.assert_allclose(f["angles"][0, 7:], [np.sin(0.3), np.cos(0.3)], atol=1e-12)
+    np.testing.assert_allclose(f["pose"][0, 2:8], np.sin(state[2:8]))
+    swimmer.close()
+
+    cheetah = DMCEnv("cheetah", "run", image_size=16)  # back foot: -230..50 degrees, still limited
+    assert list(hinge_qpos_indices(cheetah.physics.model, turning_only=True)) == [2]  # the torso
+    cheetah.close()
