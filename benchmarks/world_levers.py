@@ -85,7 +85,7 @@ CONTROLLABLE = {
 }
 """The probe feature that is the controllable state of each world. dm_control: ``pose`` (every
 hinge as sine and cosine), as the stored results here were measured; every probe also reports
-``angles`` (limited hinges as angles, envs/dmc.py), which does not ask a linear probe for the
+``angles`` (hinges limited to less than a full turn as angles, envs/dmc.py), which does not ask a linear probe for the
 cosine of a joint that cannot turn over."""
 
 

@@ -248,3 +248,21 @@ def test_dmc_angles_feature_keeps_limited_hinges_as_angles():
     cheetah = DMCEnv("cheetah", "run", image_size=16)  # back foot: -230..50 degrees, still limited
     assert list(hinge_qpos_indices(cheetah.physics.model, turning_only=True)) == [2]  # the torso
     cheetah.close()
+
+
+def test_turning_hinges_need_no_limit_or_a_full_turn_of_range():
+    """A hinge limited to a range of a full turn or more can still turn over; a free joint is
+    no hinge (its 7 qpos entries are kept as they are)."""
+    import mujoco as mj
+
+    from envs.dmc import hinge_qpos_indices
+
+    xml = """<mujoco><worldbody>
+      <body><freejoint/><geom size="0.1"/>
+        <body><joint name="free_turn" type="hinge"/><geom size="0.1"/></body>
+        <body><joint name="wide" type="hinge" limited="true" range="-200 200"/><geom size="0.1"/></body>
+        <body><joint name="narrow" type="hinge" limited="true" range="-170 170"/><geom size="0.1"/></body>
+      </body></worldbody></mujoco>"""
+    model = mj.MjModel.from_xml_string(xml)  # qpos: free joint 0-6, then 7, 8, 9
+    assert list(hinge_qpos_indices(model)) == [7, 8, 9]
+    assert list(hinge_qpos_indices(model, turning_only=True)) == [7, 8]
