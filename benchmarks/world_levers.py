@@ -85,8 +85,8 @@ CONTROLLABLE = {
 }
 """The probe feature that is the controllable state of each world. dm_control: ``pose`` (every
 hinge as sine and cosine), as the stored results here were measured; every probe also reports
-``angles`` (hinges limited to less than a full turn as angles, envs/dmc.py), which does not ask a linear probe for the
-cosine of a joint that cannot turn over."""
+``angles`` (hinges limited to less than a full turn as angles, envs/dmc.py), which does not ask
+a linear probe for the cosine of a joint that cannot turn over."""
 
 
 def controllable(world: str) -> str:

@@ -229,13 +229,17 @@ class DMCEnv(GoalEnv):
         states = np.atleast_2d(states)
         nq, nv = self._nq, self._nv
         qpos = states[:, :nq]
-        hinge = qpos[:, self._hinge_qpos]
-        rest = np.delete(qpos, self._hinge_qpos, axis=1)
-        pose = np.concatenate([rest, np.sin(hinge), np.cos(hinge)], axis=1)
-        turning = qpos[:, self._turning_qpos]
-        kept = np.delete(qpos, self._turning_qpos, axis=1)  # slides, limited hinges, free joints
-        angles = np.concatenate([kept, np.sin(turning), np.cos(turning)], axis=1)
-        return {"qpos": qpos, "pose": pose, "angles": angles, "qvel": states[:, nq : nq + nv]}
+
+        def on_circle(idx: np.ndarray) -> np.ndarray:  # qpos[:, idx] as sine and cosine, last
+            angle = qpos[:, idx]
+            return np.concatenate([np.delete(qpos, idx, axis=1), np.sin(angle), np.cos(angle)], 1)
+
+        return {
+            "qpos": qpos,
+            "pose": on_circle(self._hinge_qpos),
+            "angles": on_circle(self._turning_qpos),
+            "qvel": states[:, nq : nq + nv],
+        }
 
 
 def qpos_names(model) -> list[str]:
