@@ -3,6 +3,7 @@
     python -m benchmarks.observability [env=point_mass] [env.domain=finger env.task=spin ...]
                                        [--episodes 30] [--joint 0] [--delta 0.0005] [--out PATH]
                                        [--period-step 0.05] [--period-max 4.0]
+                                       [--checkpoint RUN]
 
 A probe of the embedding can only read what the frames show. This measures, for one world
 (the ``worldmodel.collect`` overrides that name it), on episodes of the data-collection policy:
@@ -29,6 +30,14 @@ A probe of the embedding can only read what the frames show. This measures, for 
   model scores that codes everything the frames show, if nothing else in them tells the hidden
   part; a model above it reads the hidden part from other cues;
 - ``render_ms``: median time to render one frame of a given state;
+- ``shown_probe`` (with ``--checkpoint RUN``, a model of this world): the model's probe R^2
+  (``worldmodel.probe``'s settings: 30 held-out episodes, probes fit on up to 300) of the
+  feature ``shown``: qpos as the frames can tell it, each coordinate they show only modulo a
+  period P (as ``modulo_r2`` finds them) as the sine and cosine of 2 pi q / P, each other hinge
+  that can turn over as its sine and cosine, everything else as is (``angles`` with the hidden
+  part folded). Where the world's own feature reads below 0.9, this says whether the model
+  misses something the frames show or only what no frame shows. It is a view beside the
+  protocol's probe target, never in place of it;
 - ``without_supersampling``: for a world drawn supersampled (``GoalEnv.supersample``), the
   sweep and the render time again with one sample a pixel: what supersampling buys and costs.
 
@@ -247,6 +256,74 @@ def sweep(env, state: np.ndarray, joint: int, delta: float, steps: int) -> dict:
     }
 
 
+def shown_features(env, hidden: dict[str, tuple[int, float]]):
+    """states [N, S] -> {"shown": [N, k]}, and the k column names: qpos with each ``hidden``
+    coordinate (name -> (qpos index, period P)) as sin and cos of 2 pi q / P, each other hinge
+    that can turn over as its sine and cosine, every other entry as is."""
+    from envs.dmc import hinge_qpos_indices, qpos_names
+
+    model = env.physics.model
+    period = {q: p for q, p in hidden.values()}
+    turning = set(hinge_qpos_indices(model, turning_only=True).tolist()) - set(period)
+    names: list[str] = []
+    for q, name in enumerate(qpos_names(model)):
+        if q in period:
+            names += [f"sin 2pi {name}/{period[q]:.4g}", f"cos 2pi {name}/{period[q]:.4g}"]
+        elif q in turning:
+            names += [f"sin {name}", f"cos {name}"]
+        else:
+            names.append(name)
+    nq = model.nq
+
+    def features(states: np.ndarray) -> dict[str, np.ndarray]:
+        qpos = np.atleast_2d(states)[:, :nq]  # [N, nq]
+        cols = []
+        for q in range(nq):
+            if q in period:
+                phase = 2 * np.pi * qpos[:, q] / period[q]
+                cols += [np.sin(phase), np.cos(phase)]
+            elif q in turning:
+                cols += [np.sin(qpos[:, q]), np.cos(qpos[:, q])]
+            else:
+                cols.append(qpos[:, q])
+        return {"shown": np.stack(cols, 1)}  # [N, k]
+
+    return features, names
+
+
+def shown_probe(env, key: str, checkpoint: str, hidden: dict[str, tuple[int, float]]) -> dict:
+    """``worldmodel.probe`` of ``checkpoint`` (a model of world ``key``) with the feature of
+    :func:`shown_features` beside the world's own; its probe.json goes to a scratch folder."""
+    import tempfile
+
+    from worldmodel.api import load
+    from worldmodel.checkpoint import config_from_dict
+    from worldmodel.config import ProbeConfig
+    from worldmodel.probe import probe
+
+    trained = env_key(config_from_dict(load(checkpoint).info["config"]).env)
+    if trained != key:
+        raise InputError(
+            f"--checkpoint {checkpoint} is a model of {trained}, not of {key}: name its world "
+            f"with the same overrides it was trained with"
+        )
+    features, names = shown_features(env, hidden)
+    with tempfile.TemporaryDirectory() as scratch:
+        cfg = load_config(
+            [f"checkpoint={checkpoint}", f"run_dir={scratch}", "progress=false"],
+            config_name="probe",
+            schema=ProbeConfig,
+            name="worldmodel.probe",
+        )
+        stats = probe(cfg, features)
+    return {
+        "checkpoint": checkpoint,
+        "columns": names,
+        "hidden": {name: period for name, (_, period) in hidden.items()},
+        "probe": stats,
+    }
+
+
 def render_ms(env, states: np.ndarray) -> float:
     times = []
     for state in states:
@@ -264,6 +341,7 @@ def measure(
     steps: int,
     period_step: float = 0.05,
     period_max: float = 4.0,
+    checkpoint: str | None = None,
 ) -> dict:
     from envs import make
 
@@ -299,6 +377,8 @@ def measure(
             "image_size": cfg.env.image_size,
             "supersample": supersample,
         }
+        if checkpoint:
+            out["shown_probe"] = shown_probe(env, key, checkpoint, hidden)
         if supersample > 1:
             env.supersample = 1  # the offscreen buffer stays big enough
             out["without_supersampling"] = {
@@ -321,6 +401,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--steps", type=int, default=40, help="sweep steps")
     parser.add_argument("--period-step", type=float, default=0.05, help="slide period search")
     parser.add_argument("--period-max", type=float, default=4.0, help="slide period search")
+    parser.add_argument("--checkpoint", help="a model of this world: probe it on `shown` too")
     parser.add_argument("--out", help="output path (default benchmarks/results/observability/)")
     args = parser.parse_args(argv)
     if args.episodes < 2:
@@ -337,9 +418,11 @@ def main(argv: list[str] | None = None) -> dict:
         args.steps,
         args.period_step,
         args.period_max,
+        args.checkpoint,
     )
     out["machine"] = machine()
-    write_json("", out, args.out or str(RESULTS / "observability" / f"{out['world']}.json"))
+    name = out["world"] + ("-shown-probe" if args.checkpoint else "")
+    write_json("", out, args.out or str(RESULTS / "observability" / f"{name}.json"))
     print(summary(out))
     return out
 
@@ -381,6 +464,17 @@ def summary(out: dict) -> str:
             else "(nothing hidden found)"
         )
     )
+    if "shown_probe" in out:
+        stats = out["shown_probe"]["probe"]
+        lines.append(
+            f"{out['shown_probe']['checkpoint']}: probe R^2 of shown {stats['probe_r2']['shown']:.3f}"
+            f" (history {stats['probe_r2_history']['shown']:.3f}), of {out['feature']} "
+            f"{stats['probe_r2'][out['feature']]:.3f}; per column "
+            + ", ".join(
+                f"{n} {v:.2f}"
+                for n, v in zip(out["shown_probe"]["columns"], stats["probe_r2_per_dim"]["shown"])
+            )
+        )
     return "\n".join(lines)
 
 

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from benchmarks import observability
+from tests.conftest import run_cli
 
 SMALL = ["env.image_size=32", "data.episode_length=6"]
 
@@ -120,3 +121,47 @@ def test_one_episode_is_refused_with_the_fix(capsys):
     with pytest.raises(SystemExit):
         observability.main(["env=point_mass", "--episodes", "1"])
     assert "--episodes must be at least 2" in capsys.readouterr().err
+
+
+def test_shown_folds_each_hidden_coordinate_by_its_period():
+    """cheetah's x seen modulo its floor's 2 m: x and x + 2 give the same `shown` row, x + 1 its
+    opposite phase; the pitch (a hinge that turns over) is its sine and cosine, the limited
+    joints stay angles."""
+    from envs import make
+
+    env = make("dmc", domain="cheetah", task="run", image_size=32)
+    try:
+        env.reset(seed=0)
+        features, names = observability.shown_features(env, {"rootx": (0, 2.0)})
+        states = np.repeat(env.get_sim_state()[None], 3, axis=0)
+        states[:, 0] = [0.5, 2.5, 1.5]
+        shown = features(states)["shown"]
+    finally:
+        env.close()
+    assert names[:5] == ["sin 2pi rootx/2", "cos 2pi rootx/2", "rootz", "sin rooty", "cos rooty"]
+    assert names[5:] == ["bthigh", "bshin", "bfoot", "fthigh", "fshin", "ffoot"]
+    assert shown.shape == (3, len(names))
+    np.testing.assert_allclose(shown[0], shown[1], atol=1e-9)
+    np.testing.assert_allclose(shown[0, :2], [1.0, 0.0], atol=1e-9)
+    np.testing.assert_allclose(shown[2, :2], [-1.0, 0.0], atol=1e-9)
+    np.testing.assert_allclose(shown[0, 5:], states[0, 3:9])
+
+
+def test_shown_probe_reads_a_model_of_the_world_and_refuses_another(tmp_path, cache, tiny_run):
+    """End to end on a debug finger model: the spinner, which looks the same after a half turn,
+    is probed as its doubled angle, the finger's two joints as angles; a reacher model is
+    refused for finger with the world it is of."""
+    run = tmp_path / "finger"
+    finger = ["env=dmc", "env.domain=finger", "env.task=spin"]
+    run_cli("worldmodel.train", "preset=debug", *finger, f"run_dir={run}", cache=cache)
+    out = tmp_path / "shown.json"
+    args = [*finger, *SMALL, "--episodes", "2", "--steps", "1", "--period-max", "0.1"]
+    observability.main([*args, "--checkpoint", str(run), "--out", str(out)])
+    row = json.loads(out.read_text())["shown_probe"]
+    assert row["hidden"] == {"hinge": pytest.approx(np.pi)}
+    assert row["columns"] == ["proximal", "distal", "sin 2pi hinge/3.142", "cos 2pi hinge/3.142"]
+    stats = row["probe"]
+    assert len(stats["probe_r2_per_dim"]["shown"]) == 4
+    assert {"shown", "qpos", "pose", "angles"} <= set(stats["probe_r2"])
+    with pytest.raises(Exception, match="is a model of reacher, not of dmc-finger-spin"):
+        observability.main([*args, "--checkpoint", str(tiny_run)])

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
+
+import numpy as np
 
 from worldmodel.api import load, model_dataset
 from worldmodel.checkpoint import config_from_dict
@@ -28,7 +31,13 @@ HINTS = {
 """What to use instead of the settings other commands have."""
 
 
-def probe(cfg: ProbeConfig) -> dict:
+def probe(
+    cfg: ProbeConfig,
+    more_features: Callable[[np.ndarray], dict[str, np.ndarray]] | None = None,
+) -> dict:
+    """Diagnostics of ``cfg.checkpoint``, written to probe.json and returned; the probes read
+    the world's state features and, when given, ``more_features`` (states [N, S] -> {name:
+    [N, k]}: a benchmark's own view of the state, such as what the frames can show of it)."""
     if not cfg.checkpoint:
         raise InputError("checkpoint= is required, e.g. checkpoint=runs/reacher-cpu/checkpoint.pt")
     model = load(cfg.checkpoint, device=cfg.device)
@@ -39,13 +48,18 @@ def probe(cfg: ProbeConfig) -> dict:
     from envs import make
 
     env = make(trained.env.name, **model.info["env"]["kwargs"])
+
+    def features(states: np.ndarray) -> dict[str, np.ndarray]:  # [N, S] -> {name: [N, k]}
+        more = more_features(states) if more_features is not None else {}
+        return {**env.state_features(states), **more}
+
     assert trained.train.rollout_steps is not None  # every checkpoint stores its own
     stats = diagnose(
         model,
         dataset,
         train_eps,
         val_eps,
-        env.state_features,
+        features,
         trained.train.rollout_steps + 2,
         cfg.train.probe_episodes,
         cfg.train.probe_fit_episodes,
