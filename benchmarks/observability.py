@@ -49,6 +49,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from collections.abc import Callable
 
 import numpy as np
 
@@ -256,7 +257,9 @@ def sweep(env, state: np.ndarray, joint: int, delta: float, steps: int) -> dict:
     }
 
 
-def shown_features(env, hidden: dict[str, tuple[int, float]]):
+def shown_features(
+    env, hidden: dict[str, tuple[int, float]]
+) -> tuple[Callable[[np.ndarray], dict[str, np.ndarray]], list[str]]:
     """states [N, S] -> {"shown": [N, k]}, and the k column names: qpos with each ``hidden``
     coordinate (name -> (qpos index, period P)) as sin and cos of 2 pi q / P, each other hinge
     that can turn over as its sine and cosine, every other entry as is."""
