@@ -265,3 +265,47 @@ def test_help_says_how_long_it_takes_and_lists_only_its_settings(capsys):
     out = capsys.readouterr().out
     assert e.value.code == 0 and "1000 env steps take about 280 s (pixels)" in out
     assert "rl.steps=100000" in out and "\n  model." not in out and "\n  preset=" not in out
+
+
+def test_a_model_that_does_not_code_the_target_is_flagged(
+    checkpoint, tmp_path, monkeypatch, capsys
+):
+    """The reward of reacher-easy depends on the target: a checkpoint whose probe.json says the
+    embedding does not code target_pos gets a warning naming the value and the way out."""
+    import shutil
+
+    from agents.rl import train as rl
+    from agents.rl.config import RLConfig
+    from worldmodel.config import EnvConfig
+
+    run = tmp_path / "run"
+    run.mkdir()
+    shutil.copy(checkpoint, run / "checkpoint.pt")
+    real_load = rl.load
+
+    def load_as_target_drawn(
+        path, device="auto"
+    ):  # the tiny model, as if its frames showed the target
+        model = real_load(path, device=device)
+        model.info["env"]["kwargs"]["draw_target"] = True
+        return model
+
+    monkeypatch.setattr(rl, "load", load_as_target_drawn)
+    cfg = RLConfig(
+        env=EnvConfig(name="reacher", image_size=32, draw_target=True), checkpoint=str(run)
+    )
+
+    def warning(r2: float | None) -> str:
+        if r2 is not None:
+            probe = {"probe_r2": {"target_pos": r2}, "probe_r2_history": {"target_pos": r2}}
+            (run / "probe.json").write_text(json.dumps(probe))
+        rl._load_checkpoint(cfg, "cpu")
+        return capsys.readouterr().out
+
+    assert warning(None) == ""  # no probe.json: nothing is claimed
+    out = warning(-0.03)
+    assert "does not code where the target is (probe R^2 -0.03" in out
+    assert "data.marker_jitter" in out and "rl.finetune=true" in out
+    assert warning(0.95) == ""
+    (run / "probe.json").write_text("{not json")
+    assert warning(None) == ""  # a corrupt probe.json claims nothing either

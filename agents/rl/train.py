@@ -122,16 +122,40 @@ def _load_checkpoint(cfg: RLConfig, device: str) -> WorldModel:
             f"{env_key(cfg.env)!r}; pass the checkpoint of that world, or train one with "
             f"`python -m worldmodel.train {' '.join(task_env_overrides(cfg.env.name, env_kwargs(cfg.env)))}`"
         )
+    blind = _target_probe(Path(model.info["path"]))
     if cfg.env.name == "reacher" and cfg.env.draw_target and not meta["kwargs"].get("draw_target"):
         print(
             f"warning: {path} was trained on frames without the target; its embeddings may not "
             "show where the target is (train one with env.draw_target=true)"
+        )
+    elif blind is not None and blind < TARGET_PROBE_FLOOR:
+        print(
+            f"warning: {path} does not code where the target is (probe R^2 {blind:.2f} for "
+            "target_pos in its probe.json), and the reward depends on it. Marker jitter "
+            "(data.marker_jitter, this world's default) makes the embedding drop the target; "
+            "rl.finetune=true lets the reward train the encoder"
         )
     if meta["image_size"] != cfg.env.image_size:
         print(
             f"note: {cfg.env.image_size}px frames are resized to the model's {meta['image_size']}px"
         )
     return model
+
+
+TARGET_PROBE_FLOOR = 0.5
+"""Below this probe R^2 of target_pos (from the history) the embedding is taken not to code the
+target: the default reacher-target model reads 0.04 (-0.02 on episodes whose target stays put),
+and at 0.5 half of the target's variance is already missing."""
+
+
+def _target_probe(checkpoint: Path) -> float | None:
+    """The run's probe R^2 of ``target_pos`` (from the predictor's history) in the
+    ``probe.json`` beside ``checkpoint``; None when there is no such file or feature."""
+    try:
+        probe = json.loads(checkpoint.with_name("probe.json").read_text())
+        return float(probe["probe_r2_history"]["target_pos"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def make_vec_env(cfg: RLConfig, model: WorldModel | None, repeat: int, stack: int, seed: int):
