@@ -15,6 +15,10 @@ Cost measured on 2 busy CPU cores, per 1000 env steps of one run (SAC, batch 256
 5, one torch thread): pixels ~280 s (a NatureCNN update takes ~1.4 s), jepa ~10 s, state ~9 s;
 each final evaluation of 10 episodes adds ~50 s. The defaults (8000 env steps, 3 seeds, 2 runs
 at a time) take about an hour.
+
+With ``--reuse`` a run whose folder already holds the result of the same command line on the
+same checkpoint file (its SHA-256) is read instead of run again: ``--seeds 3 --reuse`` after
+``--seeds 2`` runs seed 2 alone and pools the three into one summary.
 """
 
 from __future__ import annotations
@@ -61,12 +65,19 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--runs-dir", default="runs/bench/rl_representation", help="folders of the runs")
     p.add_argument("--out", default=str(REPO / "benchmarks" / "results"), help="where results go")
     p.add_argument("--name", default="rl_representation", help="file name of the results")
+    p.add_argument(
+        "--reuse",
+        action="store_true",
+        help="read a run whose folder holds the result of the same command and checkpoint file",
+    )
     args = p.parse_args(argv)
 
     import worldmodel
+    from worldmodel.data import sha256
 
     model = worldmodel.load(args.checkpoint, device="cpu")
     ckpt, meta = str(Path(model.info["path"]).resolve()), model.info["env"]
+    ckpt_sha = sha256(Path(ckpt))
     repeat = meta["action_repeat"]
     reps = [r for r in REPRESENTATIONS if r in args.representations.split(",")]
     runs = [(rep, seed) for rep in reps for seed in range(args.seeds)]
@@ -87,16 +98,22 @@ def main(argv: list[str] | None = None) -> dict:
             "rl.threads=1", f"seed={seed}", f"device={args.device}", f"run_dir={run_dir.resolve()}",
             "progress=false",
         ]  # fmt: skip
-        with open(run_dir / "log.txt", "w") as log:
-            proc = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=REPO)
-        if proc.returncode:
-            print(f"  {rep} seed {seed}: FAILED, see {run_dir / 'log.txt'}")
-            return {"representation": rep, "seed": seed, "error": f"exit {proc.returncode}"}
+        provenance = {"command": cmd[1:], "checkpoint_sha256": ckpt_sha}
+        reused = args.reuse and _done_before(run_dir, provenance)
+        if not reused:
+            (run_dir / "result.json").unlink(missing_ok=True)
+            with open(run_dir / "log.txt", "w") as log:
+                proc = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=REPO)
+            if proc.returncode:
+                print(f"  {rep} seed {seed}: FAILED, see {run_dir / 'log.txt'}")
+                return {"representation": rep, "seed": seed, "error": f"exit {proc.returncode}"}
+            (run_dir / PROVENANCE).write_text(json.dumps(provenance, indent=2) + "\n")
         result = json.loads((run_dir / "result.json").read_text())
         print(
             f"  {rep} seed {seed}: return {result['final_return']:.1f} ({result['wall_time_s']:.0f} s)"
+            + (", read from an earlier run" if reused else "")
         )
-        return {**result, "curve": str(run_dir / "curve.csv")}
+        return {**result, "curve": str(run_dir / "curve.csv"), "reused": bool(reused)}
 
     start = time.time()
     with ThreadPoolExecutor(max(1, args.jobs)) as pool:
@@ -125,6 +142,20 @@ def main(argv: list[str] | None = None) -> dict:
     _plot(results, out / f"{args.name}.png")
     print(_markdown(summary))
     return summary
+
+
+PROVENANCE = "benchmark_run.json"
+"""A finished run's command line (less the interpreter) and checkpoint SHA-256, for --reuse."""
+
+
+def _done_before(run_dir: Path, provenance: dict) -> bool:
+    """Whether run_dir holds a finished run of the same command on the same checkpoint file."""
+    try:
+        before = json.loads((run_dir / PROVENANCE).read_text())
+        json.loads((run_dir / "result.json").read_text())
+    except (OSError, ValueError):  # no run there, or one that did not finish
+        return False
+    return before == provenance
 
 
 def _aggregate(runs: list[dict]) -> dict:

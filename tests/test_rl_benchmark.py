@@ -1,0 +1,102 @@
+"""benchmarks/rl_representation.py: which runs it starts, and which it reads back with --reuse.
+
+The SAC runs themselves (``python -m agents.rl``) are covered end to end in test_rl.py; here the
+subprocess is replaced by one that writes what a finished run writes, so that the benchmark's
+own bookkeeping is checked in a second.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from benchmarks import rl_representation
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tiny_run) -> Path:
+    """The session's preset=debug reacher model: its checkpoint file."""
+    return tiny_run / "checkpoint.pt"
+
+
+@pytest.fixture()
+def fake_runs(monkeypatch):
+    """Replace the agents.rl subprocess; returns the (representation, seed) of each run started."""
+    started: list[tuple[str, int]] = []
+    real_run = subprocess.run
+
+    def fake_run(cmd, **kwargs):
+        if cmd[1:3] != ["-m", "agents.rl"]:  # git, for the commit in the summary
+            return real_run(cmd, **kwargs)
+        args = dict(a.split("=", 1) for a in cmd[3:] if "=" in a)
+        run_dir = Path(args["run_dir"])
+        seed, rep = int(args["seed"]), args["representation"]
+        started.append((rep, seed))
+        result = {"representation": rep, "seed": seed, "final_return": 100.0 + seed}
+        (run_dir / "result.json").write_text(json.dumps({**result, "wall_time_s": 1.0}))
+        (run_dir / "curve.csv").write_text("env_steps,episode_return\n500,1.0\n1000,2.0\n")
+        return subprocess.CompletedProcess(cmd, 0)
+
+    monkeypatch.setattr(rl_representation.subprocess, "run", fake_run)
+    return started
+
+
+def _bench(checkpoint: Path, tmp_path: Path, *extra: str) -> dict:
+    return rl_representation.main(
+        [
+            f"--checkpoint={checkpoint}",
+            "--representations=state",
+            "--steps=1000",
+            "--jobs=1",
+            f"--runs-dir={tmp_path / 'runs'}",
+            f"--out={tmp_path / 'out'}",
+            *extra,
+        ]
+    )
+
+
+def test_reuse_runs_only_the_seeds_not_yet_run_and_pools_them(checkpoint, tmp_path, fake_runs):
+    first = _bench(checkpoint, tmp_path, "--seeds=2")
+    assert fake_runs == [("state", 0), ("state", 1)]
+    assert first["results"]["state"]["final_returns"] == [100.0, 101.0]
+
+    pooled = _bench(checkpoint, tmp_path, "--seeds=3", "--reuse")
+    assert fake_runs[2:] == [("state", 2)]  # seeds 0 and 1 read back, not run again
+    state = pooled["results"]["state"]
+    assert state["seeds"] == [0, 1, 2] and state["final_returns"] == [100.0, 101.0, 102.0]
+    assert [r["reused"] for r in pooled["runs"]] == [True, True, False]
+    written = json.loads((tmp_path / "out" / "rl_representation.json").read_text())
+    assert written["results"]["state"]["mean"] == pytest.approx(101.0)
+
+
+def test_reuse_reruns_a_run_of_another_command_or_checkpoint(
+    checkpoint, tmp_path, fake_runs, monkeypatch
+):
+    _bench(checkpoint, tmp_path, "--seeds=1")
+    _bench(checkpoint, tmp_path, "--seeds=1", "--steps=2000", "--reuse")  # another command
+    assert fake_runs == [("state", 0), ("state", 0)]
+    _bench(checkpoint, tmp_path, "--seeds=1", "--steps=2000", "--reuse")
+    assert len(fake_runs) == 2  # the same command and file: read back
+
+    # The same command on a checkpoint whose bytes changed (a model retrained in place).
+    import worldmodel.data
+
+    monkeypatch.setattr(worldmodel.data, "sha256", lambda path: "0" * 64)
+    _bench(checkpoint, tmp_path, "--seeds=1", "--steps=2000", "--reuse")
+    assert len(fake_runs) == 3
+
+
+def test_without_reuse_every_run_starts_again(checkpoint, tmp_path, fake_runs):
+    _bench(checkpoint, tmp_path, "--seeds=1")
+    _bench(checkpoint, tmp_path, "--seeds=1")
+    assert fake_runs == [("state", 0), ("state", 0)]
+
+
+def test_a_run_that_did_not_finish_is_not_reused(checkpoint, tmp_path, fake_runs):
+    _bench(checkpoint, tmp_path, "--seeds=1")
+    (tmp_path / "runs" / "state-seed0" / "result.json").unlink()  # killed before it wrote it
+    _bench(checkpoint, tmp_path, "--seeds=1", "--reuse")
+    assert fake_runs == [("state", 0), ("state", 0)]
