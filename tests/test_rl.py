@@ -306,7 +306,7 @@ def test_a_model_that_does_not_code_the_target_is_flagged(
     out = warning(-0.03)
     assert "does not code where the target is (probe R^2 -0.03" in out
     assert "data.marker_jitter" in out and "rl.finetune=true" in out
-    assert "model.temporal_weight=0.1" in out
+    assert "model.encoder=cnn_keypoints model.temporal_weight=0.03" in out
     assert warning(0.95) == ""
     (run / "probe.json").write_text("{not json")
     assert warning(None) == ""  # a corrupt probe.json claims nothing either
