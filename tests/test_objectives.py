@@ -2,6 +2,7 @@
 
 import copy
 import math
+from functools import partial
 
 import numpy as np
 import pytest
@@ -191,6 +192,41 @@ def test_quadratic_probe_reads_a_state_the_embedding_codes_nonlinearly():
     assert linear["linear"] > 0.99 and quadratic["linear"] > 0.98, (linear, quadratic)
     x_tr, x_te = quadratic_features(rng.normal(size=(500, 40)), rng.normal(size=(7, 40)))
     assert x_tr.shape == (500, 32 + 32 * 33 // 2) and x_te.shape == (7, x_tr.shape[1])
+
+
+def test_quadratic_history_probe_reads_the_rate_of_an_angle_coded_by_sine_and_cosine():
+    """An embedding that codes an angle by its sine and cosine (beside 14 of noise) holds the
+    angle's rate in two frames only as a product of their codes (the change of sin q is cos q
+    times the change of q): the linear probe of the two frames reads it at 0, the quadratic
+    probe of one frame too, and the quadratic probe of the two frames reads it."""
+    from worldmodel.diagnostics import (
+        HISTORY_QUADRATIC_COMPONENTS,
+        _probe_sums,
+        quadratic_features,
+        r2_total,
+    )
+
+    rng = np.random.default_rng(0)
+
+    def episodes(n: int) -> tuple[torch.Tensor, np.ndarray]:
+        rate = rng.normal(0, 0.2, size=(n, 20))  # [E, T]: q_t - q_{t-1}
+        q = rng.uniform(-np.pi, np.pi, size=(n, 1)) + np.cumsum(rate, axis=1)  # [E, T]
+        z = np.concatenate(
+            [np.sin(q)[..., None], np.cos(q)[..., None], 0.3 * rng.normal(size=(n, 20, 14))], -1
+        )  # [E, T, 16]
+        return torch.from_numpy(z).float(), rate[..., None]  # states [E, T, 1]
+
+    def features(states: np.ndarray) -> dict[str, np.ndarray]:
+        return {"velocity": states}
+
+    train, val = episodes(300), episodes(30)
+
+    def r2(k: int, components: int | None) -> float:
+        expand = None if components is None else partial(quadratic_features, components=components)
+        return r2_total(*_probe_sums(*train, *val, features, k, expand)["velocity"])
+
+    assert abs(r2(2, None)) < 0.1 and abs(r2(1, 16)) < 0.1, (r2(2, None), r2(1, 16))
+    assert r2(2, HISTORY_QUADRATIC_COMPONENTS) > 0.9, r2(2, HISTORY_QUADRATIC_COMPONENTS)
 
 
 def test_quadratic_probe_takes_fewer_components_on_few_frames():

@@ -195,6 +195,10 @@ def test_point_mass_default_recipe_trains_end_to_end(tmp_path, cache):
     assert probe["probe_quadratic_components"] >= 1
     assert np.isfinite(probe["probe_r2_quadratic"]["position"])
     assert len(probe["probe_r2_quadratic_per_dim"]["position"]) == 2
+    # point_mass's predictor reads 4 frames: the quadratic probe of the history ran too.
+    assert probe["probe_history_quadratic_components"] >= 1
+    assert np.isfinite(probe["probe_r2_history_quadratic"]["velocity"])
+    assert len(probe["probe_r2_history_quadratic_per_dim"]["velocity"]) == 2
 
 
 def test_a_dm_control_task_is_a_lever_world():
