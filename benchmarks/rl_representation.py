@@ -19,6 +19,11 @@ at a time) take about an hour.
 With ``--reuse`` a run whose folder already holds the result of the same command line on the
 same checkpoint file (its SHA-256) is read instead of run again: ``--seeds 3 --reuse`` after
 ``--seeds 2`` runs seed 2 alone and pools the three into one summary.
+
+With ``--reevaluate N`` each saved agent then plays N deterministic episodes (``python -m
+agents.rl ... rl.evaluate=RUN``; the first are its final evaluation's, which checks the replay):
+a reacher-easy episode scores near 0 or near 1000, so 10 episodes leave each seed's return
+uncertain by about 140 (std ~450 / sqrt 10), as much as the seeds differ.
 """
 
 from __future__ import annotations
@@ -70,6 +75,14 @@ def main(argv: list[str] | None = None) -> dict:
         action="store_true",
         help="read a run whose folder holds the result of the same command and checkpoint file",
     )
+    p.add_argument(
+        "--reevaluate",
+        type=int,
+        default=0,
+        metavar="N",
+        help="then play each saved agent N deterministic episodes (the first are the final "
+        "evaluation's), for a return less noisy than --eval-episodes gives",
+    )
     args = p.parse_args(argv)
 
     import worldmodel
@@ -115,9 +128,38 @@ def main(argv: list[str] | None = None) -> dict:
         )
         return {**result, "curve": str(run_dir / "curve.csv"), "reused": bool(reused)}
 
+    def reevaluate(result: dict) -> dict:
+        """The run's agent over --reevaluate episodes (read back when --reuse finds them)."""
+        if "error" in result:
+            return result
+        rep, seed = result["representation"], result["seed"]
+        run_dir = runs_dir / f"{rep}-seed{seed}"
+        cmd = [sys.executable, *json.loads((run_dir / PROVENANCE).read_text())["command"]]
+        cmd = [a for a in cmd if not a.startswith("rl.eval_episodes=")]
+        cmd += [f"rl.eval_episodes={args.reevaluate}", f"rl.evaluate={run_dir.resolve()}"]
+        file = run_dir / f"evaluation-{args.reevaluate}.json"
+        if not (args.reuse and result["reused"] and file.exists()):
+            file.unlink(missing_ok=True)
+            with open(run_dir / f"log-evaluation-{args.reevaluate}.txt", "w") as log:
+                proc = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=REPO)
+            if proc.returncode:
+                print(f"  {rep} seed {seed}: evaluation FAILED, see {log.name}")
+                return result
+        again = json.loads(file.read_text())
+        print(
+            f"  {rep} seed {seed}: return {again['mean_return']:.1f} over {again['episodes']} "
+            f"episodes (the final evaluation's {args.eval_episodes} replayed: "
+            f"{again['replays_final_evaluation']})"
+        )
+        keep = ("episodes", "mean_return", "std_return", "returns", "replays_final_evaluation")
+        return {**result, "reevaluation": {k: again[k] for k in keep}}
+
     start = time.time()
     with ThreadPoolExecutor(max(1, args.jobs)) as pool:
         results = list(pool.map(run, runs))
+        if args.reevaluate:
+            print(f"each agent again over {args.reevaluate} episodes")
+            results = list(pool.map(reevaluate, results))
     summary = {
         "benchmark": "rl_representation",
         "task": "dm_control reacher-easy (target drawn), its own reward, 64x64 frames",
@@ -170,6 +212,26 @@ def _aggregate(runs: list[dict]) -> dict:
         "min": float(returns.min()) if ok else None,
         "max": float(returns.max()) if ok else None,
         "wall_time_s_mean": float(np.mean([r["wall_time_s"] for r in ok])) if ok else None,
+        **_aggregate_reevaluation(ok),
+    }
+
+
+def _aggregate_reevaluation(ok: list[dict]) -> dict:
+    """Over the seeds whose agent was evaluated again: the mean and spread of their returns
+    over the longer evaluation, and a 95% bootstrap interval of that mean over the seeds."""
+    again = [r["reevaluation"] for r in ok if "reevaluation" in r]
+    if not again:
+        return {}
+    per_seed = np.array([a["mean_return"] for a in again])
+    rng = np.random.default_rng(0)
+    boot = rng.choice(per_seed, size=(10_000, len(per_seed))).mean(1)
+    return {
+        "reevaluation_episodes": again[0]["episodes"],
+        "reevaluated_returns": per_seed.tolist(),
+        "reevaluated_mean": float(per_seed.mean()),
+        "reevaluated_std": float(per_seed.std(ddof=1)) if len(per_seed) > 1 else None,
+        "reevaluated_ci95": [float(np.percentile(boot, 2.5)), float(np.percentile(boot, 97.5))],
+        "reevaluation_replays_final": all(a["replays_final_evaluation"] for a in again),
     }
 
 
@@ -197,6 +259,25 @@ def _markdown(s: dict) -> str:
             f"| {rep} | {r['mean']:.1f}{std} ({len(r['seeds'])}) | {r['min']:.1f} – {r['max']:.1f} "
             f"| {r['wall_time_s_mean']:.0f} s |"
         )
+    again = {rep: r for rep, r in s["results"].items() if r.get("reevaluated_returns")}
+    if again:
+        n = next(iter(again.values()))["reevaluation_episodes"]
+        lines += [
+            "",
+            f"Each seed's agent again over {n} deterministic episodes (the first "
+            f"{st['eval_episodes']} are its final evaluation's), a less noisy return per seed:",
+            "",
+            "| representation | return per seed over "
+            f"{n} episodes, mean ± std (seeds) | 95% bootstrap interval of the mean | per seed |",
+            "|---|---|---|---|",
+        ]
+        for rep, r in again.items():
+            std = f" ± {r['reevaluated_std']:.1f}" if r["reevaluated_std"] is not None else ""
+            lo, hi = r["reevaluated_ci95"]
+            lines.append(
+                f"| {rep} | {r['reevaluated_mean']:.1f}{std} ({len(r['reevaluated_returns'])}) "
+                f"| {lo:.0f} – {hi:.0f} | {', '.join(f'{x:.0f}' for x in r['reevaluated_returns'])} |"
+            )
     return "\n".join(lines) + "\n"
 
 

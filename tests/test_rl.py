@@ -189,7 +189,9 @@ def test_state_observation_is_the_world_state_features():
 
 
 @pytest.mark.slow
-def test_rl_command_writes_curve_and_result(checkpoint, tmp_path):
+def test_rl_command_writes_curve_and_result_and_evaluates_the_agent_again(
+    checkpoint, tmp_path, capsys
+):
     run_dir = tmp_path / "run"
     args = [
         "representation=jepa",
@@ -215,6 +217,26 @@ def test_rl_command_writes_curve_and_result(checkpoint, tmp_path):
     assert np.isfinite(result["final_return"]) and result["checkpoint"] == str(checkpoint.resolve())
     assert result["wall_time_s"] > 0
     assert (run_dir / "agent.zip").exists()
+
+    # The saved agent plays again, more episodes: its first ones replay the final evaluation.
+    more = [a for a in args if not a.startswith("rl.eval_episodes=")]
+    run_cli(
+        "agents.rl", *more, "rl.eval_episodes=3", f"rl.evaluate={run_dir}", cache=tmp_path / "cache"
+    )
+    again = json.loads((run_dir / "evaluation-3.json").read_text())
+    assert again["episodes"] == 3 and again["replays_final_evaluation"] is True
+    np.testing.assert_allclose(again["returns"][:2], result["eval_returns"], atol=1e-3)
+    assert again["mean_return"] == pytest.approx(np.mean(again["returns"]))
+
+    from agents.rl import train as rl
+
+    for extra, expected in [
+        (f"rl.evaluate={tmp_path / 'nothing'}", "no agent there"),
+        ("representation=state", "its weights do not fit"),  # a jepa agent, a state env
+    ]:
+        with pytest.raises(SystemExit) as e:
+            rl.main([*more, f"rl.evaluate={run_dir}", extra])
+        assert e.value.code == 2 and expected in capsys.readouterr().err
 
 
 def test_missing_sb3_gives_the_install_hint(monkeypatch, capsys):

@@ -34,6 +34,13 @@ def fake_runs(monkeypatch):
         args = dict(a.split("=", 1) for a in cmd[3:] if "=" in a)
         run_dir = Path(args["run_dir"])
         seed, rep = int(args["seed"]), args["representation"]
+        if "rl.evaluate" in args:  # the saved agent, played again: seed s scores 200 + s
+            n = int(args["rl.eval_episodes"])
+            started.append((f"{rep} again", seed))
+            again = {"episodes": n, "mean_return": 200.0 + seed, "std_return": 0.0}
+            again |= {"returns": [200.0 + seed] * n, "replays_final_evaluation": True}
+            (Path(args["rl.evaluate"]) / f"evaluation-{n}.json").write_text(json.dumps(again))
+            return subprocess.CompletedProcess(cmd, 0)
         started.append((rep, seed))
         result = {"representation": rep, "seed": seed, "final_return": 100.0 + seed}
         (run_dir / "result.json").write_text(json.dumps({**result, "wall_time_s": 1.0}))
@@ -100,3 +107,23 @@ def test_a_run_that_did_not_finish_is_not_reused(checkpoint, tmp_path, fake_runs
     (tmp_path / "runs" / "state-seed0" / "result.json").unlink()  # killed before it wrote it
     _bench(checkpoint, tmp_path, "--seeds=1", "--reuse")
     assert fake_runs == [("state", 0), ("state", 0)]
+
+
+def test_reevaluate_plays_each_agent_again_and_reads_it_back_with_reuse(
+    checkpoint, tmp_path, fake_runs
+):
+    summary = _bench(checkpoint, tmp_path, "--seeds=3", "--reevaluate=50")
+    assert fake_runs == [("state", 0), ("state", 1), ("state", 2)] + [
+        ("state again", s) for s in range(3)
+    ]
+    state = summary["results"]["state"]
+    assert state["reevaluation_episodes"] == 50 and state["reevaluated_returns"] == [200, 201, 202]
+    assert state["reevaluated_mean"] == pytest.approx(201.0)
+    lo, hi = state["reevaluated_ci95"]
+    assert 200 <= lo < 201 < hi <= 202
+    assert state["final_returns"] == [100.0, 101.0, 102.0]  # the runs' own result, kept
+    md = (tmp_path / "out" / "rl_representation.md").read_text()
+    assert "again over 50 deterministic episodes" in md and "200, 201, 202" in md
+
+    _bench(checkpoint, tmp_path, "--seeds=4", "--reevaluate=50", "--reuse")
+    assert fake_runs[6:] == [("state", 3), ("state again", 3)]  # only the new seed's

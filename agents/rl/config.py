@@ -37,6 +37,10 @@ class RLSettings:
     """Adam learning rate of the policy and value networks."""
     ppo_rollout: int = 2048
     """ppo: decisions collected per update (capped at the decisions of the run)."""
+    evaluate: str | None = None
+    """A trained agent (its agent.zip or run folder) to evaluate instead of training one: it
+    plays rl.eval_episodes deterministic episodes from the env seed of a run's final evaluation
+    (so its first episodes are that evaluation's) and writes evaluation-<episodes>.json beside it."""
     threads: int = 1
     """CPU threads for torch; small RL networks run fastest on 1 (0 = torch's default)."""
 

@@ -29,6 +29,7 @@ from worldmodel.checkpoint import CheckpointError
 from worldmodel.config import env_key, env_kwargs, task_env_overrides
 from worldmodel.model import WorldModel
 from worldmodel.runtime.device import resolve_device
+from worldmodel.runtime.errors import InputError
 from worldmodel.runtime.progress import progress as progress_bar
 from worldmodel.runtime.seeding import seed_everything
 
@@ -36,6 +37,7 @@ USAGE = """usage: python -m agents.rl [env=reacher] [algo=sac|ppo] [representati
   python -m agents.rl representation=jepa checkpoint=runs/reacher-cpu rl.steps=50000
   python -m agents.rl representation=pixels algo=sac seed=1
   python -m agents.rl representation=jepa rl.finetune=true checkpoint=runs/reacher-cpu
+  python -m agents.rl representation=state rl.evaluate=runs/rl/reacher-target-sac-state-seed0 rl.eval_episodes=50
 On 2 CPU cores 1000 env steps take about 280 s (pixels), 10 s (jepa) or 9 s (state), so the
 default rl.steps=100000 takes about 8 hours, 17 minutes or 15 minutes; a bar shows progress."""
 
@@ -58,6 +60,8 @@ def train(cfg: RLConfig) -> dict[str, Any]:
         cfg.rl.frame_stack
         or {"jepa": model.history if model else 1, "pixels": 3, "state": 1}[cfg.representation]
     )
+    if cfg.rl.evaluate:
+        return evaluate(cfg, sb3, model, repeat, stack, str(device))
     decisions = math.ceil(cfg.rl.steps / repeat)
     name = f"{env_key(cfg.env)}-{cfg.algo}-{cfg.representation}{'-ft' if cfg.rl.finetune else ''}"
     run_dir = Path(cfg.run_dir or Path("runs") / "rl" / f"{name}-seed{cfg.seed}")
@@ -76,7 +80,7 @@ def train(cfg: RLConfig) -> dict[str, Any]:
     start = time.time()
     agent.learn(decisions, callback=curve)
     curve.close()
-    eval_env = make_vec_env(cfg, model, repeat, stack, seed=cfg.seed + 10_000)
+    eval_env = make_vec_env(cfg, model, repeat, stack, seed=cfg.seed + EVAL_SEED_OFFSET)
     returns, _ = evaluate_policy(agent, eval_env, cfg.rl.eval_episodes, return_episode_rewards=True)
     assert isinstance(returns, list)  # return_episode_rewards=True: one return per episode
     wall = time.time() - start
@@ -109,6 +113,77 @@ def train(cfg: RLConfig) -> dict[str, Any]:
         f"{len(returns)} episodes after {result['env_steps']} env steps ({wall:.0f} s)\nresults: {run_dir}"
     )
     return result
+
+
+EVAL_SEED_OFFSET = 10_000
+"""The final evaluation's env seed is the run's seed plus this (the training env has the seed)."""
+
+
+def evaluate(
+    cfg: RLConfig, sb3, model: WorldModel | None, repeat: int, stack: int, device: str
+) -> dict[str, Any]:
+    """Play ``rl.eval_episodes`` deterministic episodes with the saved agent ``rl.evaluate``;
+    writes and returns ``evaluation-<episodes>.json`` beside it. The env seed is the final
+    evaluation's, so the first episodes replay it: their returns are checked against the run's
+    result.json when it is there (a mismatch means another command line, or another machine)."""
+    from stable_baselines3.common.evaluation import evaluate_policy
+
+    path = Path(str(cfg.rl.evaluate))
+    agent_file = path / "agent.zip" if path.is_dir() else path
+    if not agent_file.is_file():
+        raise InputError(
+            f"rl.evaluate={cfg.rl.evaluate}: no agent there (expected an agent.zip or the run "
+            "folder that holds one, written by python -m agents.rl)"
+        )
+    env = make_vec_env(cfg, model, repeat, stack, seed=cfg.seed + EVAL_SEED_OFFSET)
+    # A fresh agent of the command line's settings takes the saved weights (torch tensors,
+    # loaded with weights_only): nothing of the zip is unpickled.
+    agent = make_agent(sb3, cfg, env, model, decisions=1, device=device)
+    try:
+        agent.set_parameters(str(agent_file), exact_match=True, device=device)
+    except Exception as e:  # SB3 raises many kinds on a foreign, broken or mismatched zip
+        raise InputError(
+            f"rl.evaluate={cfg.rl.evaluate}: its weights do not fit an {cfg.algo.upper()} agent "
+            f"reading representation={cfg.representation} ({type(e).__name__}: {e}); pass the "
+            "command line it was trained with"
+        ) from e
+    start = time.time()
+    returns, _ = evaluate_policy(agent, env, cfg.rl.eval_episodes, return_episode_rewards=True)
+    assert isinstance(returns, list)  # return_episode_rewards=True: one return per episode
+    out = {
+        "agent": str(agent_file),
+        "representation": cfg.representation,
+        "seed": cfg.seed,
+        "eval_seed": cfg.seed + EVAL_SEED_OFFSET,
+        "episodes": len(returns),
+        "mean_return": float(np.mean(returns)),
+        "std_return": float(np.std(returns)),
+        "returns": [float(r) for r in returns],
+        "replays_final_evaluation": None,
+        "wall_time_s": round(time.time() - start, 1),
+        "device": device,
+        "date": time.strftime("%Y-%m-%d"),
+    }
+    try:
+        final = json.loads((agent_file.parent / "result.json").read_text())["eval_returns"]
+        n = min(len(final), len(returns))
+        out["replays_final_evaluation"] = bool(np.allclose(final[:n], returns[:n], atol=1e-3))
+    except (OSError, ValueError, KeyError, TypeError):
+        pass  # no result.json beside the agent: nothing to check against
+    target = agent_file.parent / f"evaluation-{len(returns)}.json"
+    tmp = target.with_suffix(".tmp")
+    tmp.write_text(json.dumps(out, indent=2) + "\n")
+    tmp.replace(target)
+    print(
+        f"{agent_file}: mean return {out['mean_return']:.1f} +- {out['std_return']:.1f} over "
+        f"{len(returns)} episodes ({out['wall_time_s']:.0f} s); written to {target}"
+    )
+    if out["replays_final_evaluation"] is False:
+        print(
+            "warning: the first episodes do not replay the run's final evaluation "
+            "(result.json): another command line, or another machine, gave the agent other episodes"
+        )
+    return out
 
 
 def _load_checkpoint(cfg: RLConfig, device: str) -> WorldModel:
