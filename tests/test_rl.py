@@ -226,9 +226,18 @@ def test_rl_command_writes_curve_and_result_and_evaluates_the_agent_again(
     again = json.loads((run_dir / "evaluation-3.json").read_text())
     assert again["episodes"] == 3 and again["replays_final_evaluation"] is True
     np.testing.assert_allclose(again["returns"][:2], result["eval_returns"], atol=1e-3)
+    # The same episodes (a tiny agent's returns are all near 0, so the starts tell): each one's
+    # own random target, and not the training env's (SB3 seeds an agent's env with its seed).
+    assert len(result["eval_starts"]) == 2 and result["eval_starts"][0] != result["eval_starts"][1]
+    np.testing.assert_allclose(again["starts"][:2], result["eval_starts"], atol=1e-5)
     assert again["mean_return"] == pytest.approx(np.mean(again["returns"]))
 
     from agents.rl import train as rl
+    from agents.rl.config import RLConfig
+
+    training_env, starts = rl.make_vec_env(RLConfig(representation="state"), None, 5, 1, seed=3)
+    training_env.reset()
+    assert not np.allclose(starts[0], again["starts"][0])
 
     for extra, expected in [
         (f"rl.evaluate={tmp_path / 'nothing'}", "no agent there"),

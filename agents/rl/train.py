@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import gymnasium as gym
 import numpy as np
 import torch
 from gymnasium.wrappers import TimeLimit
@@ -70,7 +71,7 @@ def train(cfg: RLConfig) -> dict[str, Any]:
         f"{name}: {decisions} decisions x {repeat} = {decisions * repeat} env steps, frame stack {stack}, on {device}"
     )
 
-    env = make_vec_env(cfg, model, repeat, stack, seed=cfg.seed)
+    env, _ = make_vec_env(cfg, model, repeat, stack, seed=cfg.seed)
     agent = make_agent(sb3, cfg, env, model, decisions, str(device))
     # SB3's own log (losses, rollout stats) goes to the run, not to a new folder in /tmp per run.
     from stable_baselines3.common.logger import configure
@@ -80,7 +81,9 @@ def train(cfg: RLConfig) -> dict[str, Any]:
     start = time.time()
     agent.learn(decisions, callback=curve)
     curve.close()
-    eval_env = make_vec_env(cfg, model, repeat, stack, seed=cfg.seed + EVAL_SEED_OFFSET)
+    eval_env, eval_starts = make_vec_env(
+        cfg, model, repeat, stack, seed=cfg.seed + EVAL_SEED_OFFSET
+    )
     returns, _ = evaluate_policy(agent, eval_env, cfg.rl.eval_episodes, return_episode_rewards=True)
     assert isinstance(returns, list)  # return_episode_rewards=True: one return per episode
     wall = time.time() - start
@@ -100,6 +103,7 @@ def train(cfg: RLConfig) -> dict[str, Any]:
         "final_return_std": float(np.std(returns)),
         "eval_episodes": len(returns),
         "eval_returns": [float(r) for r in returns],
+        "eval_starts": eval_starts[: len(returns)],
         "train_episodes": len(curve.rows),
         "checkpoint": model.info["path"] if model else None,
         "wall_time_s": round(wall, 1),
@@ -135,10 +139,11 @@ def evaluate(
             f"rl.evaluate={cfg.rl.evaluate}: no agent there (expected an agent.zip or the run "
             "folder that holds one, written by python -m agents.rl)"
         )
-    env = make_vec_env(cfg, model, repeat, stack, seed=cfg.seed + EVAL_SEED_OFFSET)
+    env, starts = make_vec_env(cfg, model, repeat, stack, seed=cfg.seed)
     # A fresh agent of the command line's settings takes the saved weights (torch tensors,
     # loaded with weights_only): nothing of the zip is unpickled.
     agent = make_agent(sb3, cfg, env, model, decisions=1, device=device)
+    env.seed(cfg.seed + EVAL_SEED_OFFSET)  # after the agent, which seeds its env with cfg.seed
     try:
         agent.set_parameters(str(agent_file), exact_match=True, device=device)
     except Exception as e:  # SB3 raises many kinds on a foreign, broken or mismatched zip
@@ -159,15 +164,19 @@ def evaluate(
         "mean_return": float(np.mean(returns)),
         "std_return": float(np.std(returns)),
         "returns": [float(r) for r in returns],
+        "starts": starts[: len(returns)],
         "replays_final_evaluation": None,
         "wall_time_s": round(time.time() - start, 1),
         "device": device,
         "date": time.strftime("%Y-%m-%d"),
     }
     try:
-        final = json.loads((agent_file.parent / "result.json").read_text())["eval_returns"]
-        n = min(len(final), len(returns))
-        out["replays_final_evaluation"] = bool(np.allclose(final[:n], returns[:n], atol=1e-3))
+        final = json.loads((agent_file.parent / "result.json").read_text())
+        n = min(len(final["eval_returns"]), len(returns))
+        same = np.allclose(final["eval_returns"][:n], returns[:n], atol=1e-3)
+        if "eval_starts" in final:  # runs before 2026-12-07 recorded the returns alone
+            same = same and np.allclose(final["eval_starts"][:n], starts[:n], atol=1e-5)
+        out["replays_final_evaluation"] = bool(same)
     except (OSError, ValueError, KeyError, TypeError):
         pass  # no result.json beside the agent: nothing to check against
     target = agent_file.parent / f"evaluation-{len(returns)}.json"
@@ -236,14 +245,17 @@ def _target_probe(checkpoint: Path) -> float | None:
 
 
 def make_vec_env(cfg: RLConfig, model: WorldModel | None, repeat: int, stack: int, seed: int):
-    """One env of the world, ``rl.episode_length`` long, seen through the representation."""
+    """One env of the world, ``rl.episode_length`` long, seen through the representation, and
+    the list its :class:`EpisodeStarts` fills with each episode's start state."""
     from stable_baselines3.common.monitor import Monitor
     from stable_baselines3.common.vec_env import DummyVecEnv, VecFrameStack
 
     frozen_jepa = cfg.representation == "jepa" and not cfg.rl.finetune
+    starts: list[list[float]] = []
 
     def build():
         env = envs.make(cfg.env.name, **{**env_kwargs(cfg.env), "action_repeat": repeat})
+        env = EpisodeStarts(env, starts)
         env = TimeLimit(env, max_episode_steps=max(1, cfg.rl.episode_length // repeat))
         if frozen_jepa:
             env = JEPAObservation(env, model, frame_history=stack)  # type: ignore[arg-type]
@@ -253,7 +265,21 @@ def make_vec_env(cfg: RLConfig, model: WorldModel | None, repeat: int, stack: in
 
     vec = DummyVecEnv([build])
     vec.seed(seed)
-    return VecFrameStack(vec, stack) if stack > 1 and not frozen_jepa else vec
+    return (VecFrameStack(vec, stack) if stack > 1 and not frozen_jepa else vec), starts
+
+
+class EpisodeStarts(gym.Wrapper):
+    """Appends the world state each episode starts from (``info["state"]`` at reset, rounded
+    to 1e-6) to ``starts``: which episodes an evaluation played, so that a replay can be checked."""
+
+    def __init__(self, env: gym.Env, starts: list[list[float]]) -> None:
+        super().__init__(env)
+        self.starts = starts
+
+    def reset(self, **kwargs: Any) -> tuple[Any, dict[str, Any]]:
+        obs, info = self.env.reset(**kwargs)
+        self.starts.append(np.round(np.asarray(info["state"], dtype=float), 6).tolist())
+        return obs, info
 
 
 def make_agent(sb3, cfg: RLConfig, env, model: WorldModel | None, decisions: int, device: str):
