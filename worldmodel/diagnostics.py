@@ -197,9 +197,7 @@ def diagnose(
             quad = _probe_sums(z_tr, s_tr, z_val, s_val, state_features, model.history, expand)
             out["probe_history_quadratic_components"] = c
             out["probe_r2_history_quadratic"] = {k: r2_total(*v) for k, v in quad.items()}
-            out["probe_r2_history_quadratic_per_dim"] = {
-                k: r2_columns(*v) for k, v in quad.items()
-            }
+            out["probe_r2_history_quadratic_per_dim"] = {k: r2_columns(*v) for k, v in quad.items()}
     out["collapse_warning"] = collapse_warning(out, model.embed_dim)
     return out
 
