@@ -138,7 +138,7 @@ def main(argv: list[str] | None = None) -> dict:
         cmd = [a for a in cmd if not a.startswith("rl.eval_episodes=")]
         cmd += [f"rl.eval_episodes={args.reevaluate}", f"rl.evaluate={run_dir.resolve()}"]
         file = run_dir / f"evaluation-{args.reevaluate}.json"
-        if not (args.reuse and result["reused"] and file.exists()):
+        if not (args.reuse and result["reused"] and _replayed(file)):
             file.unlink(missing_ok=True)
             with open(run_dir / f"log-evaluation-{args.reevaluate}.txt", "w") as log:
                 proc = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=REPO)
@@ -198,6 +198,15 @@ def _done_before(run_dir: Path, provenance: dict) -> bool:
     except (OSError, ValueError):  # no run there, or one that did not finish
         return False
     return before == provenance
+
+
+def _replayed(evaluation: Path) -> bool:
+    """Whether an evaluation file is there and did not fail its replay check (one that played
+    other episodes than the run's own evaluation is not read back: it is run again)."""
+    try:
+        return json.loads(evaluation.read_text())["replays_final_evaluation"] is not False
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
 
 
 def _aggregate(runs: list[dict]) -> dict:

@@ -127,3 +127,9 @@ def test_reevaluate_plays_each_agent_again_and_reads_it_back_with_reuse(
 
     _bench(checkpoint, tmp_path, "--seeds=4", "--reevaluate=50", "--reuse")
     assert fake_runs[6:] == [("state", 3), ("state again", 3)]  # only the new seed's
+
+    # An evaluation that played other episodes than the run's own is run again, not read.
+    file = tmp_path / "runs" / "state-seed1" / "evaluation-50.json"
+    file.write_text(json.dumps({**json.loads(file.read_text()), "replays_final_evaluation": False}))
+    _bench(checkpoint, tmp_path, "--seeds=4", "--reevaluate=50", "--reuse")
+    assert fake_runs[8:] == [("state again", 1)]
