@@ -180,24 +180,12 @@ def diagnose(
         out["probe_error_share_per_dim"] = {k: error_shares(v[0]) for k, v in one_frame.items()}
         # Coded, but not linearly? SIGReg shapes the embedding's marginals toward a Gaussian,
         # which can bend a state that is spread evenly (docs/results-log.md, "Each world's recipe").
-        c = quadratic_components(z_tr.shape[0] * z_tr.shape[1], z_tr.shape[-1])
-        if c > 0:
-            expand = partial(quadratic_features, components=c)
-            quad = _probe_sums(z_tr, s_tr, z_val, s_val, state_features, 1, expand)
-            out["probe_quadratic_components"] = c
-            out["probe_r2_quadratic"] = {k: r2_total(*v) for k, v in quad.items()}
-            out["probe_r2_quadratic_per_dim"] = {k: r2_columns(*v) for k, v in quad.items()}
+        probe = partial(_quadratic_probe, z_tr, s_tr, z_val, s_val, state_features)
+        out.update(probe(1, QUADRATIC_COMPONENTS, "quadratic"))
         # A rate from the history: a product of two frames' codes for an angle coded by its
         # sine and cosine, so the linear history probe reads it at 0 even when it is there.
-        rows = z_tr.shape[0] * (z_tr.shape[1] - model.history + 1)
-        width = z_tr.shape[-1] * model.history
-        c = quadratic_components(rows, width, HISTORY_QUADRATIC_COMPONENTS)
-        if model.history > 1 and c > 0:
-            expand = partial(quadratic_features, components=c)
-            quad = _probe_sums(z_tr, s_tr, z_val, s_val, state_features, model.history, expand)
-            out["probe_history_quadratic_components"] = c
-            out["probe_r2_history_quadratic"] = {k: r2_total(*v) for k, v in quad.items()}
-            out["probe_r2_history_quadratic_per_dim"] = {k: r2_columns(*v) for k, v in quad.items()}
+        if model.history > 1:
+            out.update(probe(model.history, HISTORY_QUADRATIC_COMPONENTS, "history_quadratic"))
     out["collapse_warning"] = collapse_warning(out, model.embed_dim)
     return out
 
@@ -206,6 +194,23 @@ def _probe(z_tr, s_tr, z_val, s_val, state_features, k: int) -> dict[str, float]
     """Ridge-probe R^2 per feature from the concatenated last ``k`` embeddings [E, T+1, D]."""
     sums = _probe_sums(z_tr, s_tr, z_val, s_val, state_features, k)
     return {k_: r2_total(*v) for k_, v in sums.items()}
+
+
+def _quadratic_probe(z_tr, s_tr, z_val, s_val, state_features, k: int, most: int, name: str):
+    """The quadratic probe of the last ``k`` embeddings (at most ``most`` components) as
+    ``probe_{name}_components``, ``probe_r2_{name}`` and ``probe_r2_{name}_per_dim``; {} when
+    there are too few training frames for one component."""
+    rows = z_tr.shape[0] * (z_tr.shape[1] - k + 1)
+    c = quadratic_components(rows, z_tr.shape[-1] * k, most)
+    if c == 0:
+        return {}
+    expand = partial(quadratic_features, components=c)
+    quad = _probe_sums(z_tr, s_tr, z_val, s_val, state_features, k, expand)
+    return {
+        f"probe_{name}_components": c,
+        f"probe_r2_{name}": {f: r2_total(*v) for f, v in quad.items()},
+        f"probe_r2_{name}_per_dim": {f: r2_columns(*v) for f, v in quad.items()},
+    }
 
 
 def quadratic_components(rows: int, width: int, most: int = QUADRATIC_COMPONENTS) -> int:

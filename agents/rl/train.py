@@ -28,6 +28,7 @@ from agents.rl.representation import JEPAObservation, StateObservation, optional
 from worldmodel.api import load
 from worldmodel.checkpoint import CheckpointError
 from worldmodel.config import env_key, env_kwargs, task_env_overrides
+from worldmodel.data import atomic_write_text
 from worldmodel.model import WorldModel
 from worldmodel.runtime.device import resolve_device
 from worldmodel.runtime.errors import InputError
@@ -180,9 +181,7 @@ def evaluate(
     except (OSError, ValueError, KeyError, TypeError):
         pass  # no result.json beside the agent: nothing to check against
     target = agent_file.parent / f"evaluation-{len(returns)}.json"
-    tmp = target.with_suffix(".tmp")
-    tmp.write_text(json.dumps(out, indent=2) + "\n")
-    tmp.replace(target)
+    atomic_write_text(target, json.dumps(out, indent=2) + "\n")
     print(
         f"{agent_file}: mean return {out['mean_return']:.1f} +- {out['std_return']:.1f} over "
         f"{len(returns)} episodes ({out['wall_time_s']:.0f} s); written to {target}"
