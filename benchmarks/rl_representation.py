@@ -5,11 +5,11 @@
 Each (representation, seed) is one ``python -m agents.rl`` run with the same env steps and
 action repeat (the checkpoint's): env=reacher with the target drawn, i.e. dm_control
 reacher-easy with its own reward; (a) ``jepa``: frozen embeddings of the checkpoint's encoder
-(the last model.history frames), (b) ``pixels``: SB3's NatureCNN from scratch on 3 stacked
-frames, (c) ``state``: the true state (joint sin/cos, target position, joint velocities). The
-final return is the mean over ``--eval-episodes`` deterministic episodes. Writes
-``rl_representation.json``, ``.md`` and ``.png`` (training curves) into ``--out``, with the date,
-commit and machine; the runs' own folders go under ``--runs-dir``.
+of the last ``--frame-stack`` frames (3 by default), (b) ``pixels``: SB3's NatureCNN from
+scratch on 3 stacked frames, (c) ``state``: the true state (joint sin/cos, target position,
+joint velocities). The final return is the mean over ``--eval-episodes`` deterministic
+episodes. Writes ``rl_representation.json``, ``.md`` and ``.png`` (training curves) into
+``--out``, with the date, commit and machine; the runs' own folders go under ``--runs-dir``.
 
 Cost measured on 2 busy CPU cores, per 1000 env steps of one run (SAC, batch 256, action repeat
 5, one torch thread): pixels ~280 s (a NatureCNN update takes ~1.4 s), jepa ~10 s, state ~9 s;
@@ -62,6 +62,13 @@ def main(argv: list[str] | None = None) -> dict:
         "--learning-starts", type=int, default=200, help="random decisions before updates"
     )
     p.add_argument("--batch-size", type=int, default=256, help="SAC minibatch")
+    p.add_argument(
+        "--frame-stack",
+        type=int,
+        default=3,
+        help="jepa: the policy reads the embeddings of the last K frames (pixels see 3 frames, "
+        "state 1: it holds the velocities)",
+    )
     p.add_argument("--representations", default=",".join(REPRESENTATIONS), help="comma-separated")
     p.add_argument(
         "--jobs", type=int, default=2, help="runs at a time (each uses one torch thread)"
@@ -84,6 +91,8 @@ def main(argv: list[str] | None = None) -> dict:
         "evaluation's), for a return less noisy than --eval-episodes gives",
     )
     args = p.parse_args(argv)
+    if args.frame_stack < 1:
+        p.error(f"--frame-stack must be >= 1, got {args.frame_stack}")
 
     import worldmodel
     from worldmodel.data import sha256
@@ -111,6 +120,8 @@ def main(argv: list[str] | None = None) -> dict:
             "rl.threads=1", f"seed={seed}", f"device={args.device}", f"run_dir={run_dir.resolve()}",
             "progress=false",
         ]  # fmt: skip
+        if rep == "jepa":  # explicit, so that a run of another stack is never read back as this
+            cmd.append(f"rl.frame_stack={args.frame_stack}")
         provenance = {"command": cmd[1:], "checkpoint_sha256": ckpt_sha}
         reused = args.reuse and _done_before(run_dir, provenance)
         if not reused:
@@ -254,7 +265,8 @@ def _markdown(s: dict) -> str:
         f"Date {s['date']}, commit {s['git_commit']}, {s['machine']['cpu']} ({s['machine']['cores']} cores)"
         f"{', ' + s['machine']['gpu'] if s['machine'].get('gpu') else ''}, device {st['device']}.",
         f"Checkpoint {st['checkpoint']} (trained with draw_target="
-        f"{st['checkpoint_env']['kwargs'].get('draw_target')}, {st['checkpoint_env']['image_size']}px).",
+        f"{st['checkpoint_env']['kwargs'].get('draw_target')}, {st['checkpoint_env']['image_size']}px); "
+        f"the jepa policy reads the embeddings of its last {st['frame_stack']} frames.",
         "",
         "| representation | final return, mean ± std (seeds) | min – max | wall time per run |",
         "|---|---|---|---|",

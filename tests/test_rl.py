@@ -190,7 +190,7 @@ def test_state_observation_is_the_world_state_features():
 
 @pytest.mark.slow
 def test_rl_command_writes_curve_and_result_and_evaluates_the_agent_again(
-    checkpoint, tmp_path, capsys
+    checkpoint, tmp_path, capsys, monkeypatch
 ):
     run_dir = tmp_path / "run"
     args = [
@@ -246,6 +246,14 @@ def test_rl_command_writes_curve_and_result_and_evaluates_the_agent_again(
         with pytest.raises(SystemExit) as e:
             rl.main([*more, f"rl.evaluate={run_dir}", extra])
         assert e.value.code == 2 and expected in capsys.readouterr().err
+
+    # The jepa policy read 3 frames (the default; the debug model's history is 2). Were the
+    # default to change, the same command line still plays the run with its own stack.
+    assert result["frame_stack"] == rl.JEPA_FRAME_STACK == 3
+    monkeypatch.setattr(rl, "JEPA_FRAME_STACK", 2)
+    replay = rl.main([*more, "rl.eval_episodes=2", f"rl.evaluate={run_dir}"])
+    np.testing.assert_allclose(replay["returns"], result["eval_returns"], atol=1e-3)
+    assert "frame stack 3, the run's" in capsys.readouterr().out
 
 
 def test_missing_sb3_gives_the_install_hint(monkeypatch, capsys):

@@ -41,7 +41,7 @@ def fake_runs(monkeypatch):
             again |= {"returns": [200.0 + seed] * n, "replays_final_evaluation": True}
             (Path(args["rl.evaluate"]) / f"evaluation-{n}.json").write_text(json.dumps(again))
             return subprocess.CompletedProcess(cmd, 0)
-        started.append((rep, seed))
+        started.append((rep, seed, int(args["rl.frame_stack"])) if rep == "jepa" else (rep, seed))
         result = {"representation": rep, "seed": seed, "final_return": 100.0 + seed}
         (run_dir / "result.json").write_text(json.dumps({**result, "wall_time_s": 1.0}))
         (run_dir / "curve.csv").write_text("env_steps,episode_return\n500,1.0\n1000,2.0\n")
@@ -94,6 +94,21 @@ def test_reuse_reruns_a_run_of_another_command_or_checkpoint(
     monkeypatch.setattr(worldmodel.data, "sha256", lambda path: "0" * 64)
     _bench(checkpoint, tmp_path, "--seeds=1", "--steps=2000", "--reuse")
     assert len(fake_runs) == 3
+
+
+def test_jepa_runs_name_their_frame_stack_and_another_stack_is_run_again(
+    checkpoint, tmp_path, fake_runs
+):
+    jepa = "--representations=jepa"
+    _bench(checkpoint, tmp_path, jepa, "--seeds=1")
+    assert fake_runs == [("jepa", 0, 3)]  # explicit on the command line, 3 by default
+    _bench(checkpoint, tmp_path, jepa, "--seeds=1", "--frame-stack=2", "--reuse")
+    assert fake_runs[1:] == [("jepa", 0, 2)]  # not read back as the run of 3 frames
+    _bench(checkpoint, tmp_path, jepa, "--seeds=1", "--frame-stack=2", "--reuse")
+    assert len(fake_runs) == 2
+    assert "last 2 frames" in (tmp_path / "out" / "rl_representation.md").read_text()
+    with pytest.raises(SystemExit):
+        _bench(checkpoint, tmp_path, jepa, "--frame-stack=0")
 
 
 def test_without_reuse_every_run_starts_again(checkpoint, tmp_path, fake_runs):

@@ -24,7 +24,7 @@ class RLSettings:
     action_repeat: int = 0
     """Env steps each action is held for; 0 = the checkpoint's (jepa), else env.action_repeat."""
     frame_stack: int = 0
-    """Frames the agent sees at once; 0 = model.history (jepa), 3 (pixels), 1 (state)."""
+    """Frames the agent sees at once; 0 = 3 or model.history if longer (jepa), 3 (pixels), 1 (state)."""
     finetune: bool = False
     """jepa only: train the encoder with the policy (JEPAExtractor) instead of frozen embeddings."""
     buffer_size: int = 100_000
