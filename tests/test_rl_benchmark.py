@@ -34,15 +34,17 @@ def fake_runs(monkeypatch):
         args = dict(a.split("=", 1) for a in cmd[3:] if "=" in a)
         run_dir = Path(args["run_dir"])
         seed, rep = int(args["seed"]), args["representation"]
+        half = 0.5 if rep == "jepa" else 1.0  # jepa scores half of what the others do
         if "rl.evaluate" in args:  # the saved agent, played again: seed s scores 200 + s
             n = int(args["rl.eval_episodes"])
             started.append((f"{rep} again", seed))
-            again = {"episodes": n, "mean_return": 200.0 + seed, "std_return": 0.0}
-            again |= {"returns": [200.0 + seed] * n, "replays_final_evaluation": True}
+            ret = half * (200.0 + seed)
+            again = {"episodes": n, "mean_return": ret, "std_return": 0.0}
+            again |= {"returns": [ret] * n, "replays_final_evaluation": True}
             (Path(args["rl.evaluate"]) / f"evaluation-{n}.json").write_text(json.dumps(again))
             return subprocess.CompletedProcess(cmd, 0)
         started.append((rep, seed, int(args["rl.frame_stack"])) if rep == "jepa" else (rep, seed))
-        result = {"representation": rep, "seed": seed, "final_return": 100.0 + seed}
+        result = {"representation": rep, "seed": seed, "final_return": half * (100.0 + seed)}
         (run_dir / "result.json").write_text(json.dumps({**result, "wall_time_s": 1.0}))
         (run_dir / "curve.csv").write_text("env_steps,episode_return\n500,1.0\n1000,2.0\n")
         return subprocess.CompletedProcess(cmd, 0)
@@ -148,3 +150,21 @@ def test_reevaluate_plays_each_agent_again_and_reads_it_back_with_reuse(
     file.write_text(json.dumps({**json.loads(file.read_text()), "replays_final_evaluation": False}))
     _bench(checkpoint, tmp_path, "--seeds=4", "--reevaluate=50", "--reuse")
     assert fake_runs[8:] == [("state again", 1)]
+
+
+def test_summary_gives_each_representation_over_state(checkpoint, tmp_path, fake_runs):
+    summary = _bench(checkpoint, tmp_path, "--representations=jepa,state", "--seeds=3")
+    ratio = summary["ratio_to_state"]["jepa"]
+    assert ratio["of"] == "final_returns" and ratio["ratio"] == pytest.approx(50.5 / 101)
+    lo, hi = ratio["ci95"]
+    assert 50 / 102 <= lo < ratio["ratio"] < hi <= 52 / 100
+
+    summary = _bench(
+        checkpoint, tmp_path, "--representations=jepa,state", "--seeds=3", "--reuse",
+        "--reevaluate=50",
+    )  # fmt: skip
+    ratio = summary["ratio_to_state"]["jepa"]
+    assert ratio["of"] == "reevaluated_returns" and ratio["ratio"] == pytest.approx(100.5 / 201)
+    md = (tmp_path / "out" / "rl_representation.md").read_text()
+    assert "jepa / state, mean the longer evaluation's returns: **50%**" in md
+    assert _bench(checkpoint, tmp_path, "--seeds=1")["ratio_to_state"] == {}  # state alone
