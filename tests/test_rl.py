@@ -143,6 +143,27 @@ def test_sac_learns_from_the_wrapper(checkpoint, tmp_path):
     assert agent.num_timesteps == 150
 
 
+def test_trunk_is_a_trained_head_of_each_network_on_flat_features(checkpoint, tmp_path):
+    from agents.rl import train as rl
+    from agents.rl.config import RLConfig
+
+    cfg = RLConfig(representation="jepa", checkpoint=str(checkpoint))
+    cfg.rl.trunk, cfg.rl.learning_starts, cfg.rl.batch_size = 12, 50, 16
+    env = JEPAObservation(_reacher(), str(checkpoint), device="cpu")  # [D * history]
+    agent = rl.make_agent(sb3, cfg, env, None, decisions=200, device="cpu")
+    actor, critic = agent.policy.actor.features_extractor, agent.policy.critic.features_extractor
+    assert actor is not critic  # each trains its own
+    obs = torch.as_tensor(env.reset(seed=0)[0])[None].repeat(4, 1)  # [4, D * history]
+    out = actor(obs)
+    assert out.shape == (4, 12) and bool((out.abs() < 1).all())  # tanh
+    before = [p.detach().clone() for p in critic.parameters()]
+    _quiet_log(agent, tmp_path)
+    agent.learn(120)
+    assert any(not torch.equal(a, b) for a, b in zip(before, critic.parameters()))
+    with pytest.raises(ValueError, match="needs flat features"):
+        representation.TrunkExtractor(spaces.Box(0, 255, (32, 32, 3), np.uint8))
+
+
 @pytest.mark.parametrize("freeze", [True, False])
 def test_extractor_trains_the_encoder_only_when_not_frozen(checkpoint, tmp_path, freeze):
     extractor = representation.JEPAExtractor
@@ -281,6 +302,8 @@ def test_bad_settings_fail_at_start(capsys):
         (["preset=debug"], "preset is not a setting of agents.rl; agents.rl has no size presets"),
         (["eval.episodes=3"], "the final evaluation is rl.eval_episodes="),
         (["representation=pixels", "env.image_size=32"], "needs env.image_size >= 36"),
+        (["representation=pixels", "rl.trunk=50"], "rl.trunk is a head on flat features"),
+        (["rl.trunk=-1"], "rl.trunk must be >= 0"),
     ]:
         with pytest.raises(SystemExit) as e:
             rl.main(args)

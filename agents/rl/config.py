@@ -27,6 +27,9 @@ class RLSettings:
     """Frames the agent sees at once; 0 = 3 or model.history if longer (jepa), 3 (pixels), 1 (state)."""
     finetune: bool = False
     """jepa only: train the encoder with the policy (JEPAExtractor) instead of frozen embeddings."""
+    trunk: int = 0
+    """Width of a learned Linear + LayerNorm + tanh trunk in front of the policy's and critics'
+    MLPs on flat features (jepa frozen, state), as DrQ and CURL put on their encoder; 0 = none."""
     buffer_size: int = 100_000
     """sac: replay buffer capacity in decisions (capped at the decisions of the run)."""
     learning_starts: int = 200
@@ -88,6 +91,11 @@ class RLConfig(RunConfig):
         for name in ("steps", "eval_episodes", "episode_length", "batch_size", "buffer_size"):
             if getattr(self.rl, name) < 1:
                 raise InputError(f"rl.{name} must be >= 1, got {getattr(self.rl, name)}")
-        for name in ("action_repeat", "frame_stack", "learning_starts"):
+        if self.rl.trunk and (self.representation == "pixels" or self.rl.finetune):
+            raise InputError(
+                "rl.trunk is a head on flat features (representation=jepa frozen, or state); "
+                "pixels and rl.finetune=true have a CNN as their feature network"
+            )
+        for name in ("action_repeat", "frame_stack", "learning_starts", "trunk"):
             if getattr(self.rl, name) < 0:
                 raise InputError(f"rl.{name} must be >= 0, got {getattr(self.rl, name)}")

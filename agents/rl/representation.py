@@ -267,7 +267,37 @@ def _extractor_class() -> type:
     return JEPAExtractor
 
 
+@functools.cache
+def _trunk_class() -> type:
+    """Build ``TrunkExtractor`` on first use, so that SB3 is imported only when needed."""
+    torch_layers = optional("stable_baselines3.common.torch_layers", "TrunkExtractor")
+    extractor_base: Any = torch_layers.BaseFeaturesExtractor  # a class known only at run time
+
+    class TrunkExtractor(extractor_base):
+        """A learned trunk on flat features: ``[B, F]`` -> Linear -> LayerNorm -> tanh ->
+        ``[B, features_dim]``, the head that DrQ and CURL put between their encoder and the
+        actor's and critic's MLPs. Each of them trains its own (SAC does not share extractors)."""
+
+        def __init__(self, observation_space: gym.Space, features_dim: int = 50):
+            if not isinstance(observation_space, spaces.Box) or len(observation_space.shape) != 1:
+                raise ValueError(f"TrunkExtractor needs flat features [F], got {observation_space}")
+            super().__init__(observation_space, features_dim)
+            self.trunk = nn.Sequential(
+                nn.Linear(observation_space.shape[0], features_dim),
+                nn.LayerNorm(features_dim),
+                nn.Tanh(),
+            )
+
+        def forward(self, observations: torch.Tensor) -> torch.Tensor:  # [B, F] -> [B, N]
+            return self.trunk(observations)
+
+    TrunkExtractor.__module__, TrunkExtractor.__qualname__ = __name__, "TrunkExtractor"
+    return TrunkExtractor
+
+
 def __getattr__(name: str) -> Any:
     if name == "JEPAExtractor":
         return _extractor_class()
+    if name == "TrunkExtractor":
+        return _trunk_class()
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -100,6 +100,7 @@ def train(cfg: RLConfig) -> dict[str, Any]:
         "algo": cfg.algo,
         "representation": cfg.representation,
         "finetune": cfg.rl.finetune,
+        "trunk": cfg.rl.trunk,
         "env_steps": decisions * repeat,
         "decisions": decisions,
         "frame_stack": stack,
@@ -316,6 +317,13 @@ def make_agent(sb3, cfg: RLConfig, env, model: WorldModel | None, decisions: int
         policy_kwargs = {
             "features_extractor_class": JEPAExtractor,
             "features_extractor_kwargs": {"checkpoint": model.info["path"], "freeze": False},
+        }
+    elif cfg.rl.trunk:
+        from agents.rl.representation import TrunkExtractor
+
+        policy_kwargs = {
+            "features_extractor_class": TrunkExtractor,
+            "features_extractor_kwargs": {"features_dim": cfg.rl.trunk},
         }
     common = {
         "learning_rate": cfg.rl.lr,
