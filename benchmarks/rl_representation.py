@@ -69,6 +69,14 @@ def main(argv: list[str] | None = None) -> dict:
         help="jepa: the policy reads the embeddings of the last K frames (pixels see 3 frames, "
         "state 1: it holds the velocities)",
     )
+    p.add_argument(
+        "--trunk",
+        type=int,
+        default=0,
+        metavar="N",
+        help="jepa: a learned Linear + LayerNorm + tanh head of width N before the actor and "
+        "critics (rl.trunk; 0 = none)",
+    )
     p.add_argument("--representations", default=",".join(REPRESENTATIONS), help="comma-separated")
     p.add_argument(
         "--jobs", type=int, default=2, help="runs at a time (each uses one torch thread)"
@@ -93,6 +101,8 @@ def main(argv: list[str] | None = None) -> dict:
     args = p.parse_args(argv)
     if args.frame_stack < 1:
         p.error(f"--frame-stack must be >= 1, got {args.frame_stack}")
+    if args.trunk < 0:
+        p.error(f"--trunk must be >= 0, got {args.trunk}")
 
     import worldmodel
     from worldmodel.data import sha256
@@ -120,8 +130,8 @@ def main(argv: list[str] | None = None) -> dict:
             "rl.threads=1", f"seed={seed}", f"device={args.device}", f"run_dir={run_dir.resolve()}",
             "progress=false",
         ]  # fmt: skip
-        if rep == "jepa":  # explicit, so that a run of another stack is never read back as this
-            cmd.append(f"rl.frame_stack={args.frame_stack}")
+        if rep == "jepa":  # explicit, so that a run of other settings is never read back as this
+            cmd += [f"rl.frame_stack={args.frame_stack}", f"rl.trunk={args.trunk}"]
         provenance = {"command": cmd[1:], "checkpoint_sha256": ckpt_sha}
         reused = args.reuse and _done_before(run_dir, provenance)
         if not reused:
@@ -291,7 +301,8 @@ def _markdown(s: dict) -> str:
         f"{', ' + s['machine']['gpu'] if s['machine'].get('gpu') else ''}, device {st['device']}.",
         f"Checkpoint {st['checkpoint']} (trained with draw_target="
         f"{st['checkpoint_env']['kwargs'].get('draw_target')}, {st['checkpoint_env']['image_size']}px); "
-        f"the jepa policy reads the embeddings of its last {st['frame_stack']} frames.",
+        f"the jepa policy reads the embeddings of its last {st['frame_stack']} frames"
+        + (f" through a learned trunk of width {st['trunk']}." if st.get("trunk") else "."),
         "",
         "| representation | final return, mean ± std (seeds) | min – max | wall time per run |",
         "|---|---|---|---|",

@@ -43,7 +43,10 @@ def fake_runs(monkeypatch):
             again |= {"returns": [ret] * n, "replays_final_evaluation": True}
             (Path(args["rl.evaluate"]) / f"evaluation-{n}.json").write_text(json.dumps(again))
             return subprocess.CompletedProcess(cmd, 0)
-        started.append((rep, seed, int(args["rl.frame_stack"])) if rep == "jepa" else (rep, seed))
+        if rep == "jepa":  # its settings are explicit on the command line
+            started.append((rep, seed, int(args["rl.frame_stack"]), int(args["rl.trunk"])))
+        else:
+            started.append((rep, seed))
         result = {"representation": rep, "seed": seed, "final_return": half * (100.0 + seed)}
         (run_dir / "result.json").write_text(json.dumps({**result, "wall_time_s": 1.0}))
         (run_dir / "curve.csv").write_text("env_steps,episode_return\n500,1.0\n1000,2.0\n")
@@ -98,19 +101,23 @@ def test_reuse_reruns_a_run_of_another_command_or_checkpoint(
     assert len(fake_runs) == 3
 
 
-def test_jepa_runs_name_their_frame_stack_and_another_stack_is_run_again(
+def test_jepa_runs_name_their_settings_and_other_settings_are_run_again(
     checkpoint, tmp_path, fake_runs
 ):
     jepa = "--representations=jepa"
     _bench(checkpoint, tmp_path, jepa, "--seeds=1")
-    assert fake_runs == [("jepa", 0, 3)]  # explicit on the command line, 3 by default
+    assert fake_runs == [("jepa", 0, 3, 0)]  # explicit on the command line: 3 frames, no trunk
     _bench(checkpoint, tmp_path, jepa, "--seeds=1", "--frame-stack=2", "--reuse")
-    assert fake_runs[1:] == [("jepa", 0, 2)]  # not read back as the run of 3 frames
+    assert fake_runs[1:] == [("jepa", 0, 2, 0)]  # not read back as the run of 3 frames
     _bench(checkpoint, tmp_path, jepa, "--seeds=1", "--frame-stack=2", "--reuse")
     assert len(fake_runs) == 2
-    assert "last 2 frames" in (tmp_path / "out" / "rl_representation.md").read_text()
-    with pytest.raises(SystemExit):
-        _bench(checkpoint, tmp_path, jepa, "--frame-stack=0")
+    assert "last 2 frames." in (tmp_path / "out" / "rl_representation.md").read_text()
+    _bench(checkpoint, tmp_path, jepa, "--seeds=1", "--frame-stack=2", "--trunk=50", "--reuse")
+    assert fake_runs[2:] == [("jepa", 0, 2, 50)]
+    assert "trunk of width 50" in (tmp_path / "out" / "rl_representation.md").read_text()
+    for bad in ("--frame-stack=0", "--trunk=-1"):
+        with pytest.raises(SystemExit):
+            _bench(checkpoint, tmp_path, jepa, bad)
 
 
 def test_without_reuse_every_run_starts_again(checkpoint, tmp_path, fake_runs):
