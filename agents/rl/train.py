@@ -151,8 +151,9 @@ def evaluate(
             "folder that holds one, written by python -m agents.rl)"
         )
     final = _read_result(agent_file.parent / "result.json")
-    if not cfg.rl.frame_stack and final.get("frame_stack", stack) != stack:
-        stack = int(final["frame_stack"])  # the run's, when the default has changed since
+    recorded = final.get("frame_stack")
+    if not cfg.rl.frame_stack and isinstance(recorded, int) and recorded >= 1 and recorded != stack:
+        stack = recorded  # the run's, when the default has changed since
         print(f"note: frame stack {stack}, the run's (result.json)")
     env, starts = make_vec_env(cfg, model, repeat, stack, seed=cfg.seed)
     # A fresh agent of the command line's settings takes the saved weights (torch tensors,
