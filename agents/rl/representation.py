@@ -236,11 +236,16 @@ class JEPAFeatures(nn.Module):
         return z.reshape(b, self.features_dim)
 
 
+def _extractor_base(needed_for: str) -> Any:
+    """SB3's ``BaseFeaturesExtractor`` (a class known only at run time), or ImportError with the
+    install hint."""
+    return optional("stable_baselines3.common.torch_layers", needed_for).BaseFeaturesExtractor
+
+
 @functools.cache
 def _extractor_class() -> type:
     """Build ``JEPAExtractor`` on first use, so that SB3 is imported only when needed."""
-    torch_layers = optional("stable_baselines3.common.torch_layers", "JEPAExtractor")
-    extractor_base: Any = torch_layers.BaseFeaturesExtractor  # a class known only at run time
+    extractor_base: Any = _extractor_base("JEPAExtractor")
 
     class JEPAExtractor(extractor_base):
         """Stable-Baselines3 features extractor around a JEPA encoder (see :class:`JEPAFeatures`).
@@ -270,8 +275,7 @@ def _extractor_class() -> type:
 @functools.cache
 def _trunk_class() -> type:
     """Build ``TrunkExtractor`` on first use, so that SB3 is imported only when needed."""
-    torch_layers = optional("stable_baselines3.common.torch_layers", "TrunkExtractor")
-    extractor_base: Any = torch_layers.BaseFeaturesExtractor  # a class known only at run time
+    extractor_base: Any = _extractor_base("TrunkExtractor")
 
     class TrunkExtractor(extractor_base):
         """A learned trunk on flat features: ``[B, F]`` -> Linear -> LayerNorm -> tanh ->
