@@ -262,7 +262,25 @@ def _aggregate_reevaluation(ok: list[dict]) -> dict:
         "reevaluated_std": float(per_seed.std(ddof=1)) if len(per_seed) > 1 else None,
         "reevaluated_ci95": [float(np.percentile(boot, 2.5)), float(np.percentile(boot, 97.5))],
         "reevaluation_replays_final": all(a["replays_final_evaluation"] for a in again),
+        "episode_profile": episode_profile(np.concatenate([a["returns"] for a in again])),
     }
+
+
+MISSED_BELOW, HELD_FROM = 50.0, 800.0
+"""An episode's return (max 1000, one per env step with the fingertip in the target) below
+MISSED_BELOW: the agent never reached the target, or only touched it; from HELD_FROM: it
+reached it early and held it. Between: it reached it late or did not stay."""
+
+
+def episode_profile(returns: np.ndarray) -> dict[str, float]:
+    """Shares of episodes missed, in between and held (:data:`MISSED_BELOW`,
+    :data:`HELD_FROM`): ``[N]`` returns -> three fractions summing to 1. Two agents with one
+    mean return can differ here: one that reaches every target but drifts off, one that holds
+    some targets and never finds the others."""
+    returns = np.asarray(returns, dtype=float)
+    missed = float(np.mean(returns < MISSED_BELOW))
+    held = float(np.mean(returns >= HELD_FROM))
+    return {"missed": missed, "between": 1.0 - missed - held, "held": held}
 
 
 def _ratio_to_state(results: dict[str, dict]) -> dict[str, dict]:
@@ -334,6 +352,19 @@ def _markdown(s: dict) -> str:
             lines.append(
                 f"| {rep} | {r['reevaluated_mean']:.1f}{std} ({len(r['reevaluated_returns'])}) "
                 f"| {lo:.0f} – {hi:.0f} | {', '.join(f'{x:.0f}' for x in r['reevaluated_returns'])} |"
+            )
+        lines += [
+            "",
+            f"Their episodes: missed (return below {MISSED_BELOW:.0f}), in between, held "
+            f"(from {HELD_FROM:.0f}; the fingertip in the target for most of the episode):",
+            "",
+            "| representation | missed | in between | held |",
+            "|---|---|---|---|",
+        ]
+        for rep, r in again.items():
+            prof = r["episode_profile"]
+            lines.append(
+                f"| {rep} | {prof['missed']:.0%} | {prof['between']:.0%} | {prof['held']:.0%} |"
             )
     for rep, r in s.get("ratio_to_state", {}).items():
         which = "the longer evaluation's" if r["of"] == "reevaluated_returns" else "final"

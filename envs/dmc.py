@@ -277,6 +277,24 @@ def qpos_gap(a: np.ndarray, b: np.ndarray, hinges: np.ndarray) -> np.ndarray:
     return np.abs(diff)
 
 
+REACHER_LINKS = (0.12, 0.12)
+"""Shoulder to wrist and wrist to fingertip, metres (dm_control's reacher.xml: the hand body
+at x = .12 on the arm, the finger at x = .12 on the hand)."""
+
+
+def _fingertip_xy(joints: np.ndarray) -> np.ndarray:
+    """Reacher's fingertip in world x, y from its joint angles: ``[N, 2]`` -> ``[N, 2]``."""
+    upper, lower = REACHER_LINKS
+    elbow = joints[:, :1] + joints[:, 1:2]
+    return np.concatenate(
+        [
+            upper * np.cos(joints[:, :1]) + lower * np.cos(elbow),
+            upper * np.sin(joints[:, :1]) + lower * np.sin(elbow),
+        ],
+        axis=1,
+    )
+
+
 def _wrap(angle: np.ndarray) -> np.ndarray:
     """Angles wrapped into [-pi, pi)."""
     return (angle + np.pi) % (2 * np.pi) - np.pi
@@ -328,13 +346,18 @@ class ReacherEnv(DMCEnv):
         return {name: float(g) for name, g in zip(self._qpos_names[:2], gap)}
 
     def state_features(self, states: np.ndarray) -> dict[str, np.ndarray]:
-        """``joint_sincos`` = [sin q1, sin q2, cos q1, cos q2], ``target_pos``, ``velocity``."""
+        """``joint_sincos`` = [sin q1, sin q2, cos q1, cos q2], ``target_pos``, ``velocity``,
+        ``fingertip`` (its world x, y) and ``to_target`` (target minus fingertip: the vector
+        dm_control's observation gives and the reward is a function of)."""
         states = np.atleast_2d(states)
         joints = states[:, :2]
+        tip = _fingertip_xy(joints)
         return {
             "joint_sincos": np.concatenate([np.sin(joints), np.cos(joints)], axis=1),
             "target_pos": states[:, -2:],
             "velocity": states[:, 2:4],
+            "fingertip": tip,
+            "to_target": states[:, -2:] - tip,
         }
 
     def fingertip_position(self, state: np.ndarray) -> np.ndarray:

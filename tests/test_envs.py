@@ -56,7 +56,13 @@ def test_interface(made, name):
 
 def test_state_feature_names(made):
     expected = {
-        "reacher": {"joint_sincos": 4, "target_pos": 2, "velocity": 2},
+        "reacher": {
+            "joint_sincos": 4,
+            "target_pos": 2,
+            "velocity": 2,
+            "fingertip": 2,
+            "to_target": 2,
+        },
         "point_mass": {"position": 2, "velocity": 2, "target_pos": 2},
         "wall": {"position": 2, "velocity": 2, "door": 1},
         "dmc": {"qpos": 2, "pose": 3, "angles": 3, "qvel": 2},
@@ -479,3 +485,22 @@ def test_a_domain_without_control_bounds_takes_the_action_as_its_control():
         assert np.all(np.isfinite(env.get_sim_state()))
     finally:
         env.close()
+
+
+def test_reacher_fingertip_features_match_the_simulator(made):
+    """The probes' fingertip (closed-form kinematics) is where MuJoCo puts the finger, and
+    to_target is the target minus it, for arms and targets drawn at random."""
+    env = made["reacher"]
+    rng = np.random.default_rng(3)
+    states = []
+    for _ in range(5):
+        env.reset(seed=int(rng.integers(1000)))
+        state = env.get_sim_state().copy()
+        state[:2] = rng.uniform(-2.5, 2.5, size=2)  # wrist within its +-160 degrees
+        states.append(state)
+    states = np.stack(states)
+    features = env.state_features(states)
+    simulated = np.stack([env.fingertip_position(s) for s in states])
+    assert np.allclose(features["fingertip"], simulated, atol=1e-6)
+    assert np.allclose(features["to_target"], states[:, -2:] - simulated, atol=1e-6)
+    assert np.ptp(features["to_target"], axis=0).min() > 0.05  # the states differ

@@ -11,6 +11,7 @@ import json
 import subprocess
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from benchmarks import rl_representation
@@ -148,6 +149,8 @@ def test_reevaluate_plays_each_agent_again_and_reads_it_back_with_reuse(
     assert state["final_returns"] == [100.0, 101.0, 102.0]  # the runs' own result, kept
     md = (tmp_path / "out" / "rl_representation.md").read_text()
     assert "again over 50 deterministic episodes" in md and "200, 201, 202" in md
+    assert state["episode_profile"] == {"missed": 0.0, "between": 1.0, "held": 0.0}
+    assert "| state | 0% | 100% | 0% |" in md
 
     _bench(checkpoint, tmp_path, "--seeds=4", "--reevaluate=50", "--reuse")
     assert fake_runs[6:] == [("state", 3), ("state again", 3)]  # only the new seed's
@@ -175,3 +178,16 @@ def test_summary_gives_each_representation_over_state(checkpoint, tmp_path, fake
     md = (tmp_path / "out" / "rl_representation.md").read_text()
     assert "jepa / state, mean the longer evaluation's returns: **50%**" in md
     assert _bench(checkpoint, tmp_path, "--seeds=1")["ratio_to_state"] == {}  # state alone
+
+
+def test_episode_profile_splits_missed_between_and_held():
+    """Same mean, different agents: one misses half its targets and holds the rest, the
+    other reaches every target and drifts off."""
+    from benchmarks.rl_representation import HELD_FROM, MISSED_BELOW, episode_profile
+
+    bimodal = episode_profile(np.array([0.0, 10.0, 990.0, 1000.0]))
+    assert bimodal == {"missed": 0.5, "between": 0.0, "held": 0.5}
+    drifting = episode_profile(np.array([500.0, 500.0, 500.0, 500.0]))
+    assert drifting == {"missed": 0.0, "between": 1.0, "held": 0.0}
+    edges = episode_profile(np.array([MISSED_BELOW, HELD_FROM, MISSED_BELOW - 1e-3]))
+    assert edges["missed"] == pytest.approx(1 / 3) and edges["held"] == pytest.approx(1 / 3)
