@@ -61,6 +61,12 @@ class GoalEnv(gym.Env[np.ndarray, np.ndarray]):
     success_threshold: float = 0.0
     """``is_success`` holds when ``goal_distance`` is below this."""
 
+    policy_state: tuple[str, ...] | None = None
+    """The :meth:`state_features` that an RL agent's state baseline reads, in this order
+    (``agents.rl.StateObservation``); None: all of them. A world whose probes read derived
+    quantities as well names the ones its state baseline is defined by, so that adding a probe
+    never changes that baseline."""
+
     supersample: int = 1
     """Frames are rendered at ``supersample`` times the image size and box-averaged down: each
     pixel then averages ``supersample**2`` times MuJoCo's 4 multisamples, so a body smaller than

@@ -345,6 +345,10 @@ class ReacherEnv(DMCEnv):
         gap = np.abs(_wrap(np.asarray(state)[:2] - np.asarray(goal_state)[:2]))
         return {name: float(g) for name, g in zip(self._qpos_names[:2], gap)}
 
+    policy_state = ("joint_sincos", "target_pos", "velocity")
+    """The 8 numbers every recorded state SAC run on reacher read; ``fingertip`` and
+    ``to_target`` are functions of them, for the probes."""
+
     def state_features(self, states: np.ndarray) -> dict[str, np.ndarray]:
         """``joint_sincos`` = [sin q1, sin q2, cos q1, cos q2], ``target_pos``, ``velocity``,
         ``fingertip`` (its world x, y) and ``to_target`` (target minus fingertip: the vector

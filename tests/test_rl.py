@@ -207,6 +207,11 @@ def test_state_observation_is_the_world_state_features():
     obs, info = env.reset(seed=0)
     assert obs.shape == (8,) and obs.dtype == np.float32  # joint sin/cos, target, velocity
     np.testing.assert_allclose(obs[4:6], info["state"][-2:], rtol=1e-6)
+    # The probes' derived fingertip and to_target stay out: the baseline is the 8 numbers.
+    features = env.unwrapped.state_features(info["state"])
+    assert {"fingertip", "to_target"} <= set(features)
+    expected = np.concatenate([features[k][0] for k in ("joint_sincos", "target_pos", "velocity")])
+    np.testing.assert_allclose(obs, expected, rtol=1e-6)
 
 
 @pytest.mark.slow

@@ -129,8 +129,9 @@ class StateObservation(gym.Wrapper, gym.utils.RecordConstructorArgs):
     """Frames -> the privileged state features of our worlds, float32 ``[F]``.
 
     The features are ``env.unwrapped.state_features(info["state"])`` concatenated in their
-    order; for reacher: joint sin/cos, target position and joint velocities, the information in
-    dm_control's own observation vector (position, to_target, velocity).
+    order, those the world names in ``policy_state`` when it names them; for reacher: joint
+    sin/cos, target position and joint velocities, the information in dm_control's own
+    observation vector (position, to_target, velocity).
     """
 
     def __init__(self, env: gym.Env) -> None:
@@ -148,7 +149,8 @@ class StateObservation(gym.Wrapper, gym.utils.RecordConstructorArgs):
 
     def _features(self, state: np.ndarray) -> np.ndarray:
         parts = self._world.state_features(np.asarray(state)[None])  # name -> [1, k]
-        return np.concatenate([p[0] for p in parts.values()]).astype(np.float32)
+        names = self._world.policy_state or tuple(parts)
+        return np.concatenate([parts[name][0] for name in names]).astype(np.float32)
 
     def reset(self, **kwargs: Any) -> tuple[np.ndarray, dict[str, Any]]:
         _, info = self.env.reset(**kwargs)
