@@ -278,9 +278,12 @@ def episode_profile(returns: np.ndarray) -> dict[str, float]:
     mean return can differ here: one that reaches every target but drifts off, one that holds
     some targets and never finds the others."""
     returns = np.asarray(returns, dtype=float)
-    missed = float(np.mean(returns < MISSED_BELOW))
-    held = float(np.mean(returns >= HELD_FROM))
-    return {"missed": missed, "between": 1.0 - missed - held, "held": held}
+    missed, held = returns < MISSED_BELOW, returns >= HELD_FROM
+    return {
+        "missed": float(missed.mean()),
+        "between": float((~missed & ~held).mean()),
+        "held": float(held.mean()),
+    }
 
 
 def _ratio_to_state(results: dict[str, dict]) -> dict[str, dict]:
