@@ -183,11 +183,11 @@ def test_summary_gives_each_representation_over_state(checkpoint, tmp_path, fake
 def test_episode_profile_splits_missed_between_and_held():
     """Same mean, different agents: one misses half its targets and holds the rest, the
     other reaches every target and drifts off."""
-    from benchmarks.rl_representation import HELD_FROM, MISSED_BELOW, episode_profile
-
-    bimodal = episode_profile(np.array([0.0, 10.0, 990.0, 1000.0]))
+    profile = rl_representation.episode_profile
+    missed_below, held_from = rl_representation.MISSED_BELOW, rl_representation.HELD_FROM
+    bimodal = profile(np.array([0.0, 10.0, 990.0, 1000.0]))
     assert bimodal == {"missed": 0.5, "between": 0.0, "held": 0.5}
-    drifting = episode_profile(np.array([500.0, 500.0, 500.0, 500.0]))
+    drifting = profile(np.array([500.0, 500.0, 500.0, 500.0]))
     assert drifting == {"missed": 0.0, "between": 1.0, "held": 0.0}
-    edges = episode_profile(np.array([MISSED_BELOW, HELD_FROM, MISSED_BELOW - 1e-3]))
+    edges = profile(np.array([missed_below, held_from, missed_below - 1e-3]))
     assert edges["missed"] == pytest.approx(1 / 3) and edges["held"] == pytest.approx(1 / 3)
