@@ -192,6 +192,33 @@ def test_keypoint_encoder_moves_its_keypoint_with_a_small_object():
         KeypointEncoder(32, 8, 7)
 
 
+def test_keypoint_temperature_starts_the_softmax_sharper():
+    """model.keypoint_temperature sets the learned inverse temperature's start, in both keypoint
+    encoders; a higher one concentrates each map's attention; 0 is refused at start-up."""
+    from worldmodel.config import ModelConfig
+    from worldmodel.encoder import build_encoder
+    from worldmodel.runtime.errors import ConfigError
+
+    frames = torch.rand(4, 3, 32, 32)
+    peaks = {}
+    for t in (1.0, 10.0):
+        torch.manual_seed(0)
+        enc = build_encoder(
+            ModelConfig(encoder="keypoints", embed_dim=8, keypoint_temperature=t), 32
+        )
+        assert enc.log_temperature.exp().item() == pytest.approx(t)
+        with torch.no_grad():
+            maps = enc.conv(frames - 0.5).flatten(2)
+            peaks[t] = torch.softmax(maps * enc.log_temperature.exp(), -1).amax(-1).mean().item()
+    assert peaks[10.0] > 2 * peaks[1.0], peaks
+    both = build_encoder(
+        ModelConfig(encoder="cnn_keypoints", embed_dim=16, keypoint_temperature=5.0), 32
+    )
+    assert both.keypoints.log_temperature.exp().item() == pytest.approx(5.0)
+    with pytest.raises(ConfigError, match="keypoint_temperature"):
+        ModelConfig(keypoint_temperature=0.0)
+
+
 def test_cnn_keypoint_encoder_is_both_views_side_by_side():
     """cnn_keypoints: the first D/2 numbers are the CNN's, the last D/2 its keypoints'; a dot
     that moves moves the keypoint half linearly, and a bad width is refused at start-up."""

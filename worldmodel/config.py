@@ -313,6 +313,11 @@ class ModelConfig:
     """Base channel width of the CNN encoder (doubles per stage) or width of the ViT."""
     embed_dim: int = 64
     """Embedding size D returned by encode()."""
+    keypoint_temperature: float = 1.0
+    """keypoints and cnn_keypoints: the spatial softmax's initial inverse temperature (it is
+    learned from there). At 1 a trained reacher model's attention stays nearly uniform (its
+    largest weight about 0.005 of a 32x32 map), each keypoint a soft moment of the whole frame;
+    higher starts each map peaked on a part of the scene."""
     patch_size: int = 8
     """vit only: patch side in pixels."""
     vit_depth: int = 4
@@ -399,7 +404,7 @@ class ModelConfig:
                 "temporal_weight": 0,
                 "contrast_weight": 0,
             },
-            above={"contrast_temperature": 0},
+            above={"contrast_temperature": 0, "keypoint_temperature": 0},
             below={"ema_decay": 1},
         )
         if self.encoder == "grid" and self.embed_dim % (self.grid * self.grid):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
@@ -78,7 +80,7 @@ class KeypointEncoder(nn.Module):
     xs: torch.Tensor
     ys: torch.Tensor
 
-    def __init__(self, image_size: int, channels: int, embed_dim: int):
+    def __init__(self, image_size: int, channels: int, embed_dim: int, temperature: float = 1.0):
         super().__init__()
         if embed_dim % 2:
             raise InputError(
@@ -101,7 +103,10 @@ class KeypointEncoder(nn.Module):
         grid = torch.linspace(-1.0, 1.0, side)
         self.register_buffer("xs", grid[None, :].expand(side, side).reshape(-1), persistent=False)
         self.register_buffer("ys", grid[:, None].expand(side, side).reshape(-1), persistent=False)
-        self.log_temperature = nn.Parameter(torch.zeros(()))
+        # The softmax's inverse temperature, learned from ``temperature``: at 1 the maps' logits
+        # (std about 0.5 in trained reacher models) give nearly uniform attention, so a
+        # "keypoint" is a soft moment of the whole frame (model.keypoint_temperature).
+        self.log_temperature = nn.Parameter(torch.tensor(math.log(temperature)))
         self.norm = nn.BatchNorm1d(embed_dim, affine=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # [B, 3, H, W] -> [B, D]
@@ -121,7 +126,7 @@ class CNNKeypointEncoder(nn.Module):
     0.70-0.77). Together, at SIGReg 0.1, they are cheetah/run's default (docs/results-log.md).
     """
 
-    def __init__(self, image_size: int, channels: int, embed_dim: int):
+    def __init__(self, image_size: int, channels: int, embed_dim: int, temperature: float = 1.0):
         super().__init__()
         if embed_dim % 4:
             raise InputError(
@@ -129,7 +134,7 @@ class CNNKeypointEncoder(nn.Module):
                 "model.encoder=cnn_keypoints (half CNN features, half keypoint x and y)"
             )
         self.cnn = CNNEncoder(image_size, channels, embed_dim // 2)
-        self.keypoints = KeypointEncoder(image_size, channels, embed_dim // 2)
+        self.keypoints = KeypointEncoder(image_size, channels, embed_dim // 2, temperature)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # [B, 3, H, W] -> [B, D]
         return torch.cat([self.cnn(x), self.keypoints(x)], dim=1)
@@ -204,9 +209,9 @@ def build_encoder(cfg: ModelConfig, image_size: int) -> nn.Module:
             image_size, cfg.patch_size, max(32, cfg.channels * 2), cfg.vit_depth, cfg.embed_dim
         )
     if cfg.encoder == "keypoints":
-        return KeypointEncoder(image_size, cfg.channels, cfg.embed_dim)
+        return KeypointEncoder(image_size, cfg.channels, cfg.embed_dim, cfg.keypoint_temperature)
     if cfg.encoder == "cnn_keypoints":
-        return CNNKeypointEncoder(image_size, cfg.channels, cfg.embed_dim)
+        return CNNKeypointEncoder(image_size, cfg.channels, cfg.embed_dim, cfg.keypoint_temperature)
     if cfg.encoder == "grid":
         return GridEncoder(image_size, cfg.channels, cfg.embed_dim, cfg.grid)
     raise InputError(
