@@ -173,7 +173,10 @@ def main(argv: list[str] | None = None) -> dict:
             f"{again['replays_final_evaluation']})"
         )
         keep = ("episodes", "mean_return", "std_return", "returns", "replays_final_evaluation")
-        return {**result, "reevaluation": {k: again[k] for k in keep}}
+        kept = {k: again[k] for k in keep}
+        if "reward_timing" in again:  # evaluations since 2026-12-07
+            kept["reward_timing"] = again["reward_timing"]
+        return {**result, "reevaluation": kept}
 
     start = time.time()
     with ThreadPoolExecutor(max(1, args.jobs)) as pool:
@@ -263,6 +266,16 @@ def _aggregate_reevaluation(ok: list[dict]) -> dict:
         "reevaluated_ci95": [float(np.percentile(boot, 2.5)), float(np.percentile(boot, 97.5))],
         "reevaluation_replays_final": all(a["replays_final_evaluation"] for a in again),
         "episode_profile": episode_profile(np.concatenate([a["returns"] for a in again])),
+        **(
+            {
+                "between_timing": between_timing(
+                    np.concatenate([a["returns"] for a in again]),
+                    [t for a in again for t in a["reward_timing"]],
+                )
+            }
+            if all("reward_timing" in a for a in again)  # evaluations since 2026-12-07
+            else {}
+        ),
     }
 
 
@@ -283,6 +296,21 @@ def episode_profile(returns: np.ndarray) -> dict[str, float]:
         "missed": float(missed.mean()),
         "between": float((~missed & ~held).mean()),
         "held": float(held.mean()),
+    }
+
+
+def between_timing(returns: np.ndarray, timings: list[dict]) -> dict[str, float | None]:
+    """Of the episodes in between (:func:`episode_profile`), ``[N]`` returns beside their
+    ``agents.rl.train.reward_timing``: the median decision of the first reward (late
+    arrivals) and the mean number of exits from the target (slipping off it), or None without
+    such episodes."""
+    returns = np.asarray(returns, dtype=float)
+    between = [t for r, t in zip(returns, timings) if MISSED_BELOW <= r < HELD_FROM]
+    firsts = [t["first"] for t in between if t["first"] is not None]
+    return {
+        "episodes": len(between),
+        "first_median": float(np.median(firsts)) if firsts else None,
+        "exits_mean": float(np.mean([t["exits"] for t in between])) if between else None,
     }
 
 
@@ -369,6 +397,20 @@ def _markdown(s: dict) -> str:
             lines.append(
                 f"| {rep} | {prof['missed']:.0%} | {prof['between']:.0%} | {prof['held']:.0%} |"
             )
+        timed = {rep: r["between_timing"] for rep, r in again.items() if "between_timing" in r}
+        if timed:
+            lines += [
+                "",
+                "The episodes in between: the decision of the first reward (median; a late "
+                "arrival) and the exits from the target (mean; slipping off it):",
+                "",
+                "| representation | episodes | first reward | exits |",
+                "|---|---|---|---|",
+            ]
+            for rep, t in timed.items():
+                first = "-" if t["first_median"] is None else f"{t['first_median']:.0f}"
+                exits = "-" if t["exits_mean"] is None else f"{t['exits_mean']:.1f}"
+                lines.append(f"| {rep} | {t['episodes']} | {first} | {exits} |")
     for rep, r in s.get("ratio_to_state", {}).items():
         which = "the longer evaluation's" if r["of"] == "reevaluated_returns" else "final"
         lines += [

@@ -257,6 +257,10 @@ def test_rl_command_writes_curve_and_result_and_evaluates_the_agent_again(
     assert len(result["eval_starts"]) == 2 and result["eval_starts"][0] != result["eval_starts"][1]
     np.testing.assert_allclose(again["starts"][:2], result["eval_starts"], atol=1e-5)
     assert again["mean_return"] == pytest.approx(np.mean(again["returns"]))
+    # When each episode's reward came: one entry per episode, none before a first reward.
+    assert len(again["reward_timing"]) == 3
+    for ret, timing in zip(again["returns"], again["reward_timing"]):
+        assert (timing["first"] is None) == (ret <= 0) and timing["exits"] >= 0
 
     from agents.rl import train as rl
     from agents.rl.config import RLConfig
@@ -280,6 +284,17 @@ def test_rl_command_writes_curve_and_result_and_evaluates_the_agent_again(
     replay = rl.main([*more, "rl.eval_episodes=2", f"rl.evaluate={run_dir}"])
     np.testing.assert_allclose(replay["returns"], result["eval_returns"], atol=1e-3)
     assert "frame stack 3, the run's" in capsys.readouterr().out
+
+
+def test_reward_timing_tells_a_late_arrival_from_sliding_in_and_out():
+    from agents.rl.train import reward_timing
+
+    late = np.r_[np.zeros(150), np.full(50, 5.0)]
+    sliding = np.tile([5.0, 5.0, 0.0, 0.0], 50)
+    assert reward_timing(late) == {"first": 150, "exits": 0}
+    assert reward_timing(sliding) == {"first": 0, "exits": 50}
+    assert reward_timing(np.zeros(200)) == {"first": None, "exits": 0}
+    assert reward_timing(np.r_[np.zeros(199), 1.0]) == {"first": 199, "exits": 0}
 
 
 def test_missing_sb3_gives_the_install_hint(monkeypatch, capsys):

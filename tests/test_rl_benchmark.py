@@ -42,6 +42,7 @@ def fake_runs(monkeypatch):
             ret = half * (200.0 + seed)
             again = {"episodes": n, "mean_return": ret, "std_return": 0.0}
             again |= {"returns": [ret] * n, "replays_final_evaluation": True}
+            again["reward_timing"] = [{"first": seed, "exits": 2}] * n  # reached at decision s
             (Path(args["rl.evaluate"]) / f"evaluation-{n}.json").write_text(json.dumps(again))
             return subprocess.CompletedProcess(cmd, 0)
         if rep == "jepa":  # its settings are explicit on the command line
@@ -150,6 +151,7 @@ def test_reevaluate_plays_each_agent_again_and_reads_it_back_with_reuse(
     md = (tmp_path / "out" / "rl_representation.md").read_text()
     assert "again over 50 deterministic episodes" in md and "200, 201, 202" in md
     assert state["episode_profile"] == {"missed": 0.0, "between": 1.0, "held": 0.0}
+    assert state["between_timing"] == {"episodes": 150, "first_median": 1.0, "exits_mean": 2.0}
     assert "| state | 0% | 100% | 0% |" in md
 
     _bench(checkpoint, tmp_path, "--seeds=4", "--reevaluate=50", "--reuse")
@@ -191,3 +193,20 @@ def test_episode_profile_splits_missed_between_and_held():
     assert drifting == {"missed": 0.0, "between": 1.0, "held": 0.0}
     edges = profile(np.array([missed_below, held_from, missed_below - 1e-3]))
     assert edges["missed"] == pytest.approx(1 / 3) and edges["held"] == pytest.approx(1 / 3)
+
+
+def test_between_timing_reads_only_the_episodes_in_between():
+    timing = rl_representation.between_timing
+    returns = np.array([0.0, 300.0, 600.0, 1000.0])
+    timings = [
+        {"first": None, "exits": 0},  # missed
+        {"first": 120, "exits": 1},  # late
+        {"first": 4, "exits": 30},  # slipping off
+        {"first": 2, "exits": 0},  # held
+    ]
+    assert timing(returns, timings) == {"episodes": 2, "first_median": 62.0, "exits_mean": 15.5}
+    assert timing(np.array([0.0]), [{"first": None, "exits": 0}]) == {
+        "episodes": 0,
+        "first_median": None,
+        "exits_mean": None,
+    }

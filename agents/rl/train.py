@@ -169,7 +169,16 @@ def evaluate(
             "command line it was trained with"
         ) from e
     start = time.time()
-    returns, _ = evaluate_policy(agent, env, cfg.rl.eval_episodes, return_episode_rewards=True)
+    rewards: list[list[float]] = [[]]  # per decision, of the episode under way
+
+    def record(local: dict[str, Any], _globals: dict[str, Any]) -> None:
+        rewards[-1].append(float(local["rewards"][0]))
+        if local["dones"][0]:
+            rewards.append([])
+
+    returns, _ = evaluate_policy(
+        agent, env, cfg.rl.eval_episodes, return_episode_rewards=True, callback=record
+    )
     assert isinstance(returns, list)  # return_episode_rewards=True: one return per episode
     out = {
         "agent": str(agent_file),
@@ -181,6 +190,7 @@ def evaluate(
         "std_return": float(np.std(returns)),
         "returns": [float(r) for r in returns],
         "starts": starts[: len(returns)],
+        "reward_timing": [reward_timing(np.array(r)) for r in rewards[: len(returns)]],
         "replays_final_evaluation": None,
         "wall_time_s": round(time.time() - start, 1),
         "device": device,
@@ -206,6 +216,20 @@ def evaluate(
             "(result.json): another command line, or another machine, gave the agent other episodes"
         )
     return out
+
+
+def reward_timing(rewards: np.ndarray) -> dict[str, int | None]:
+    """When an episode's reward came: ``[T]`` rewards per decision -> ``first`` (the first
+    decision rewarded, None if none was) and ``exits`` (how often a rewarded decision was
+    followed by an unrewarded one). On reacher-easy an agent that reaches the target and then
+    slides in and out of it has an early ``first`` and many exits; one that arrives late has
+    a late ``first``."""
+    rewarded = np.asarray(rewards) > 0
+    hits = np.flatnonzero(rewarded)
+    return {
+        "first": int(hits[0]) if len(hits) else None,
+        "exits": int(np.sum(rewarded[:-1] & ~rewarded[1:])),
+    }
 
 
 def _read_result(path: Path) -> dict[str, Any]:
