@@ -219,6 +219,38 @@ def test_keypoint_temperature_starts_the_softmax_sharper():
         ModelConfig(keypoint_temperature=0.0)
 
 
+def test_keypoint_attention_reports_how_peaked_the_keypoints_are():
+    """The diagnostic reads the spatial softmax of keypoints and cnn_keypoints encoders (a
+    sharper start peaks higher, uniform is one over the cells) and says nothing for a CNN."""
+    from worldmodel.diagnostics import headline, keypoint_attention
+
+    frames = np.random.default_rng(0).integers(0, 256, (5, 32, 32, 3), dtype=np.uint8)
+
+    def model(**kw):
+        cfg = ModelConfig(**{**SMALL, **kw})
+        jepa = JEPA(cfg, image_size=32, action_dim=2)
+        return WorldModel(
+            jepa.encoder,
+            jepa.predictor,
+            image_size=32,
+            action_dim=2,
+            history=cfg.history,
+            embed_dim=cfg.embed_dim,
+        )
+
+    assert keypoint_attention(model(encoder="cnn"), frames) == {}
+    torch.manual_seed(0)
+    soft = keypoint_attention(model(encoder="keypoints"), frames)
+    torch.manual_seed(0)
+    sharp = keypoint_attention(model(encoder="cnn_keypoints", keypoint_temperature=30.0), frames)
+    assert soft["keypoint_uniform_attention"] == sharp["keypoint_uniform_attention"] == 1 / 16**2
+    assert soft["keypoint_uniform_attention"] <= soft["keypoint_peak_attention"] <= 1
+    assert sharp["keypoint_peak_attention"] > 2 * soft["keypoint_peak_attention"]
+    assert sharp["keypoint_temperature"] == pytest.approx(30.0)
+    stats = {"effective_rank": 3.0, "within_episode_var_share": 0.5, **sharp}
+    assert "keypoints' peak attention" in headline(stats)
+
+
 def test_cnn_keypoint_encoder_is_both_views_side_by_side():
     """cnn_keypoints: the first D/2 numbers are the CNN's, the last D/2 its keypoints'; a dot
     that moves moves the keypoint half linearly, and a bad width is refused at start-up."""

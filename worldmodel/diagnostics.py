@@ -18,7 +18,8 @@ import numpy as np
 import torch
 
 from worldmodel.data import EpisodeDataset
-from worldmodel.model import WorldModel
+from worldmodel.encoder import KeypointEncoder
+from worldmodel.model import WorldModel, frames_to_input
 from worldmodel.objectives import effective_rank, within_episode_share
 from worldmodel.predictor import episode_windows
 
@@ -186,8 +187,27 @@ def diagnose(
         # sine and cosine, so the linear history probe reads it at 0 even when it is there.
         if model.history > 1:
             out.update(probe(model.history, HISTORY_QUADRATIC_COMPONENTS, "history_quadratic"))
+    out.update(keypoint_attention(model, np.asarray(dataset.episode(int(val[0])).obs)))
     out["collapse_warning"] = collapse_warning(out, model.embed_dim)
     return out
+
+
+@torch.no_grad()
+def keypoint_attention(model: WorldModel, frames: np.ndarray) -> dict:
+    """For an encoder with a spatial softmax (keypoints, cnn_keypoints): the median over
+    ``frames`` [T, H, W, 3] (uint8) and keypoints of each keypoint's largest attention weight,
+    beside the uniform 1 / cells; {} for other encoders. Near uniform, a "keypoint" is a soft
+    moment of the whole frame rather than a part of the scene (model.keypoint_temperature)."""
+    spatial = [m for m in model.encoder.modules() if isinstance(m, KeypointEncoder)]
+    if not spatial:
+        return {}
+    x = frames_to_input(torch.from_numpy(frames[:256]).to(model.device))
+    attention = spatial[0].attention(x)  # [T, K, cells]
+    return {
+        "keypoint_peak_attention": float(attention.amax(-1).median()),
+        "keypoint_uniform_attention": 1.0 / attention.shape[-1],
+        "keypoint_temperature": float(spatial[0].log_temperature.exp()),
+    }
 
 
 def _probe(z_tr, s_tr, z_val, s_val, state_features, k: int) -> dict[str, float]:
@@ -320,6 +340,11 @@ def headline(stats: dict) -> str:
         parts.append(
             "quadratic from the history: "
             + ", ".join(f"{k} {v:.2f}" for k, v in stats["probe_r2_history_quadratic"].items())
+        )
+    if "keypoint_peak_attention" in stats:
+        parts.append(
+            f"keypoints' peak attention {stats['keypoint_peak_attention']:.3f} "
+            f"(uniform {stats['keypoint_uniform_attention']:.4f})"
         )
     line = "; ".join(parts)
     if stats.get("collapse_warning"):

@@ -109,9 +109,13 @@ class KeypointEncoder(nn.Module):
         self.log_temperature = nn.Parameter(torch.tensor(math.log(temperature)))
         self.norm = nn.BatchNorm1d(embed_dim, affine=False)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:  # [B, 3, H, W] -> [B, D]
+    def attention(self, x: torch.Tensor) -> torch.Tensor:  # [B, 3, H, W] -> [B, K, side²]
+        """Each keypoint's softmax over the cells of its map (what its x and y average)."""
         maps = self.conv(x).flatten(2).float()  # [B, K, side * side]
-        attention = torch.softmax(maps * self.log_temperature.exp(), dim=-1)
+        return torch.softmax(maps * self.log_temperature.exp(), dim=-1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # [B, 3, H, W] -> [B, D]
+        attention = self.attention(x)
         kx, ky = attention @ self.xs, attention @ self.ys  # [B, K] each
         return self.norm(torch.cat([kx, ky], dim=1))
 
