@@ -138,7 +138,8 @@ def evaluate(
     cfg: RLConfig, sb3, model: WorldModel | None, repeat: int, stack: int, device: str
 ) -> dict[str, Any]:
     """Play ``rl.eval_episodes`` deterministic episodes with the saved agent ``rl.evaluate``;
-    writes and returns ``evaluation-<episodes>.json`` beside it. The env seed is the final
+    writes and returns ``evaluation-<episodes>.json`` beside it (each episode's return, start
+    state and :func:`reward_timing`). The env seed is the final
     evaluation's, so the first episodes replay it: their returns are checked against the run's
     result.json when it is there (a mismatch means another command line, or another machine)."""
     from stable_baselines3.common.evaluation import evaluate_policy
