@@ -256,27 +256,22 @@ def _aggregate_reevaluation(ok: list[dict]) -> dict:
     if not again:
         return {}
     per_seed = np.array([a["mean_return"] for a in again])
+    returns = np.concatenate([a["returns"] for a in again])
     rng = np.random.default_rng(0)
     boot = rng.choice(per_seed, size=(10_000, len(per_seed))).mean(1)
-    return {
+    out = {
         "reevaluation_episodes": again[0]["episodes"],
         "reevaluated_returns": per_seed.tolist(),
         "reevaluated_mean": float(per_seed.mean()),
         "reevaluated_std": float(per_seed.std(ddof=1)) if len(per_seed) > 1 else None,
         "reevaluated_ci95": [float(np.percentile(boot, 2.5)), float(np.percentile(boot, 97.5))],
         "reevaluation_replays_final": all(a["replays_final_evaluation"] for a in again),
-        "episode_profile": episode_profile(np.concatenate([a["returns"] for a in again])),
-        **(
-            {
-                "between_timing": between_timing(
-                    np.concatenate([a["returns"] for a in again]),
-                    [t for a in again for t in a["reward_timing"]],
-                )
-            }
-            if all("reward_timing" in a for a in again)  # evaluations since 2026-12-07
-            else {}
-        ),
+        "episode_profile": episode_profile(returns),
     }
+    if all("reward_timing" in a for a in again):  # evaluations since 2026-12-07
+        timings = [t for a in again for t in a["reward_timing"]]
+        out["between_timing"] = between_timing(returns, timings)
+    return out
 
 
 MISSED_BELOW, HELD_FROM = 50.0, 800.0
@@ -290,13 +285,19 @@ def episode_profile(returns: np.ndarray) -> dict[str, float]:
     :data:`HELD_FROM`): ``[N]`` returns -> three fractions summing to 1. Two agents with one
     mean return can differ here: one that reaches every target but drifts off, one that holds
     some targets and never finds the others."""
-    returns = np.asarray(returns, dtype=float)
-    missed, held = returns < MISSED_BELOW, returns >= HELD_FROM
+    missed, between, held = _split(returns)
     return {
         "missed": float(missed.mean()),
-        "between": float((~missed & ~held).mean()),
+        "between": float(between.mean()),
         "held": float(held.mean()),
     }
+
+
+def _split(returns: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``[N]`` returns -> three ``[N]`` masks: missed, in between, held."""
+    returns = np.asarray(returns, dtype=float)
+    missed, held = returns < MISSED_BELOW, returns >= HELD_FROM
+    return missed, ~missed & ~held, held
 
 
 def between_timing(returns: np.ndarray, timings: list[dict]) -> dict[str, float | None]:
@@ -304,8 +305,7 @@ def between_timing(returns: np.ndarray, timings: list[dict]) -> dict[str, float 
     ``agents.rl.train.reward_timing``: the median decision of the first reward (late
     arrivals) and the mean number of exits from the target (slipping off it), or None without
     such episodes."""
-    returns = np.asarray(returns, dtype=float)
-    between = [t for r, t in zip(returns, timings) if MISSED_BELOW <= r < HELD_FROM]
+    between = [t for t, b in zip(timings, _split(returns)[1]) if b]
     firsts = [t["first"] for t in between if t["first"] is not None]
     return {
         "episodes": len(between),

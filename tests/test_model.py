@@ -208,8 +208,7 @@ def test_keypoint_temperature_starts_the_softmax_sharper():
         )
         assert enc.log_temperature.exp().item() == pytest.approx(t)
         with torch.no_grad():
-            maps = enc.conv(frames - 0.5).flatten(2)
-            peaks[t] = torch.softmax(maps * enc.log_temperature.exp(), -1).amax(-1).mean().item()
+            peaks[t] = enc.attention(frames - 0.5).amax(-1).mean().item()
     assert peaks[10.0] > 2 * peaks[1.0], peaks
     both = build_encoder(
         ModelConfig(encoder="cnn_keypoints", embed_dim=16, keypoint_temperature=5.0), 32
