@@ -77,6 +77,13 @@ def main(argv: list[str] | None = None) -> dict:
         help="jepa: a learned Linear + LayerNorm + tanh head of width N before the actor and "
         "critics (rl.trunk; 0 = none)",
     )
+    p.add_argument(
+        "--gradient-steps",
+        type=int,
+        default=1,
+        metavar="N",
+        help="SAC gradient steps per decision, for every representation (rl.gradient_steps)",
+    )
     p.add_argument("--representations", default=",".join(REPRESENTATIONS), help="comma-separated")
     p.add_argument(
         "--jobs", type=int, default=2, help="runs at a time (each uses one torch thread)"
@@ -103,6 +110,8 @@ def main(argv: list[str] | None = None) -> dict:
         p.error(f"--frame-stack must be >= 1, got {args.frame_stack}")
     if args.trunk < 0:
         p.error(f"--trunk must be >= 0, got {args.trunk}")
+    if args.gradient_steps < 1:
+        p.error(f"--gradient-steps must be >= 1, got {args.gradient_steps}")
 
     import worldmodel
     from worldmodel.data import sha256
@@ -130,6 +139,8 @@ def main(argv: list[str] | None = None) -> dict:
             "rl.threads=1", f"seed={seed}", f"device={args.device}", f"run_dir={run_dir.resolve()}",
             "progress=false",
         ]  # fmt: skip
+        if args.gradient_steps != 1:  # named only when not SB3's 1, so earlier runs read back
+            cmd += [f"rl.gradient_steps={args.gradient_steps}"]
         if rep == "jepa":  # explicit, so that a run of other settings is never read back as this
             cmd += [f"rl.frame_stack={args.frame_stack}", f"rl.trunk={args.trunk}"]
         provenance = {"command": cmd[1:], "checkpoint_sha256": ckpt_sha}
@@ -351,7 +362,12 @@ def _markdown(s: dict) -> str:
         f"Checkpoint {st['checkpoint']} (trained with draw_target="
         f"{st['checkpoint_env']['kwargs'].get('draw_target')}, {st['checkpoint_env']['image_size']}px); "
         f"the jepa policy reads the embeddings of its last {st['frame_stack']} frames"
-        + (f" through a learned trunk of width {st['trunk']}." if st.get("trunk") else "."),
+        + (f" through a learned trunk of width {st['trunk']}" if st.get("trunk") else "")
+        + (
+            f"; SAC takes {st['gradient_steps']} gradient steps per decision."
+            if st.get("gradient_steps", 1) != 1
+            else "."
+        ),
         "",
         "| representation | final return, mean ± std (seeds) | min – max | wall time per run |",
         "|---|---|---|---|",

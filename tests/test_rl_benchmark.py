@@ -47,6 +47,8 @@ def fake_runs(monkeypatch):
             return subprocess.CompletedProcess(cmd, 0)
         if rep == "jepa":  # its settings are explicit on the command line
             started.append((rep, seed, int(args["rl.frame_stack"]), int(args["rl.trunk"])))
+        elif "rl.gradient_steps" in args:
+            started.append((rep, seed, int(args["rl.gradient_steps"])))
         else:
             started.append((rep, seed))
         result = {"representation": rep, "seed": seed, "final_return": half * (100.0 + seed)}
@@ -120,6 +122,19 @@ def test_jepa_runs_name_their_settings_and_other_settings_are_run_again(
     for bad in ("--frame-stack=0", "--trunk=-1"):
         with pytest.raises(SystemExit):
             _bench(checkpoint, tmp_path, jepa, bad)
+
+
+def test_gradient_steps_are_named_only_when_not_one(checkpoint, tmp_path, fake_runs):
+    _bench(checkpoint, tmp_path, "--seeds=1")
+    _bench(checkpoint, tmp_path, "--seeds=1", "--gradient-steps=1", "--reuse")
+    assert fake_runs == [("state", 0)]  # 1 is SB3's default, left off: the first run read back
+    _bench(checkpoint, tmp_path, "--seeds=1", "--gradient-steps=2", "--reuse")
+    assert fake_runs[1:] == [("state", 0, 2)]  # not read back as the run of 1
+    assert (
+        "2 gradient steps per decision" in (tmp_path / "out" / "rl_representation.md").read_text()
+    )
+    with pytest.raises(SystemExit):
+        _bench(checkpoint, tmp_path, "--gradient-steps=0")
 
 
 def test_without_reuse_every_run_starts_again(checkpoint, tmp_path, fake_runs):

@@ -34,6 +34,8 @@ class RLSettings:
     """sac: replay buffer capacity in decisions (capped at the decisions of the run)."""
     learning_starts: int = 200
     """sac: decisions of uniform random actions before the first update (200 = one 1000-step episode at action repeat 5)."""
+    gradient_steps: int = 1
+    """sac: gradient steps per decision (the update-to-data ratio; SB3's default 1)."""
     batch_size: int = 256
     """Minibatch size (sac: per update; ppo: per gradient step)."""
     lr: float = 3e-4
@@ -88,7 +90,14 @@ class RLConfig(RunConfig):
             )
         if self.rl.finetune and self.representation != "jepa":
             raise InputError("rl.finetune=true needs representation=jepa")
-        for name in ("steps", "eval_episodes", "episode_length", "batch_size", "buffer_size"):
+        for name in (
+            "steps",
+            "eval_episodes",
+            "episode_length",
+            "batch_size",
+            "buffer_size",
+            "gradient_steps",
+        ):
             if getattr(self.rl, name) < 1:
                 raise InputError(f"rl.{name} must be >= 1, got {getattr(self.rl, name)}")
         if self.rl.trunk and (self.representation == "pixels" or self.rl.finetune):

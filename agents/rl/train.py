@@ -101,6 +101,7 @@ def train(cfg: RLConfig) -> dict[str, Any]:
         "representation": cfg.representation,
         "finetune": cfg.rl.finetune,
         "trunk": cfg.rl.trunk,
+        "gradient_steps": cfg.rl.gradient_steps,
         "env_steps": decisions * repeat,
         "decisions": decisions,
         "frame_stack": stack,
@@ -364,6 +365,7 @@ def make_agent(sb3, cfg: RLConfig, env, model: WorldModel | None, decisions: int
             buffer_size=min(cfg.rl.buffer_size, decisions),
             learning_starts=cfg.rl.learning_starts,
             batch_size=cfg.rl.batch_size,
+            gradient_steps=cfg.rl.gradient_steps,
             **common,
         )
     rollout = min(cfg.rl.ppo_rollout, decisions)
