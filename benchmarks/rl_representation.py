@@ -82,7 +82,14 @@ def main(argv: list[str] | None = None) -> dict:
         type=int,
         default=1,
         metavar="N",
-        help="SAC gradient steps per decision, for every representation (rl.gradient_steps)",
+        help="SAC gradient steps per update, for every representation (rl.gradient_steps)",
+    )
+    p.add_argument(
+        "--train-freq",
+        type=int,
+        default=1,
+        metavar="N",
+        help="SAC decisions between updates, for every representation (rl.train_freq)",
     )
     p.add_argument("--representations", default=",".join(REPRESENTATIONS), help="comma-separated")
     p.add_argument(
@@ -112,6 +119,8 @@ def main(argv: list[str] | None = None) -> dict:
         p.error(f"--trunk must be >= 0, got {args.trunk}")
     if args.gradient_steps < 1:
         p.error(f"--gradient-steps must be >= 1, got {args.gradient_steps}")
+    if args.train_freq < 1:
+        p.error(f"--train-freq must be >= 1, got {args.train_freq}")
 
     import worldmodel
     from worldmodel.data import sha256
@@ -139,8 +148,11 @@ def main(argv: list[str] | None = None) -> dict:
             "rl.threads=1", f"seed={seed}", f"device={args.device}", f"run_dir={run_dir.resolve()}",
             "progress=false",
         ]  # fmt: skip
-        if args.gradient_steps != 1:  # named only when not SB3's 1, so earlier runs read back
+        # Named only when not SB3's 1, so that earlier runs still read back.
+        if args.gradient_steps != 1:
             cmd += [f"rl.gradient_steps={args.gradient_steps}"]
+        if args.train_freq != 1:
+            cmd += [f"rl.train_freq={args.train_freq}"]
         if rep == "jepa":  # explicit, so that a run of other settings is never read back as this
             cmd += [f"rl.frame_stack={args.frame_stack}", f"rl.trunk={args.trunk}"]
         provenance = {"command": cmd[1:], "checkpoint_sha256": ckpt_sha}
@@ -364,8 +376,9 @@ def _markdown(s: dict) -> str:
         f"the jepa policy reads the embeddings of its last {st['frame_stack']} frames"
         + (f" through a learned trunk of width {st['trunk']}" if st.get("trunk") else "")
         + (
-            f"; SAC takes {st['gradient_steps']} gradient steps per decision."
-            if st.get("gradient_steps", 1) != 1
+            f"; SAC updates with rl.gradient_steps={st['gradient_steps']}, "
+            f"rl.train_freq={st['train_freq']}."
+            if (st.get("gradient_steps", 1), st.get("train_freq", 1)) != (1, 1)
             else "."
         ),
         "",

@@ -164,17 +164,19 @@ def test_trunk_is_a_trained_head_of_each_network_on_flat_features(checkpoint, tm
         representation.TrunkExtractor(spaces.Box(0, 255, (32, 32, 3), np.uint8))
 
 
-def test_gradient_steps_sets_sacs_updates_per_decision(checkpoint, tmp_path):
+@pytest.mark.parametrize(("steps", "freq", "updates"), [(3, 1, 30), (1, 2, 5)])
+def test_gradient_steps_and_train_freq_set_sacs_updates(checkpoint, tmp_path, steps, freq, updates):
     from agents.rl import train as rl
     from agents.rl.config import RLConfig
 
     cfg = RLConfig(representation="jepa", checkpoint=str(checkpoint))
-    cfg.rl.gradient_steps, cfg.rl.learning_starts, cfg.rl.batch_size = 3, 50, 16
+    cfg.rl.gradient_steps, cfg.rl.train_freq = steps, freq
+    cfg.rl.learning_starts, cfg.rl.batch_size = 50, 16
     env = JEPAObservation(_reacher(), str(checkpoint), device="cpu")
     agent = rl.make_agent(sb3, cfg, env, None, decisions=200, device="cpu")
     _quiet_log(agent, tmp_path)
-    agent.learn(60)  # 50 random decisions, then 10 with 3 updates each
-    assert agent.gradient_steps == 3 and agent._n_updates == 30
+    agent.learn(60)  # 50 random decisions, then 10 with `steps` updates every `freq`
+    assert agent._n_updates == updates
 
 
 @pytest.mark.parametrize("freeze", [True, False])
@@ -338,6 +340,7 @@ def test_bad_settings_fail_at_start(capsys):
         (["representation=pixels", "rl.trunk=50"], "rl.trunk is a head on flat features"),
         (["rl.trunk=-1"], "rl.trunk must be >= 0"),
         (["rl.gradient_steps=0"], "rl.gradient_steps must be >= 1"),
+        (["rl.train_freq=0"], "rl.train_freq must be >= 1"),
     ]:
         with pytest.raises(SystemExit) as e:
             rl.main(args)

@@ -47,8 +47,9 @@ def fake_runs(monkeypatch):
             return subprocess.CompletedProcess(cmd, 0)
         if rep == "jepa":  # its settings are explicit on the command line
             started.append((rep, seed, int(args["rl.frame_stack"]), int(args["rl.trunk"])))
-        elif "rl.gradient_steps" in args:
-            started.append((rep, seed, int(args["rl.gradient_steps"])))
+        elif "rl.gradient_steps" in args or "rl.train_freq" in args:
+            updates = (int(args.get("rl.gradient_steps", 1)), int(args.get("rl.train_freq", 1)))
+            started.append((rep, seed, *updates))
         else:
             started.append((rep, seed))
         result = {"representation": rep, "seed": seed, "final_return": half * (100.0 + seed)}
@@ -124,17 +125,19 @@ def test_jepa_runs_name_their_settings_and_other_settings_are_run_again(
             _bench(checkpoint, tmp_path, jepa, bad)
 
 
-def test_gradient_steps_are_named_only_when_not_one(checkpoint, tmp_path, fake_runs):
+def test_sac_update_settings_are_named_only_when_not_one(checkpoint, tmp_path, fake_runs):
     _bench(checkpoint, tmp_path, "--seeds=1")
     _bench(checkpoint, tmp_path, "--seeds=1", "--gradient-steps=1", "--reuse")
     assert fake_runs == [("state", 0)]  # 1 is SB3's default, left off: the first run read back
     _bench(checkpoint, tmp_path, "--seeds=1", "--gradient-steps=2", "--reuse")
-    assert fake_runs[1:] == [("state", 0, 2)]  # not read back as the run of 1
-    assert (
-        "2 gradient steps per decision" in (tmp_path / "out" / "rl_representation.md").read_text()
-    )
-    with pytest.raises(SystemExit):
-        _bench(checkpoint, tmp_path, "--gradient-steps=0")
+    assert fake_runs[1:] == [("state", 0, 2, 1)]  # not read back as the run of 1
+    md = (tmp_path / "out" / "rl_representation.md").read_text()
+    assert "rl.gradient_steps=2, rl.train_freq=1." in md
+    _bench(checkpoint, tmp_path, "--seeds=1", "--train-freq=2", "--reuse")
+    assert fake_runs[2:] == [("state", 0, 1, 2)]
+    for bad in ("--gradient-steps=0", "--train-freq=0"):
+        with pytest.raises(SystemExit):
+            _bench(checkpoint, tmp_path, bad)
 
 
 def test_without_reuse_every_run_starts_again(checkpoint, tmp_path, fake_runs):

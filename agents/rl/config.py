@@ -35,7 +35,10 @@ class RLSettings:
     learning_starts: int = 200
     """sac: decisions of uniform random actions before the first update (200 = one 1000-step episode at action repeat 5)."""
     gradient_steps: int = 1
-    """sac: gradient steps per decision (the update-to-data ratio; SB3's default 1)."""
+    """sac: gradient steps per update (SB3's default 1)."""
+    train_freq: int = 1
+    """sac: decisions between updates (SB3's default 1); the update-to-data ratio is
+    gradient_steps / train_freq."""
     batch_size: int = 256
     """Minibatch size (sac: per update; ppo: per gradient step)."""
     lr: float = 3e-4
@@ -97,6 +100,7 @@ class RLConfig(RunConfig):
             "batch_size",
             "buffer_size",
             "gradient_steps",
+            "train_freq",
         ):
             if getattr(self.rl, name) < 1:
                 raise InputError(f"rl.{name} must be >= 1, got {getattr(self.rl, name)}")

@@ -102,6 +102,7 @@ def train(cfg: RLConfig) -> dict[str, Any]:
         "finetune": cfg.rl.finetune,
         "trunk": cfg.rl.trunk,
         "gradient_steps": cfg.rl.gradient_steps,
+        "train_freq": cfg.rl.train_freq,
         "env_steps": decisions * repeat,
         "decisions": decisions,
         "frame_stack": stack,
@@ -366,6 +367,7 @@ def make_agent(sb3, cfg: RLConfig, env, model: WorldModel | None, decisions: int
             learning_starts=cfg.rl.learning_starts,
             batch_size=cfg.rl.batch_size,
             gradient_steps=cfg.rl.gradient_steps,
+            train_freq=cfg.rl.train_freq,
             **common,
         )
     rollout = min(cfg.rl.ppo_rollout, decisions)
