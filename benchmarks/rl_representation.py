@@ -91,6 +91,19 @@ def main(argv: list[str] | None = None) -> dict:
         metavar="N",
         help="SAC decisions between updates, for every representation (rl.train_freq)",
     )
+    p.add_argument(
+        "--critic-dropout",
+        type=float,
+        default=0.0,
+        metavar="P",
+        help="dropout rate in SAC's Q networks, for every representation (rl.critic_dropout; "
+        "DroQ uses 0.01)",
+    )
+    p.add_argument(
+        "--critic-layer-norm",
+        action="store_true",
+        help="LayerNorm in SAC's Q networks, for every representation (rl.critic_layer_norm)",
+    )
     p.add_argument("--representations", default=",".join(REPRESENTATIONS), help="comma-separated")
     p.add_argument(
         "--jobs", type=int, default=2, help="runs at a time (each uses one torch thread)"
@@ -121,6 +134,8 @@ def main(argv: list[str] | None = None) -> dict:
         p.error(f"--gradient-steps must be >= 1, got {args.gradient_steps}")
     if args.train_freq < 1:
         p.error(f"--train-freq must be >= 1, got {args.train_freq}")
+    if not 0 <= args.critic_dropout < 1:
+        p.error(f"--critic-dropout is a rate in [0, 1), got {args.critic_dropout}")
 
     import worldmodel
     from worldmodel.data import sha256
@@ -148,11 +163,15 @@ def main(argv: list[str] | None = None) -> dict:
             "rl.threads=1", f"seed={seed}", f"device={args.device}", f"run_dir={run_dir.resolve()}",
             "progress=false",
         ]  # fmt: skip
-        # Named only when not SB3's 1, so that earlier runs still read back.
+        # Named only when not SB3's own (1, 1, a plain critic), so that earlier runs still read back.
         if args.gradient_steps != 1:
             cmd += [f"rl.gradient_steps={args.gradient_steps}"]
         if args.train_freq != 1:
             cmd += [f"rl.train_freq={args.train_freq}"]
+        if args.critic_dropout:
+            cmd += [f"rl.critic_dropout={args.critic_dropout}"]
+        if args.critic_layer_norm:
+            cmd += ["rl.critic_layer_norm=true"]
         if rep == "jepa":  # explicit, so that a run of other settings is never read back as this
             cmd += [f"rl.frame_stack={args.frame_stack}", f"rl.trunk={args.trunk}"]
         provenance = {"command": cmd[1:], "checkpoint_sha256": ckpt_sha}
@@ -380,7 +399,8 @@ def _markdown(s: dict) -> str:
             f"rl.train_freq={st['train_freq']}."
             if (st.get("gradient_steps", 1), st.get("train_freq", 1)) != (1, 1)
             else "."
-        ),
+        )
+        + _critic_words(st),
         "",
         "| representation | final return, mean ± std (seeds) | min – max | wall time per run |",
         "|---|---|---|---|",
@@ -448,6 +468,13 @@ def _markdown(s: dict) -> str:
             f"{r['ci95'][0]:.0%}-{r['ci95'][1]:.0%}).",
         ]
     return "\n".join(lines) + "\n"
+
+
+def _critic_words(st: dict) -> str:
+    """How SAC's Q networks were regularised, as a sentence ("" for SB3's plain MLPs)."""
+    parts = [f"dropout {st['critic_dropout']}"] if st.get("critic_dropout") else []
+    parts += ["layer norm"] if st.get("critic_layer_norm") else []
+    return f" SAC's Q networks have {' and '.join(parts)} after each hidden layer." if parts else ""
 
 
 def _plot(results: list[dict], path: Path) -> None:

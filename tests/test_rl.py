@@ -179,6 +179,51 @@ def test_gradient_steps_and_train_freq_set_sacs_updates(checkpoint, tmp_path, st
     assert agent._n_updates == updates
 
 
+def test_regularised_critic_has_dropout_and_layer_norm_and_trains(checkpoint, tmp_path):
+    from agents.rl import train as rl
+    from agents.rl.config import RLConfig
+
+    cfg = RLConfig(representation="jepa", checkpoint=str(checkpoint))
+    cfg.rl.critic_dropout, cfg.rl.critic_layer_norm = 0.5, True
+    cfg.rl.learning_starts, cfg.rl.batch_size = 50, 16
+    env = JEPAObservation(_reacher(), str(checkpoint), device="cpu")
+    agent = rl.make_agent(sb3, cfg, env, None, decisions=200, device="cpu")
+    for critic in (agent.policy.critic, agent.policy.critic_target):
+        assert len(critic.q_networks) == 2
+        for q in critic.q_networks:  # 2 hidden layers of 256: Linear, Dropout, LayerNorm, ReLU
+            kinds = [type(m).__name__ for m in q]
+            assert kinds == ["Linear", "Dropout", "LayerNorm", "ReLU"] * 2 + ["Linear"]
+            assert q[1].p == 0.5
+    assert not agent.policy.critic_target.training  # the target critic: no dropout
+    assert [type(m).__name__ for m in agent.policy.actor.latent_pi] == ["Linear", "ReLU"] * 2
+    obs = torch.as_tensor(env.reset(seed=0)[0])[None].repeat(64, 1)  # [64, D * history]
+    act = torch.zeros(64, 2)
+    agent.policy.critic.train()
+    q1, q2 = agent.policy.critic(obs, act)  # dropout on: the same input gives different values
+    assert q1.shape == (64, 1) and not torch.allclose(q1, q1[:1].expand_as(q1))
+    agent.policy.critic.eval()
+    q1, _ = agent.policy.critic(obs, act)
+    assert torch.allclose(q1, q1[:1].expand_as(q1))
+    before = [p.detach().clone() for p in agent.policy.critic.parameters()]
+    _quiet_log(agent, tmp_path)
+    agent.learn(60)
+    assert agent._n_updates == 10
+    assert any(not torch.equal(a, b) for a, b in zip(before, agent.policy.critic.parameters()))
+    # Saved and loaded as SB3 saves any agent: the critic comes back with its layers.
+    agent.save(tmp_path / "agent.zip")
+    loaded = sb3.SAC.load(tmp_path / "agent.zip", device="cpu")
+    assert [type(m).__name__ for m in loaded.policy.critic.qf0][:3] == [
+        "Linear",
+        "Dropout",
+        "LayerNorm",
+    ]
+    assert loaded.policy.critic_dropout == 0.5
+    # Layer norm alone: no dropout layers.
+    cfg.rl.critic_dropout = 0.0
+    plain = rl.make_agent(sb3, cfg, env, None, decisions=200, device="cpu")
+    assert "Dropout" not in [type(m).__name__ for m in plain.policy.critic.qf0]
+
+
 @pytest.mark.parametrize("freeze", [True, False])
 def test_extractor_trains_the_encoder_only_when_not_frozen(checkpoint, tmp_path, freeze):
     extractor = representation.JEPAExtractor
@@ -341,6 +386,8 @@ def test_bad_settings_fail_at_start(capsys):
         (["rl.trunk=-1"], "rl.trunk must be >= 0"),
         (["rl.gradient_steps=0"], "rl.gradient_steps must be >= 1"),
         (["rl.train_freq=0"], "rl.train_freq must be >= 1"),
+        (["rl.critic_dropout=1.0"], "rl.critic_dropout is a rate in [0, 1), got 1.0"),
+        (["algo=ppo", "rl.critic_layer_norm=true"], "algo=ppo has none: set algo=sac"),
     ]:
         with pytest.raises(SystemExit) as e:
             rl.main(args)

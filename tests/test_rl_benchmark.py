@@ -47,6 +47,9 @@ def fake_runs(monkeypatch):
             return subprocess.CompletedProcess(cmd, 0)
         if rep == "jepa":  # its settings are explicit on the command line
             started.append((rep, seed, int(args["rl.frame_stack"]), int(args["rl.trunk"])))
+        elif "rl.critic_dropout" in args or "rl.critic_layer_norm" in args:
+            critic = (float(args.get("rl.critic_dropout", 0)), args.get("rl.critic_layer_norm"))
+            started.append((rep, seed, *critic))
         elif "rl.gradient_steps" in args or "rl.train_freq" in args:
             updates = (int(args.get("rl.gradient_steps", 1)), int(args.get("rl.train_freq", 1)))
             started.append((rep, seed, *updates))
@@ -138,6 +141,24 @@ def test_sac_update_settings_are_named_only_when_not_one(checkpoint, tmp_path, f
     for bad in ("--gradient-steps=0", "--train-freq=0"):
         with pytest.raises(SystemExit):
             _bench(checkpoint, tmp_path, bad)
+
+
+def test_critic_settings_are_named_only_when_set(checkpoint, tmp_path, fake_runs):
+    _bench(checkpoint, tmp_path, "--seeds=1")
+    _bench(checkpoint, tmp_path, "--seeds=1", "--critic-dropout=0", "--reuse")
+    assert fake_runs == [("state", 0)]  # a plain critic is left off: the first run read back
+    md = (tmp_path / "out" / "rl_representation.md").read_text()
+    assert "Q networks" not in md
+    _bench(
+        checkpoint, tmp_path, "--seeds=1", "--critic-dropout=0.01", "--critic-layer-norm", "--reuse"
+    )
+    assert fake_runs[1:] == [("state", 0, 0.01, "true")]  # not read back as the plain run
+    md = (tmp_path / "out" / "rl_representation.md").read_text()
+    assert "Q networks have dropout 0.01 and layer norm after each hidden layer." in md
+    _bench(checkpoint, tmp_path, "--seeds=1", "--critic-layer-norm", "--reuse")
+    assert fake_runs[2:] == [("state", 0, 0.0, "true")]
+    with pytest.raises(SystemExit):
+        _bench(checkpoint, tmp_path, "--critic-dropout=1")
 
 
 def test_without_reuse_every_run_starts_again(checkpoint, tmp_path, fake_runs):

@@ -39,6 +39,10 @@ class RLSettings:
     train_freq: int = 1
     """sac: decisions between updates (SB3's default 1); the update-to-data ratio is
     gradient_steps / train_freq."""
+    critic_dropout: float = 0.0
+    """sac: dropout rate after each hidden layer of both Q networks (DroQ uses 0.01); 0 = none."""
+    critic_layer_norm: bool = False
+    """sac: LayerNorm after each hidden layer of both Q networks (after the dropout, as DroQ)."""
     batch_size: int = 256
     """Minibatch size (sac: per update; ppo: per gradient step)."""
     lr: float = 3e-4
@@ -108,6 +112,15 @@ class RLConfig(RunConfig):
             raise InputError(
                 "rl.trunk is a head on flat features (representation=jepa frozen, or state); "
                 "pixels and rl.finetune=true have a CNN as their feature network"
+            )
+        if not 0 <= self.rl.critic_dropout < 1:
+            raise InputError(
+                f"rl.critic_dropout is a rate in [0, 1), got {self.rl.critic_dropout} (DroQ uses 0.01)"
+            )
+        if self.algo != "sac" and (self.rl.critic_dropout or self.rl.critic_layer_norm):
+            raise InputError(
+                f"rl.critic_dropout and rl.critic_layer_norm regularise SAC's Q networks; "
+                f"algo={self.algo} has none: set algo=sac or leave them at 0 and false"
             )
         for name in ("action_repeat", "frame_stack", "learning_starts", "trunk"):
             if getattr(self.rl, name) < 0:

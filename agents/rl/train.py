@@ -103,6 +103,8 @@ def train(cfg: RLConfig) -> dict[str, Any]:
         "trunk": cfg.rl.trunk,
         "gradient_steps": cfg.rl.gradient_steps,
         "train_freq": cfg.rl.train_freq,
+        "critic_dropout": cfg.rl.critic_dropout,
+        "critic_layer_norm": cfg.rl.critic_layer_norm,
         "env_steps": decisions * repeat,
         "decisions": decisions,
         "frame_stack": stack,
@@ -352,6 +354,18 @@ def make_agent(sb3, cfg: RLConfig, env, model: WorldModel | None, decisions: int
         policy_kwargs = {
             "features_extractor_class": TrunkExtractor,
             "features_extractor_kwargs": {"features_dim": cfg.rl.trunk},
+        }
+    if cfg.rl.critic_dropout or cfg.rl.critic_layer_norm:
+        from agents.rl.critic import RegularisedSACPolicy
+
+        if policy == "CnnPolicy" and "features_extractor_class" not in policy_kwargs:
+            from stable_baselines3.common.torch_layers import NatureCNN
+
+            policy_kwargs["features_extractor_class"] = NatureCNN
+        policy = RegularisedSACPolicy  # SB3's SACPolicy (Mlp or Cnn by its extractor)
+        policy_kwargs |= {
+            "critic_dropout": cfg.rl.critic_dropout,
+            "critic_layer_norm": cfg.rl.critic_layer_norm,
         }
     common = {
         "learning_rate": cfg.rl.lr,
