@@ -18,37 +18,17 @@ from torch import nn
 from agents.rl.representation import optional
 
 
-def q_network(
-    in_dim: int,
-    net_arch: list[int],
-    activation_fn: type[nn.Module],
-    dropout: float,
-    layer_norm: bool,
-) -> nn.Sequential:
-    """``[B, in_dim]`` (features and action) -> ``[B, 1]``: Linear, then Dropout(dropout) when
-    dropout > 0 and LayerNorm when layer_norm, then the activation, per hidden width."""
-    layers: list[nn.Module] = []
-    for width in net_arch:
-        layers.append(nn.Linear(in_dim, width))
-        if dropout > 0:
-            layers.append(nn.Dropout(dropout))
-        if layer_norm:
-            layers.append(nn.LayerNorm(width))
-        layers.append(activation_fn())
-        in_dim = width
-    layers.append(nn.Linear(in_dim, 1))
-    return nn.Sequential(*layers)
-
-
 @functools.cache
 def _policy_class() -> type:
     """Build ``RegularisedSACPolicy`` (and its critic) on first use."""
     needed_for = "the regularised SAC critic (rl.critic_dropout, rl.critic_layer_norm)"
     policies: Any = optional("stable_baselines3.common.policies", needed_for)
+    torch_layers: Any = optional("stable_baselines3.common.torch_layers", needed_for)
     sac_policies: Any = optional("stable_baselines3.sac.policies", needed_for)
 
     class RegularisedCritic(policies.ContinuousCritic):
-        """SB3's twin Q networks, each rebuilt by :func:`q_network` (same widths and activation)."""
+        """SB3's twin Q networks, each rebuilt with Dropout and/or LayerNorm after each hidden
+        Linear (same widths and activation)."""
 
         def __init__(
             self, *args: Any, dropout: float = 0.0, layer_norm: bool = False, **kwargs: Any
@@ -56,9 +36,15 @@ def _policy_class() -> type:
             super().__init__(*args, **kwargs)  # SACPolicy passes every argument by name
             in_dim = kwargs["features_dim"] + int(np.prod(kwargs["action_space"].shape))
             net_arch, activation_fn = kwargs["net_arch"], kwargs.get("activation_fn", nn.ReLU)
+            # SB3's own MLP builder, with these modules after each hidden Linear (not the last).
+            post: list[Any] = [lambda _: nn.Dropout(dropout)] if dropout > 0 else []
+            post += [nn.LayerNorm] if layer_norm else []
             nets: list[nn.Module] = []
             for idx in range(kwargs.get("n_critics", 2)):
-                nets.append(q_network(in_dim, net_arch, activation_fn, dropout, layer_norm))
+                layers = torch_layers.create_mlp(
+                    in_dim, 1, net_arch, activation_fn, post_linear_modules=post
+                )
+                nets.append(nn.Sequential(*layers))
                 self.add_module(f"qf{idx}", nets[-1])  # replaces SB3's plain MLP of that name
             self.q_networks = nets
 
