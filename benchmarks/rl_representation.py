@@ -18,7 +18,9 @@ at a time) take about an hour.
 
 With ``--reuse`` a run whose folder already holds the result of the same command line on the
 same checkpoint file (its SHA-256) is read instead of run again: ``--seeds 3 --reuse`` after
-``--seeds 2`` runs seed 2 alone and pools the three into one summary.
+``--seeds 2`` runs seed 2 alone and pools the three into one summary. ``--first-seed F`` starts
+the seeds at F, to add seeds to a series whose earlier runs are not at hand (its summary then
+holds those seeds only).
 
 With ``--reevaluate N`` each saved agent then plays N deterministic episodes (``python -m
 agents.rl ... rl.evaluate=RUN``; the first are its final evaluation's, which checks the replay):
@@ -56,7 +58,16 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument(
         "--steps", type=int, default=8000, help="env steps per run (physics control steps)"
     )
-    p.add_argument("--seeds", type=int, default=3, help="seeds per representation (0..N-1)")
+    p.add_argument(
+        "--seeds", type=int, default=3, help="seeds per representation (F..F+N-1, F = --first-seed)"
+    )
+    p.add_argument(
+        "--first-seed",
+        type=int,
+        default=0,
+        metavar="F",
+        help="the first seed, to add seeds to a series that ran elsewhere (its runs not at hand)",
+    )
     p.add_argument("--eval-episodes", type=int, default=10, help="episodes of the final evaluation")
     p.add_argument(
         "--learning-starts", type=int, default=200, help="random decisions before updates"
@@ -126,6 +137,10 @@ def main(argv: list[str] | None = None) -> dict:
         "evaluation's), for a return less noisy than --eval-episodes gives",
     )
     args = p.parse_args(argv)
+    if args.seeds < 1 or args.first_seed < 0:
+        p.error(
+            f"--seeds must be >= 1 and --first-seed >= 0, got {args.seeds} and {args.first_seed}"
+        )
     if args.frame_stack < 1:
         p.error(f"--frame-stack must be >= 1, got {args.frame_stack}")
     if args.trunk < 0:
@@ -145,7 +160,8 @@ def main(argv: list[str] | None = None) -> dict:
     ckpt_sha = sha256(Path(ckpt))
     repeat = meta["action_repeat"]
     reps = [r for r in REPRESENTATIONS if r in args.representations.split(",")]
-    runs = [(rep, seed) for rep in reps for seed in range(args.seeds)]
+    seeds = range(args.first_seed, args.first_seed + args.seeds)
+    runs = [(rep, seed) for rep in reps for seed in seeds]
     runs_dir, out = Path(args.runs_dir), Path(args.out)
     print(
         f"{len(runs)} runs of {args.steps} env steps (action repeat {repeat}), {args.jobs} at a time"

@@ -92,6 +92,24 @@ def test_reuse_runs_only_the_seeds_not_yet_run_and_pools_them(checkpoint, tmp_pa
     assert written["results"]["state"]["mean"] == pytest.approx(101.0)
 
 
+def test_first_seed_runs_the_seeds_from_there_and_reads_back_those_only(
+    checkpoint, tmp_path, fake_runs
+):
+    _bench(checkpoint, tmp_path, "--seeds=1")  # seed 0, as if run elsewhere
+    later = _bench(checkpoint, tmp_path, "--seeds=2", "--first-seed=3", "--reuse")
+    assert fake_runs == [("state", 0), ("state", 3), ("state", 4)]
+    assert later["results"]["state"]["seeds"] == [3, 4]
+    assert later["results"]["state"]["final_returns"] == [103.0, 104.0]
+    again = _bench(checkpoint, tmp_path, "--seeds=2", "--first-seed=3", "--reuse")
+    assert len(fake_runs) == 3 and [r["reused"] for r in again["runs"]] == [True, True]
+
+
+def test_bad_seed_range_is_refused(checkpoint, tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        _bench(checkpoint, tmp_path, "--seeds=2", "--first-seed=-1")
+    assert "--first-seed" in capsys.readouterr().err
+
+
 def test_reuse_reruns_a_run_of_another_command_or_checkpoint(
     checkpoint, tmp_path, fake_runs, monkeypatch
 ):
