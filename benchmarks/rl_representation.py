@@ -105,15 +105,17 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument(
         "--critic-dropout",
         type=float,
-        default=0.0,
+        default=0.01,
         metavar="P",
         help="dropout rate in SAC's Q networks, for every representation (rl.critic_dropout; "
-        "DroQ uses 0.01)",
+        "agents.rl's default, DroQ's 0.01; 0 with --no-critic-layer-norm = SB3's plain critic)",
     )
     p.add_argument(
         "--critic-layer-norm",
-        action="store_true",
-        help="LayerNorm in SAC's Q networks, for every representation (rl.critic_layer_norm)",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="LayerNorm in SAC's Q networks, for every representation (rl.critic_layer_norm; "
+        "on by default, as agents.rl)",
     )
     p.add_argument("--representations", default=",".join(REPRESENTATIONS), help="comma-separated")
     p.add_argument(
@@ -179,15 +181,15 @@ def main(argv: list[str] | None = None) -> dict:
             "rl.threads=1", f"seed={seed}", f"device={args.device}", f"run_dir={run_dir.resolve()}",
             "progress=false",
         ]  # fmt: skip
-        # Named only when not SB3's own (1, 1, a plain critic), so that earlier runs still read back.
+        # Named only when not SB3's own (1, 1), so that earlier runs still read back.
         if args.gradient_steps != 1:
             cmd += [f"rl.gradient_steps={args.gradient_steps}"]
         if args.train_freq != 1:
             cmd += [f"rl.train_freq={args.train_freq}"]
-        if args.critic_dropout:
-            cmd += [f"rl.critic_dropout={args.critic_dropout}"]
-        if args.critic_layer_norm:
-            cmd += ["rl.critic_layer_norm=true"]
+        # Always named: runs before 2026-12-08, whose commands left them off, had SB3's plain
+        # critic (then agents.rl's default) and are not read back as runs of another critic.
+        layer_norm = str(args.critic_layer_norm).lower()
+        cmd += [f"rl.critic_dropout={args.critic_dropout}", f"rl.critic_layer_norm={layer_norm}"]
         if rep == "jepa":  # explicit, so that a run of other settings is never read back as this
             cmd += [f"rl.frame_stack={args.frame_stack}", f"rl.trunk={args.trunk}"]
         provenance = {"command": cmd[1:], "checkpoint_sha256": ckpt_sha}
@@ -487,10 +489,12 @@ def _markdown(s: dict) -> str:
 
 
 def _critic_words(st: dict) -> str:
-    """How SAC's Q networks were regularised, as a sentence ("" for SB3's plain MLPs)."""
+    """How SAC's Q networks were regularised, as a sentence."""
     parts = [f"dropout {st['critic_dropout']}"] if st.get("critic_dropout") else []
     parts += ["layer norm"] if st.get("critic_layer_norm") else []
-    return f" SAC's Q networks have {' and '.join(parts)} after each hidden layer." if parts else ""
+    if not parts:
+        return " SAC's Q networks are SB3's plain MLPs."
+    return f" SAC's Q networks have {' and '.join(parts)} after each hidden layer."
 
 
 def _plot(results: list[dict], path: Path) -> None:

@@ -218,10 +218,39 @@ def test_regularised_critic_has_dropout_and_layer_norm_and_trains(checkpoint, tm
         "LayerNorm",
     ]
     assert loaded.policy.critic_dropout == 0.5
-    # Layer norm alone: no dropout layers.
+    # Layer norm alone: no dropout layers; neither: SB3's plain MLP.
     cfg.rl.critic_dropout = 0.0
+    norm_only = rl.make_agent(sb3, cfg, env, None, decisions=200, device="cpu")
+    assert "Dropout" not in [type(m).__name__ for m in norm_only.policy.critic.qf0]
+    cfg.rl.critic_layer_norm = False
     plain = rl.make_agent(sb3, cfg, env, None, decisions=200, device="cpu")
-    assert "Dropout" not in [type(m).__name__ for m in plain.policy.critic.qf0]
+    assert [type(m).__name__ for m in plain.policy.critic.qf0] == ["Linear", "ReLU"] * 2 + [
+        "Linear"
+    ]
+
+
+def test_sacs_critic_is_droqs_by_default_and_a_runs_own_when_evaluated():
+    from agents.rl.config import RLConfig, RLSettings, resolve_critic
+
+    def critic(cfg):
+        return cfg.rl.critic_dropout, cfg.rl.critic_layer_norm
+
+    assert critic(RLConfig()) == (0.01, True)
+    assert critic(RLConfig(algo="ppo")) == (0.0, False)  # no Q networks
+    assert critic(RLConfig(rl=RLSettings(critic_dropout=0.0, critic_layer_norm=False))) == (
+        0,
+        False,
+    )
+    assert critic(RLConfig(rl=RLSettings(critic_dropout=0.2))) == (0.2, True)
+    evaluated = RLConfig(rl=RLSettings(evaluate="runs/rl/x"))
+    assert critic(evaluated) == (None, None)  # left to the run's result.json
+    resolve_critic(evaluated.rl, "sac", recorded={"final_return": 1.0})  # a run from before
+    assert critic(evaluated) == (0.0, False)
+    evaluated.rl.critic_dropout = evaluated.rl.critic_layer_norm = None
+    resolve_critic(
+        evaluated.rl, "sac", recorded={"critic_dropout": 0.01, "critic_layer_norm": True}
+    )
+    assert critic(evaluated) == (0.01, True)
 
 
 @pytest.mark.parametrize("freeze", [True, False])
@@ -303,6 +332,7 @@ def test_rl_command_writes_curve_and_result_and_evaluates_the_agent_again(
     assert np.isfinite(result["final_return"]) and result["checkpoint"] == str(checkpoint.resolve())
     assert result["wall_time_s"] > 0
     assert (run_dir / "agent.zip").exists()
+    assert (result["critic_dropout"], result["critic_layer_norm"]) == (0.01, True)  # DroQ's
 
     # The saved agent plays again, more episodes: its first ones replay the final evaluation.
     more = [a for a in args if not a.startswith("rl.eval_episodes=")]
@@ -344,6 +374,18 @@ def test_rl_command_writes_curve_and_result_and_evaluates_the_agent_again(
     replay = rl.main([*more, "rl.eval_episodes=2", f"rl.evaluate={run_dir}"])
     np.testing.assert_allclose(replay["returns"], result["eval_returns"], atol=1e-3)
     assert "frame stack 3, the run's" in capsys.readouterr().out
+
+    # The critic is the run's own too: a result.json from before the settings existed means
+    # SB3's plain critic, which this agent's weights do not fit, unless the command names it.
+    result_file = run_dir / "result.json"
+    old = {k: v for k, v in result.items() if not k.startswith("critic_")}
+    result_file.write_text(json.dumps(old))
+    with pytest.raises(SystemExit):
+        rl.main([*more, "rl.eval_episodes=2", f"rl.evaluate={run_dir}"])
+    assert "its weights do not fit" in capsys.readouterr().err
+    droq = ["rl.critic_dropout=0.01", "rl.critic_layer_norm=true"]
+    replay = rl.main([*more, *droq, "rl.eval_episodes=2", f"rl.evaluate={run_dir}"])
+    np.testing.assert_allclose(replay["returns"], result["eval_returns"], atol=1e-3)
 
 
 def test_reward_timing_tells_a_late_arrival_from_sliding_in_and_out():

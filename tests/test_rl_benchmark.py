@@ -47,9 +47,9 @@ def fake_runs(monkeypatch):
             return subprocess.CompletedProcess(cmd, 0)
         if rep == "jepa":  # its settings are explicit on the command line
             started.append((rep, seed, int(args["rl.frame_stack"]), int(args["rl.trunk"])))
-        elif "rl.critic_dropout" in args or "rl.critic_layer_norm" in args:
-            critic = (float(args.get("rl.critic_dropout", 0)), args.get("rl.critic_layer_norm"))
-            started.append((rep, seed, *critic))
+        elif (args["rl.critic_dropout"], args["rl.critic_layer_norm"]) != ("0.01", "true"):
+            critic = (float(args["rl.critic_dropout"]), args["rl.critic_layer_norm"])
+            started.append((rep, seed, *critic))  # a critic other than the default, DroQ's
         elif "rl.gradient_steps" in args or "rl.train_freq" in args:
             updates = (int(args.get("rl.gradient_steps", 1)), int(args.get("rl.train_freq", 1)))
             started.append((rep, seed, *updates))
@@ -161,20 +161,30 @@ def test_sac_update_settings_are_named_only_when_not_one(checkpoint, tmp_path, f
             _bench(checkpoint, tmp_path, bad)
 
 
-def test_critic_settings_are_named_only_when_set(checkpoint, tmp_path, fake_runs):
-    _bench(checkpoint, tmp_path, "--seeds=1")
-    _bench(checkpoint, tmp_path, "--seeds=1", "--critic-dropout=0", "--reuse")
-    assert fake_runs == [("state", 0)]  # a plain critic is left off: the first run read back
-    md = (tmp_path / "out" / "rl_representation.md").read_text()
-    assert "Q networks" not in md
-    _bench(
-        checkpoint, tmp_path, "--seeds=1", "--critic-dropout=0.01", "--critic-layer-norm", "--reuse"
-    )
-    assert fake_runs[1:] == [("state", 0, 0.01, "true")]  # not read back as the plain run
+def test_critic_settings_are_always_named_and_a_plain_run_of_before_is_not_read_back(
+    checkpoint, tmp_path, fake_runs
+):
+    _bench(checkpoint, tmp_path, "--seeds=1")  # the default critic, DroQ's
     md = (tmp_path / "out" / "rl_representation.md").read_text()
     assert "Q networks have dropout 0.01 and layer norm after each hidden layer." in md
-    _bench(checkpoint, tmp_path, "--seeds=1", "--critic-layer-norm", "--reuse")
-    assert fake_runs[2:] == [("state", 0, 0.0, "true")]
+    run_dir = tmp_path / "runs" / "state-seed0"
+    provenance = json.loads((run_dir / "benchmark_run.json").read_text())
+    assert provenance["command"][-2:] == ["rl.critic_dropout=0.01", "rl.critic_layer_norm=true"]
+    # A run of 2026-12-07 with DroQ's critic named it the same way: read back.
+    _bench(checkpoint, tmp_path, "--seeds=1", "--critic-dropout=0.01", "--reuse")
+    assert fake_runs == [("state", 0)]
+    # A run from before, whose command left the critic off, had SB3's plain critic: run again.
+    provenance["command"] = provenance["command"][:-2]
+    (run_dir / "benchmark_run.json").write_text(json.dumps(provenance))
+    _bench(checkpoint, tmp_path, "--seeds=1", "--reuse")
+    assert fake_runs[1:] == [("state", 0)]
+    plain = ("--critic-dropout=0", "--no-critic-layer-norm", "--reuse")
+    _bench(checkpoint, tmp_path, "--seeds=1", *plain)
+    assert fake_runs[2:] == [("state", 0, 0.0, "false")]
+    md = (tmp_path / "out" / "rl_representation.md").read_text()
+    assert "Q networks are SB3's plain MLPs." in md
+    _bench(checkpoint, tmp_path, "--seeds=1", "--critic-dropout=0", "--reuse")
+    assert fake_runs[3:] == [("state", 0, 0.0, "true")]
     with pytest.raises(SystemExit):
         _bench(checkpoint, tmp_path, "--critic-dropout=1")
 

@@ -39,10 +39,12 @@ class RLSettings:
     train_freq: int = 1
     """sac: decisions between updates (SB3's default 1); the update-to-data ratio is
     gradient_steps / train_freq."""
-    critic_dropout: float = 0.0
-    """sac: dropout rate after each hidden layer of both Q networks (DroQ uses 0.01); 0 = none."""
-    critic_layer_norm: bool = False
-    """sac: LayerNorm after each hidden layer of both Q networks (after the dropout, as DroQ)."""
+    critic_dropout: float | None = None
+    """sac: dropout rate after each hidden layer of both Q networks; None = DroQ's 0.01 under
+    sac (ppo has no Q networks; rl.evaluate takes the run's own); 0 = none."""
+    critic_layer_norm: bool | None = None
+    """sac: LayerNorm after each hidden layer of both Q networks (after the dropout, as DroQ);
+    None = true under sac (ppo has no Q networks; rl.evaluate takes the run's own)."""
     batch_size: int = 256
     """Minibatch size (sac: per update; ppo: per gradient step)."""
     lr: float = 3e-4
@@ -55,6 +57,25 @@ class RLSettings:
     (so its first episodes are that evaluation's) and writes evaluation-<episodes>.json beside it."""
     threads: int = 1
     """CPU threads for torch; small RL networks run fastest on 1 (0 = torch's default)."""
+
+
+DROQ_CRITIC = (0.01, True)
+"""SAC's critic by default: DroQ's dropout rate and layer norm (Hiraoka et al., 2022), chosen
+on reacher-easy at 100,000 env steps (README, "A regularised critic")."""
+
+
+def resolve_critic(rl: RLSettings, algo: str, recorded: dict | None) -> None:
+    """Fill rl.critic_dropout and rl.critic_layer_norm where unset (None): a run's own
+    (``recorded``, its result.json; runs from before these settings had SB3's plain critic),
+    else :data:`DROQ_CRITIC` under sac and none under ppo."""
+    if recorded is not None:
+        default = (recorded.get("critic_dropout", 0.0), recorded.get("critic_layer_norm", False))
+    else:
+        default = DROQ_CRITIC if algo == "sac" else (0.0, False)
+    if rl.critic_dropout is None:
+        rl.critic_dropout = float(default[0])
+    if rl.critic_layer_norm is None:
+        rl.critic_layer_norm = bool(default[1])
 
 
 HINTS = {
@@ -113,15 +134,17 @@ class RLConfig(RunConfig):
                 "rl.trunk is a head on flat features (representation=jepa frozen, or state); "
                 "pixels and rl.finetune=true have a CNN as their feature network"
             )
-        if not 0 <= self.rl.critic_dropout < 1:
+        if self.rl.critic_dropout is not None and not 0 <= self.rl.critic_dropout < 1:
             raise InputError(
                 f"rl.critic_dropout is a rate in [0, 1), got {self.rl.critic_dropout} (DroQ uses 0.01)"
             )
         if self.algo != "sac" and (self.rl.critic_dropout or self.rl.critic_layer_norm):
             raise InputError(
                 f"rl.critic_dropout and rl.critic_layer_norm regularise SAC's Q networks; "
-                f"algo={self.algo} has none: set algo=sac or leave them at 0 and false"
+                f"algo={self.algo} has none: set algo=sac or leave them unset"
             )
+        if not self.rl.evaluate:  # rl.evaluate takes the run's own (agents.rl.train.evaluate)
+            resolve_critic(self.rl, self.algo, recorded=None)
         for name in ("action_repeat", "frame_stack", "learning_starts", "trunk"):
             if getattr(self.rl, name) < 0:
                 raise InputError(f"rl.{name} must be >= 0, got {getattr(self.rl, name)}")

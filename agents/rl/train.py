@@ -23,7 +23,7 @@ import torch
 from gymnasium.wrappers import TimeLimit
 
 import envs
-from agents.rl.config import HINTS, RLConfig
+from agents.rl.config import HINTS, RLConfig, resolve_critic
 from agents.rl.representation import JEPAObservation, StateObservation, optional
 from worldmodel.api import load
 from worldmodel.checkpoint import CheckpointError
@@ -72,8 +72,16 @@ def train(cfg: RLConfig) -> dict[str, Any]:
     name = f"{env_key(cfg.env)}-{cfg.algo}-{cfg.representation}{'-ft' if cfg.rl.finetune else ''}"
     run_dir = Path(cfg.run_dir or Path("runs") / "rl" / f"{name}-seed{cfg.seed}")
     run_dir.mkdir(parents=True, exist_ok=True)
+    critic = ""
+    if cfg.algo == "sac":
+        critic = (
+            f", critic dropout {cfg.rl.critic_dropout} layer norm {cfg.rl.critic_layer_norm}"
+            if cfg.rl.critic_dropout or cfg.rl.critic_layer_norm
+            else ", SB3's plain critic"
+        )
     print(
-        f"{name}: {decisions} decisions x {repeat} = {decisions * repeat} env steps, frame stack {stack}, on {device}"
+        f"{name}: {decisions} decisions x {repeat} = {decisions * repeat} env steps, frame stack "
+        f"{stack}{critic}, on {device}"
     )
 
     env, _ = make_vec_env(cfg, model, repeat, stack, seed=cfg.seed)
@@ -156,6 +164,13 @@ def evaluate(
             "folder that holds one, written by python -m agents.rl)"
         )
     final = _read_result(agent_file.parent / "result.json")
+    unset = cfg.rl.critic_dropout is None or cfg.rl.critic_layer_norm is None
+    resolve_critic(cfg.rl, cfg.algo, recorded=final or None)
+    if unset and final:
+        print(
+            f"note: critic dropout {cfg.rl.critic_dropout}, layer norm {cfg.rl.critic_layer_norm}, "
+            "the run's (result.json)"
+        )
     recorded = final.get("frame_stack")
     if not cfg.rl.frame_stack and isinstance(recorded, int) and recorded >= 1 and recorded != stack:
         stack = recorded  # the run's, when the default has changed since
