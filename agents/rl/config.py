@@ -40,11 +40,11 @@ class RLSettings:
     """sac: decisions between updates (SB3's default 1); the update-to-data ratio is
     gradient_steps / train_freq."""
     critic_dropout: float | None = None
-    """sac: dropout rate after each hidden layer of both Q networks; None = DroQ's 0.01 under
+    """sac: dropout rate after each hidden layer of both Q networks; null (unset) = DroQ's 0.01 under
     sac (ppo has no Q networks; rl.evaluate takes the run's own); 0 = none."""
     critic_layer_norm: bool | None = None
     """sac: LayerNorm after each hidden layer of both Q networks (after the dropout, as DroQ);
-    None = true under sac (ppo has no Q networks; rl.evaluate takes the run's own)."""
+    null (unset) = true under sac (ppo has no Q networks; rl.evaluate takes the run's own)."""
     batch_size: int = 256
     """Minibatch size (sac: per update; ppo: per gradient step)."""
     lr: float = 3e-4
