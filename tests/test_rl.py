@@ -253,6 +253,37 @@ def test_sacs_critic_is_droqs_by_default_and_a_runs_own_when_evaluated():
     assert critic(evaluated) == (0.01, True)
 
 
+@pytest.mark.parametrize("kind", ["pixels", "finetune"])
+def test_default_critic_on_a_cnn_keeps_its_feature_network_and_trains(checkpoint, tmp_path, kind):
+    """DroQ's critic is the default for every representation: on pixels (SB3's NatureCNN) and
+    on the fine-tuned encoder (JEPAExtractor) too."""
+    from stable_baselines3.common.torch_layers import NatureCNN
+
+    from agents.rl import train as rl
+    from agents.rl.config import RLConfig
+
+    if kind == "pixels":
+        cfg = RLConfig(representation="pixels")
+        cfg.env.image_size = 36
+        env, extractor = _reacher(size=36), NatureCNN
+    else:
+        cfg = RLConfig(representation="jepa", checkpoint=str(checkpoint))
+        cfg.rl.finetune = True
+        env, extractor = _reacher(), representation.JEPAExtractor
+    cfg.rl.learning_starts, cfg.rl.batch_size = 20, 4
+    model = worldmodel.load(str(checkpoint), device="cpu") if kind == "finetune" else None
+    agent = rl.make_agent(sb3, cfg, env, model, decisions=100, device="cpu")
+    assert isinstance(agent.policy.critic.features_extractor, extractor)
+    assert isinstance(agent.policy.actor.features_extractor, extractor)
+    kinds = [type(m).__name__ for m in agent.policy.critic.qf0]
+    assert kinds == ["Linear", "Dropout", "LayerNorm", "ReLU"] * 2 + ["Linear"]
+    before = [p.detach().clone() for p in agent.policy.critic.qf0.parameters()]
+    _quiet_log(agent, tmp_path)
+    agent.learn(24)
+    assert agent._n_updates == 4
+    assert any(not torch.equal(a, b) for a, b in zip(before, agent.policy.critic.qf0.parameters()))
+
+
 @pytest.mark.parametrize("freeze", [True, False])
 def test_extractor_trains_the_encoder_only_when_not_frozen(checkpoint, tmp_path, freeze):
     extractor = representation.JEPAExtractor
