@@ -11,7 +11,8 @@ number of episodes; a seed given twice in an arm is refused); the summaries kept
 this tool (runs with ``return_50``) read too, with their representation named. Prints and writes: each arm's
 per-seed returns, mean ± std and 95% bootstrap interval over seeds; A - B with a paired t-test
 on the seeds both ran and Welch's t-test on all; A / B with a 95% bootstrap interval (the two
-arms' seeds resampled apart, 10,000 draws, generator seed 0).
+arms' seeds resampled apart, 10,000 draws, generator seed 0; each arm's own interval is drawn
+from seed 0 too, so one arm reads the same in every comparison).
 """
 
 from __future__ import annotations
@@ -95,11 +96,10 @@ def _boot_mean(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 def compare(a: dict[int, dict], b: dict[int, dict]) -> dict:
     """Two arms of :func:`read_arm` -> each arm's summary, A - B with tests, A / B."""
-    rng = np.random.default_rng(0)
     out: dict = {}
     for name, arm in (("a", a), ("b", b)):
         x = np.array([s["return"] for s in arm.values()])
-        boot = _boot_mean(x, rng)
+        boot = _boot_mean(x, np.random.default_rng(0))  # an arm's interval, wherever it stands
         out[name] = {
             "seeds": list(arm),
             "returns": x.tolist(),
@@ -122,6 +122,7 @@ def compare(a: dict[int, dict], b: dict[int, dict]) -> dict:
         if min(len(xa), len(xb)) > 1
         else None,
     }
+    rng = np.random.default_rng(0)
     ratio = _boot_mean(xa, rng) / _boot_mean(xb, rng)
     out["ratio"] = {
         "value": float(xa.mean() / xb.mean()),

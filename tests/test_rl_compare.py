@@ -46,6 +46,10 @@ def test_an_arm_pools_its_files_and_the_tests_match_scipy(tmp_path):
     assert result["ratio"]["value"] == pytest.approx(450.0 / 362.5)
     lo, hi = result["ratio"]["ci95"]
     assert lo < result["ratio"]["value"] < hi
+    # An arm's interval does not depend on the side it is on.
+    swapped = rl_compare.main(["--a", f"{plain}:jepa", "--b", f"{first}:jepa", f"{later}:jepa"])
+    assert swapped["b"]["ci95"] == result["a"]["ci95"]
+    assert swapped["a"]["ci95"] == result["b"]["ci95"]
     assert json.loads(out.with_suffix(".json").read_text())["a"]["mean"] == pytest.approx(450.0)
     assert "A is higher on 2" in out.with_suffix(".md").read_text()
 
