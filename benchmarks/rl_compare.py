@@ -47,6 +47,8 @@ def read_arm(specs: list[str]) -> dict[int, dict]:
             if not rep:
                 raise CompareError(f"{path} does not say its representation: name it, FILE:jepa")
             runs = [{**r, "representation": rep, **_hand_kept(r)} for r in runs]
+        if not all(isinstance(r, dict) and "seed" in r and "representation" in r for r in runs):
+            raise CompareError(f"{path}: a run without its seed or representation")
         reps = sorted({r["representation"] for r in runs})
         if not rep:
             if len(reps) != 1:
@@ -67,12 +69,17 @@ def read_arm(specs: list[str]) -> dict[int, dict]:
                     f"{rep} seed {r['seed']} is in {seeds[r['seed']]['file']} and in {path}: "
                     "an arm takes each seed once"
                 )
-            again = r["reevaluation"]
-            seeds[r["seed"]] = {
-                "return": float(again["mean_return"]),
-                "episodes": int(again["episodes"]),
-                "file": path,
-            }
+            try:
+                again = r["reevaluation"]
+                seeds[r["seed"]] = {
+                    "return": float(again["mean_return"]),
+                    "episodes": int(again["episodes"]),
+                    "file": path,
+                }
+            except (KeyError, TypeError, ValueError) as e:
+                raise CompareError(
+                    f"{path}: {rep} seed {r['seed']}: a broken replay ({e})"
+                ) from None
     if not seeds:
         raise CompareError(f"no finished runs in {specs}")
     episodes = {s["episodes"] for s in seeds.values()}

@@ -85,6 +85,17 @@ def test_bad_arms_are_refused_with_the_fix(tmp_path, make, spec, message):
         rl_compare.read_arm(spec.format(f=f).split())
 
 
+def test_a_broken_run_is_refused_with_its_file(tmp_path):
+    path = tmp_path / "s.json"
+    runs = [{"representation": "jepa", "seed": 0, "reevaluation": {"episodes": 50}}]
+    path.write_text(json.dumps({"runs": runs}))
+    with pytest.raises(rl_compare.CompareError, match="jepa seed 0: a broken replay"):
+        rl_compare.read_arm([f"{path}:jepa"])
+    path.write_text(json.dumps({"runs": [{"representation": "jepa"}]}))
+    with pytest.raises(rl_compare.CompareError, match="without its seed"):
+        rl_compare.read_arm([f"{path}:jepa"])
+
+
 def test_a_run_never_played_again_is_refused(tmp_path):
     path = tmp_path / "s.json"
     path.write_text(
