@@ -26,6 +26,8 @@ from pathlib import Path
 import numpy as np
 from scipy import stats
 
+from benchmarks.rl_representation import mean_ci95, ratio_ci95
+
 
 class CompareError(ValueError):
     """An arm that cannot be read or pooled; the message names the file and the fix."""
@@ -96,50 +98,36 @@ def _hand_kept(run: dict) -> dict:
     return {"reevaluation": {"mean_return": run["return_50"], "episodes": len(run["returns_50"])}}
 
 
-def _boot_mean(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """``[S]`` per-seed returns -> ``[10000]`` bootstrap means."""
-    return rng.choice(x, (10_000, len(x))).mean(1)
-
-
 def compare(a: dict[int, dict], b: dict[int, dict]) -> dict:
     """Two arms of :func:`read_arm` -> each arm's summary, A - B with tests, A / B."""
     out: dict = {}
     for name, arm in (("a", a), ("b", b)):
         x = np.array([s["return"] for s in arm.values()])
-        boot = _boot_mean(x, np.random.default_rng(0))  # an arm's interval, wherever it stands
         out[name] = {
             "seeds": list(arm),
             "returns": x.tolist(),
             "mean": float(x.mean()),
             "std": float(x.std(ddof=1)) if len(x) > 1 else None,
-            "ci95": [float(np.percentile(boot, 2.5)), float(np.percentile(boot, 97.5))],
+            "ci95": mean_ci95(x),  # an arm's interval, wherever it stands
             "episodes": next(iter(arm.values()))["episodes"],
             "files": sorted({s["file"] for s in arm.values()}),
         }
     xa, xb = np.array(out["a"]["returns"]), np.array(out["b"]["returns"])
     both = sorted(set(a) & set(b))
-    diffs = np.array([a[s]["return"] - b[s]["return"] for s in both])
+    pa, pb = (np.array([arm[s]["return"] for s in both]) for arm in (a, b))
+    diffs = pa - pb
     out["difference"] = {
         "mean": float(xa.mean() - xb.mean()),
         "paired_seeds": both,
         "paired_differences": diffs.tolist(),
         "paired_higher": int((diffs > 0).sum()),
-        "paired_p": float(stats.ttest_rel(*_paired(a, b, both)).pvalue) if len(both) > 1 else None,
+        "paired_p": float(stats.ttest_rel(pa, pb).pvalue) if len(both) > 1 else None,
         "welch_p": float(stats.ttest_ind(xa, xb, equal_var=False).pvalue)
         if min(len(xa), len(xb)) > 1
         else None,
     }
-    rng = np.random.default_rng(0)
-    ratio = _boot_mean(xa, rng) / _boot_mean(xb, rng)
-    out["ratio"] = {
-        "value": float(xa.mean() / xb.mean()),
-        "ci95": [float(np.percentile(ratio, 2.5)), float(np.percentile(ratio, 97.5))],
-    }
+    out["ratio"] = {"value": float(xa.mean() / xb.mean()), "ci95": ratio_ci95(xa, xb)}
     return out
-
-
-def _paired(a: dict[int, dict], b: dict[int, dict], seeds: list[int]) -> tuple[list, list]:
-    return [a[s]["return"] for s in seeds], [b[s]["return"] for s in seeds]
 
 
 def markdown(result: dict) -> str:

@@ -317,14 +317,12 @@ def _aggregate_reevaluation(ok: list[dict]) -> dict:
         return {}
     per_seed = np.array([a["mean_return"] for a in again])
     returns = np.concatenate([a["returns"] for a in again])
-    rng = np.random.default_rng(0)
-    boot = rng.choice(per_seed, size=(10_000, len(per_seed))).mean(1)
     out = {
         "reevaluation_episodes": again[0]["episodes"],
         "reevaluated_returns": per_seed.tolist(),
         "reevaluated_mean": float(per_seed.mean()),
         "reevaluated_std": float(per_seed.std(ddof=1)) if len(per_seed) > 1 else None,
-        "reevaluated_ci95": [float(np.percentile(boot, 2.5)), float(np.percentile(boot, 97.5))],
+        "reevaluated_ci95": mean_ci95(per_seed),
         "reevaluation_replays_final": all(a["replays_final_evaluation"] for a in again),
         "episode_profile": episode_profile(returns),
     }
@@ -389,14 +387,23 @@ def _ratio_to_state(results: dict[str, dict]) -> dict[str, dict]:
             else "final_returns"
         )
         a, b = np.array(r[key]), np.array(state[key])
-        rng = np.random.default_rng(0)
-        boot = rng.choice(a, (10_000, len(a))).mean(1) / rng.choice(b, (10_000, len(b))).mean(1)
-        out[rep] = {
-            "ratio": float(a.mean() / b.mean()),
-            "ci95": [float(np.percentile(boot, 2.5)), float(np.percentile(boot, 97.5))],
-            "of": key,
-        }
+        out[rep] = {"ratio": float(a.mean() / b.mean()), "ci95": ratio_ci95(a, b), "of": key}
     return out
+
+
+def mean_ci95(x: np.ndarray) -> list[float]:
+    """``[S]`` per-seed returns -> the 95% bootstrap interval of their mean (10,000 draws from a
+    generator of seed 0, so one series always reads the same)."""
+    boot = np.random.default_rng(0).choice(x, (10_000, len(x))).mean(1)
+    return [float(np.percentile(boot, 2.5)), float(np.percentile(boot, 97.5))]
+
+
+def ratio_ci95(a: np.ndarray, b: np.ndarray) -> list[float]:
+    """``[Sa]``, ``[Sb]`` per-seed returns -> the 95% bootstrap interval of mean(a) / mean(b),
+    the two sides' seeds resampled apart (10,000 draws, one generator of seed 0)."""
+    rng = np.random.default_rng(0)
+    boot = rng.choice(a, (10_000, len(a))).mean(1) / rng.choice(b, (10_000, len(b))).mean(1)
+    return [float(np.percentile(boot, 2.5)), float(np.percentile(boot, 97.5))]
 
 
 def _markdown(s: dict) -> str:
